@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs, from Debian's archive, everything ephemeral_crypt needs to build,
+# test and benchmark. Idempotent: it does nothing when all packages are there.
+set -euo pipefail
+
+packages=(
+    build-essential g++ cmake pkg-config clang clang-format libclang-rt-14-dev
+    libssl-dev libsodium-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
+    postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 libipc-run-perl
+    openssl valgrind binutils
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]}; run as root (or with sudo)" >&2
+    exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null

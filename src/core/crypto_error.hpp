@@ -1,0 +1,21 @@
+// The one exception type src/core throws. It is thrown only from set-up paths
+// (key creation, cipher construction); the per-I/O paths are noexcept and
+// report through return codes so they can sit behind libc wrappers.
+#pragma once
+
+#include "core/no_postgres.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace ephemeral_crypt {
+
+class CryptoError : public std::runtime_error {
+  public:
+    explicit CryptoError(const std::string& what) : std::runtime_error(what) {}
+};
+
+// Appends OpenSSL's queued error text so a failure names its real cause.
+[[noreturn]] void throw_openssl_error(const char* operation);
+
+}  // namespace ephemeral_crypt

@@ -1,0 +1,87 @@
+// The fixed 4096-byte header at physical offset 0 of every encrypted file
+// (DESIGN.md section 4). Decoding never trusts the input: every read is
+// bounds-checked against the length the caller passes, and each way a header
+// can fail has its own named result so the layer and the SQL functions can
+// say exactly what they found.
+#pragma once
+
+#include "core/no_postgres.hpp"
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "core/category.hpp"
+#include "core/instance_key.hpp"
+
+namespace ephemeral_crypt {
+
+inline constexpr std::size_t kHeaderBytes = 4096;
+inline constexpr std::size_t kNonceBytes = 32;
+inline constexpr std::uint16_t kFormatVersion = 1;
+inline constexpr std::uint8_t kCipherAes256Xts = 1;
+inline constexpr std::uint8_t kCipherNone = 0;  // plaintext under fail_open_audit
+inline constexpr char kHeaderMagic[8] = {'E', 'P', 'H', 'C', 'R', 'Y', 'P', 'T'};
+
+// Header flags.
+inline constexpr std::uint32_t kFlagPlaintextAudit = 1u << 0;
+inline constexpr std::uint32_t kKnownFlags = kFlagPlaintextAudit;
+
+struct FileHeader {
+    std::uint16_t version = kFormatVersion;
+    Category category = Category::Spill;
+    std::uint8_t cipher = kCipherAes256Xts;
+    std::uint32_t data_unit_bytes = 4096;
+    std::uint32_t flags = 0;
+    KeyId key_id{};
+    std::array<std::uint8_t, kNonceBytes> nonce{};
+
+    bool plaintext_audit() const noexcept { return (flags & kFlagPlaintextAudit) != 0; }
+};
+
+enum class HeaderStatus {
+    Ok,
+    NotOurs,             // no magic: a file this extension never wrote
+    UnsupportedVersion,  // our magic, a format version this build cannot read
+    Truncated,           // our magic (or a prefix of it) but fewer than 4096 bytes
+    ForeignInstance,     // intact, but written under another instance's key
+    Corrupt,             // damaged or forged: checksum or MAC mismatch, bad fields
+};
+
+std::string_view header_status_name(HeaderStatus status) noexcept;
+
+// Fills `out` (kHeaderBytes) with the encoded header, MAC'd under `key`.
+// The header's key id is taken from `key`, not from `header`.
+bool encode_header(const FileHeader& header, const InstanceKey& key,
+                   std::uint8_t out[kHeaderBytes]) noexcept;
+
+struct DecodedHeader {
+    HeaderStatus status = HeaderStatus::NotOurs;
+    FileHeader header;  // filled as far as could be trusted (key id on ForeignInstance)
+};
+
+// `key` may be null: the header is then checked for structure and checksum
+// only, and an intact header decodes as Ok whatever its key id (used by
+// inspection tools that have no key).
+DecodedHeader decode_header(const std::uint8_t* data, std::size_t len,
+                            const InstanceKey* key) noexcept;
+
+// Layout, exposed for tests and tools that patch single fields.
+namespace header_layout {
+inline constexpr std::size_t kMagic = 0;        // 8 bytes
+inline constexpr std::size_t kVersion = 8;      // u16 LE
+inline constexpr std::size_t kCategory = 10;    // u8
+inline constexpr std::size_t kCipher = 11;      // u8
+inline constexpr std::size_t kDataUnit = 12;    // u32 LE
+inline constexpr std::size_t kFlags = 16;       // u32 LE
+inline constexpr std::size_t kHeaderSize = 20;  // u32 LE, always 4096
+inline constexpr std::size_t kKeyId = 24;       // 8 bytes
+inline constexpr std::size_t kNonce = 32;       // 32 bytes
+inline constexpr std::size_t kMac = 64;         // 32 bytes, HMAC over [0, 64)
+inline constexpr std::size_t kChecksum = 96;    // 16 bytes, SHA-256 over [0, 96)
+inline constexpr std::size_t kChecksumBytes = 16;
+inline constexpr std::size_t kEnd = 112;  // the rest is zero, reserved
+}  // namespace header_layout
+
+}  // namespace ephemeral_crypt

@@ -1,0 +1,104 @@
+// Instance key creation and the derivations that use it. The secrets live in
+// one sodium_malloc block so a single mprotect covers both the master key and
+// the header-MAC key derived from it.
+#include "core/instance_key.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sodium.h>
+
+#include <cstring>
+#include <new>
+
+#include "core/crypto_error.hpp"
+#include "core/kdf.hpp"
+
+namespace ephemeral_crypt {
+
+namespace {
+
+constexpr char kKeyIdInfo[] = "ephemeral_crypt key-id v1";
+constexpr char kHeaderMacInfo[] = "ephemeral_crypt header-mac v1";
+constexpr char kFileKeyInfoPrefix[] = "ephemeral_crypt file-key v1 ";
+
+}  // namespace
+
+std::string key_id_to_hex(const KeyId& id) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string hex;
+    hex.reserve(id.size() * 2);
+    for (std::uint8_t byte : id) {
+        hex.push_back(kDigits[byte >> 4]);
+        hex.push_back(kDigits[byte & 0x0f]);
+    }
+    return hex;
+}
+
+std::unique_ptr<InstanceKey> InstanceKey::generate() {
+    if (sodium_init() < 0) {
+        throw CryptoError("libsodium could not be initialised");
+    }
+    auto* secrets = static_cast<Secrets*>(sodium_malloc(sizeof(Secrets)));
+    if (secrets == nullptr) {
+        throw CryptoError("could not allocate guarded memory for the instance key");
+    }
+    randombytes_buf(secrets->master, sizeof(secrets->master));
+    if (!hkdf_sha256(secrets->master, sizeof(secrets->master), nullptr, 0,
+                     reinterpret_cast<const std::uint8_t*>(kHeaderMacInfo),
+                     sizeof(kHeaderMacInfo) - 1, secrets->header_mac_key,
+                     sizeof(secrets->header_mac_key))) {
+        sodium_free(secrets);
+        throw CryptoError("HKDF-SHA256 failed while deriving the header MAC key");
+    }
+    KeyId id{};
+    if (!hkdf_sha256(secrets->master, sizeof(secrets->master), nullptr, 0,
+                     reinterpret_cast<const std::uint8_t*>(kKeyIdInfo), sizeof(kKeyIdInfo) - 1,
+                     id.data(), id.size())) {
+        sodium_free(secrets);
+        throw CryptoError("HKDF-SHA256 failed while deriving the key id");
+    }
+    if (sodium_mprotect_readonly(secrets) != 0) {
+        sodium_free(secrets);
+        throw CryptoError("could not make the instance key read-only");
+    }
+    std::unique_ptr<InstanceKey> key(new InstanceKey(secrets));
+    key->id_ = id;
+    return key;
+}
+
+InstanceKey::InstanceKey(Secrets* secrets)
+    : secrets_(secrets), created_at_(std::chrono::system_clock::now()) {}
+
+InstanceKey::~InstanceKey() {
+    // sodium_free makes the block writable, zeroes it and unmaps it.
+    sodium_free(secrets_);
+}
+
+bool InstanceKey::derive_file_key(const std::uint8_t* nonce, std::size_t nonce_len,
+                                  Category category,
+                                  std::uint8_t out[kFileKeyBytes]) const noexcept {
+    char info[64];
+    const std::string_view name = category_name(category);
+    const std::size_t prefix_len = sizeof(kFileKeyInfoPrefix) - 1;
+    std::memcpy(info, kFileKeyInfoPrefix, prefix_len);
+    std::memcpy(info + prefix_len, name.data(), name.size());
+    return hkdf_sha256(secrets_->master, sizeof(secrets_->master), nonce, nonce_len,
+                       reinterpret_cast<const std::uint8_t*>(info), prefix_len + name.size(), out,
+                       kFileKeyBytes);
+}
+
+bool InstanceKey::header_mac(const std::uint8_t* data, std::size_t len,
+                             std::uint8_t out[kMacBytes]) const noexcept {
+    unsigned int out_len = 0;
+    const unsigned char* result = HMAC(EVP_sha256(), secrets_->header_mac_key,
+                                       sizeof(secrets_->header_mac_key), data, len, out, &out_len);
+    return result != nullptr && out_len == kMacBytes;
+}
+
+#ifdef EPHEMERAL_CRYPT_TEST_HOOKS
+void InstanceKey::copy_key_bytes_for_testing(std::uint8_t out[kInstanceKeyBytes]) const noexcept {
+    std::memcpy(out, secrets_->master, kInstanceKeyBytes);
+}
+#endif
+
+}  // namespace ephemeral_crypt

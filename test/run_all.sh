@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit tests (plain and under ASan/UBSan), the
+# extension's pg_regress and TAP tests against real servers, and PostgreSQL's
+# own suites for parity when asked (EC_PG_SUITES=1). Ends with one
+# "N passed, N failed" line counting the suites.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+source scripts/common.sh
+
+bash scripts/install-deps.sh || exit 1
+jobs=$(nproc)
+passed=0
+failed=0
+failures=()
+
+run_suite() {
+    local name=$1
+    shift
+    echo "=== $name"
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "=== $name: passed"
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+        echo "=== $name: FAILED"
+    fi
+}
+
+unit_plain() {
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+        cmake --build build -j"$jobs" >/dev/null &&
+        (cd build && ctest --output-on-failure -j"$jobs")
+}
+
+unit_sanitized() {
+    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DEPHEMERAL_CRYPT_SANITIZE=ON \
+        -DEPHEMERAL_CRYPT_BENCH=OFF >/dev/null &&
+        cmake --build build-asan -j"$jobs" >/dev/null &&
+        (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs")
+}
+
+format_check() {
+    git ls-files '*.cpp' '*.hpp' 2>/dev/null | xargs clang-format --dry-run -Werror
+}
+
+extension_install() {
+    make -j"$jobs" >/dev/null && make install >/dev/null
+}
+
+extension_installcheck() {
+    local scratch
+    scratch=$(make_scratch_tree "$top")
+    as_test_user make -C "$scratch" installcheck EC_REGRESS_TMP="$scratch/tmp_regress"
+    local rc=$?
+    if [ $rc -ne 0 ]; then
+        cat "$scratch"/regression.diffs 2>/dev/null | head -100
+        ls "$scratch"/tmp_check/log/ 2>/dev/null
+    else
+        rm -rf "$scratch"
+    fi
+    return $rc
+}
+
+run_suite "unit tests (ctest)" unit_plain
+run_suite "unit tests under ASan+UBSan (ctest)" unit_sanitized
+run_suite "clang-format" format_check
+run_suite "extension build and install (PGXS)" extension_install
+run_suite "pg_regress and TAP (make installcheck)" extension_installcheck
+if [ "${EC_PG_SUITES:-1}" = 1 ] && [ -f test/pg_suites.sh ]; then
+    run_suite "PostgreSQL's own suites, parity with and without the extension" bash test/pg_suites.sh
+fi
+
+echo
+for name in "${failures[@]}"; do
+    echo "FAILED: $name"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

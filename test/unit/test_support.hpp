@@ -1,0 +1,28 @@
+// Small helpers shared by the unit tests: hex decoding and a seeded RNG whose
+// seed can be forced with EPHEMERAL_CRYPT_SEED to replay a failure.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace ephemeral_crypt::testing {
+
+inline std::vector<std::uint8_t> from_hex(const std::string& hex) {
+    std::vector<std::uint8_t> out;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+        out.push_back(static_cast<std::uint8_t>(std::stoul(hex.substr(i, 2), nullptr, 16)));
+    }
+    return out;
+}
+
+inline std::uint64_t test_seed() {
+    if (const char* forced = std::getenv("EPHEMERAL_CRYPT_SEED")) {
+        return std::strtoull(forced, nullptr, 10);
+    }
+    return std::random_device{}();
+}
+
+}  // namespace ephemeral_crypt::testing
