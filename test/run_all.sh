@@ -41,6 +41,17 @@ unit_sanitized() {
         (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs")
 }
 
+header_fuzzer() {
+    CC=clang CXX=clang++ cmake -S . -B build-fuzz -DEPHEMERAL_CRYPT_BENCH=OFF >/dev/null || return 1
+    cmake --build build-fuzz --target fuzz_header -j"$jobs" >/dev/null || return 1
+    mkdir -p build-fuzz/corpus
+    ./build-fuzz/fuzz_header -max_total_time="${EC_FUZZ_SECONDS:-30}" -print_final_stats=1 \
+        build-fuzz/corpus >build-fuzz/fuzz.log 2>&1
+    local rc=$?
+    grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR)' build-fuzz/fuzz.log
+    return $rc
+}
+
 format_check() {
     git ls-files '*.cpp' '*.hpp' 2>/dev/null | xargs clang-format --dry-run -Werror
 }
@@ -65,6 +76,7 @@ extension_installcheck() {
 
 run_suite "unit tests (ctest)" unit_plain
 run_suite "unit tests under ASan+UBSan (ctest)" unit_sanitized
+run_suite "header fuzzer (libFuzzer, ${EC_FUZZ_SECONDS:-30} s)" header_fuzzer
 run_suite "clang-format" format_check
 run_suite "extension build and install (PGXS)" extension_install
 run_suite "pg_regress and TAP (make installcheck)" extension_installcheck
