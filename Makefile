@@ -14,7 +14,7 @@ SOURCES = $(wildcard src/core/*.cpp src/interpose/*.cpp src/pg/*.cpp)
 OBJS = $(SOURCES:.cpp=.o)
 
 PG_CPPFLAGS = -I$(srcdir)/src
-PG_CXXFLAGS = -std=c++17 -fvisibility=hidden -Wno-missing-field-initializers -MMD -MP
+PG_CXXFLAGS = -std=c++17 -fvisibility=hidden -Wno-missing-field-initializers -Wno-register -MMD -MP
 SHLIB_LINK = -lcrypto -lsodium -lstdc++ -ldl
 
 REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/ephemeral_crypt--%,$(wildcard sql/*.sql)))

@@ -1,21 +1,196 @@
 /*-------------------------------------------------------------------------
  *
  * module.cpp
- *		Entry point of ephemeral_crypt: _PG_init and the module magic.
+ *		_PG_init, settings, guard rails and shared memory of ephemeral_crypt.
  *
- * The library only makes sense in the postmaster, before any child exists:
- * that is where the instance key is born and the file-access layer is
- * installed, so every process inherits both by fork. Loaded any other way it
- * refuses with an explanation.
+ * Everything that decides whether the server may start happens here, in the
+ * postmaster, before any child exists: the settings are read, the guard rails
+ * checked, the instance key created, the file-access layer installed and the
+ * self-test run. Any failure is FATAL, because a server that was asked to
+ * encrypt must not come up writing plaintext. Children inherit the key and
+ * the patched GOTs by fork.
  *
  *-------------------------------------------------------------------------
  */
 #include "pg/pg_includes.hpp"
 
+#include "pg/state.hpp"
+
 extern "C" {
 PG_MODULE_MAGIC;
 
 PGDLLEXPORT void _PG_init(void);
+}
+
+EphemeralCryptState ec_state;
+char* ec_policy_version = nullptr;
+
+namespace {
+
+bool encrypt_temp_relations = true;
+bool encrypt_spill_files = true;
+bool encrypt_wal = false;
+int degradation_setting[EC_CATEGORY_COUNT] = {EC_FAIL_CLOSED, EC_FAIL_CLOSED, EC_FAIL_CLOSED};
+
+const struct config_enum_entry degradation_options[] = {
+    {"fail_closed", EC_FAIL_CLOSED, false},
+    {"fail_open_audit", EC_FAIL_OPEN_AUDIT, false},
+    {nullptr, 0, false},
+};
+
+shmem_request_hook_type prev_shmem_request_hook = nullptr;
+shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
+bool counters_attached_before = false;
+
+const char* const event_names[] = {
+    "encrypted I/O failed",
+    "file rejected",
+    "file written in plaintext",
+    "bypass refused",
+};
+
+// Called by the layer as a wrapper returns, with no lock held and no C++
+// object alive in the calling frames, so ereport is safe; WARNING never
+// longjmps, even inside a critical section.
+void report_layer_event(int event, int category, const char* path, const char* detail) {
+    ereport(WARNING,
+            (errcode(event == EC_EVENT_PLAINTEXT_FALLBACK ? ERRCODE_WARNING : ERRCODE_IO_ERROR),
+             errmsg("ephemeral_crypt: %s: file \"%s\", category %s, key %s", event_names[event],
+                    path, ec_bridge_category_name(category), ec_bridge_key_id()),
+             errdetail("%s", detail)));
+}
+
+void define_settings() {
+    DefineCustomBoolVariable(
+        "ephemeral_crypt.encrypt_temp_relations", "Encrypts the files of temporary relations.",
+        nullptr, &encrypt_temp_relations, true, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "ephemeral_crypt.encrypt_spill_files",
+        "Encrypts spill files: work_mem temporary files, shared filesets and logical decoding "
+        "spills.",
+        nullptr, &encrypt_spill_files, true, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "ephemeral_crypt.encrypt_wal", "Encrypts local WAL segments under the instance key.",
+        "Local WAL then survives only as long as the instance: durability must come from a "
+        "standby or an archive_library module.",
+        &encrypt_wal, false, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "ephemeral_crypt.policy_version", "Policy version declared by the control plane.", nullptr,
+        &ec_policy_version, "", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomEnumVariable("ephemeral_crypt.temp_relation_degradation",
+                             "What happens when a temporary relation file cannot be encrypted.",
+                             nullptr, &degradation_setting[0], EC_FAIL_CLOSED, degradation_options,
+                             PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomEnumVariable("ephemeral_crypt.spill_degradation",
+                             "What happens when a spill file cannot be encrypted.", nullptr,
+                             &degradation_setting[1], EC_FAIL_CLOSED, degradation_options,
+                             PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomEnumVariable(
+        "ephemeral_crypt.wal_degradation",
+        "What happens when WAL cannot be encrypted; only fail_closed is accepted.", nullptr,
+        &degradation_setting[2], EC_FAIL_CLOSED, degradation_options, PGC_POSTMASTER, 0, nullptr,
+        nullptr, nullptr);
+    MarkGUCPrefixReserved("ephemeral_crypt");
+}
+
+void check_guard_rails() {
+    if (encrypt_wal && degradation_setting[2] != EC_FAIL_CLOSED) {
+        ereport(FATAL,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("ephemeral_crypt.wal_degradation must be fail_closed"),
+                 errdetail("WAL written in plaintext after an encryption failure would silently "
+                           "defeat WAL encryption."),
+                 errhint("Set ephemeral_crypt.wal_degradation = fail_closed, or remove it.")));
+    }
+    const char* archive_library = GetConfigOption("archive_library", true, false);
+    if (encrypt_wal && XLogArchiveMode != ARCHIVE_MODE_OFF &&
+        (archive_library == nullptr || archive_library[0] == '\0') &&
+        XLogArchiveCommand != nullptr && XLogArchiveCommand[0] != '\0') {
+        ereport(FATAL,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("ephemeral_crypt.encrypt_wal cannot be combined with archive_command"),
+                 errdetail("archive_command runs an external program that would copy encrypted "
+                           "WAL, readable by no other instance, into the archive."),
+                 errhint("Use an archive_library module (it runs in-process and archives "
+                         "plaintext WAL), or set ephemeral_crypt.encrypt_wal = off.")));
+    }
+    // PostgreSQL 18 can bypass libc for data I/O; the layer would never see it.
+    const char* io_method = GetConfigOption("io_method", true, false);
+    if (io_method != nullptr && strcmp(io_method, "io_uring") == 0) {
+        ereport(FATAL, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("ephemeral_crypt cannot run with io_method = io_uring"),
+                        errdetail("io_uring submits reads and writes to the kernel without calling "
+                                  "libc, so the encryption layer would not see them."),
+                        errhint("Set io_method = worker or io_method = sync.")));
+    }
+}
+
+void shmem_request() {
+    if (prev_shmem_request_hook != nullptr) {
+        prev_shmem_request_hook();
+    }
+    RequestAddinShmemSpace(MAXALIGN(ec_bridge_counters_size()));
+}
+
+void shmem_startup() {
+    if (prev_shmem_startup_hook != nullptr) {
+        prev_shmem_startup_hook();
+    }
+    bool found = false;
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    void* counters = ShmemInitStruct("ephemeral_crypt counters", ec_bridge_counters_size(), &found);
+    // After a crash restart the previous segment is gone: start from zero
+    // rather than read it. The first time, keep what the postmaster counted.
+    ec_bridge_attach_counters(counters, !found, !found && !counters_attached_before);
+    counters_attached_before = true;
+    LWLockRelease(AddinShmemInitLock);
+}
+
+const char* category_state(int category) {
+    if (!ec_state.settings.encrypt[category]) {
+        return "not encrypted";
+    }
+    return ec_state.settings.degradation[category] == EC_FAIL_OPEN_AUDIT
+               ? "encrypted (fail_open_audit)"
+               : "encrypted (fail_closed)";
+}
+
+void start_encryption() {
+    char error[512] = {};
+    if (ec_bridge_create_key_and_configure(&ec_state.settings, report_layer_event, error,
+                                           sizeof(error)) != 0) {
+        ereport(FATAL, (errcode(ERRCODE_INTERNAL_ERROR),
+                        errmsg("ephemeral_crypt: could not create the instance key: %s", error)));
+    }
+    if (ec_bridge_install(&ec_state.objects_patched, &ec_state.slots_patched, error,
+                          sizeof(error)) != 0) {
+        ereport(FATAL,
+                (errcode(ERRCODE_INTERNAL_ERROR),
+                 errmsg("ephemeral_crypt: could not install the file-access layer: %s", error),
+                 errhint("The server was not started, so nothing was written unencrypted. "
+                         "Remove ephemeral_crypt from shared_preload_libraries to start without "
+                         "encryption.")));
+    }
+    if (ec_state.settings.encrypt[2]) {
+        if (ec_bridge_encrypt_plaintext_wal(&ec_state.wal_segments_converted, error,
+                                            sizeof(error)) != 0) {
+            ereport(FATAL, (errcode(ERRCODE_IO_ERROR),
+                            errmsg("ephemeral_crypt: could not encrypt existing WAL: %s", error)));
+        }
+    }
+    if (ec_bridge_self_test(error, sizeof(error)) != 0) {
+        ereport(FATAL, (errcode(ERRCODE_INTERNAL_ERROR),
+                        errmsg("ephemeral_crypt: self-test failed: %s", error),
+                        errhint("The server was not started, so nothing was written "
+                                "unencrypted.")));
+    }
+    ec_state.ready = true;
+}
+
+}  // namespace
+
+const char* ec_degradation_name(int degradation) {
+    return degradation == EC_FAIL_OPEN_AUDIT ? "fail_open_audit" : "fail_closed";
 }
 
 void _PG_init(void) {
@@ -25,4 +200,32 @@ void _PG_init(void) {
                         errhint("Add ephemeral_crypt to shared_preload_libraries in "
                                 "postgresql.conf and restart the server.")));
     }
+    define_settings();
+    check_guard_rails();
+
+    ec_state.settings.encrypt[0] = encrypt_temp_relations;
+    ec_state.settings.encrypt[1] = encrypt_spill_files;
+    ec_state.settings.encrypt[2] = encrypt_wal;
+    for (int i = 0; i < EC_CATEGORY_COUNT; ++i) {
+        ec_state.settings.degradation[i] = degradation_setting[i];
+    }
+    ec_state.settings.data_dir = DataDir;
+    start_encryption();
+
+    prev_shmem_request_hook = shmem_request_hook;
+    shmem_request_hook = shmem_request;
+    prev_shmem_startup_hook = shmem_startup_hook;
+    shmem_startup_hook = shmem_startup;
+
+    if (ec_state.wal_segments_converted > 0) {
+        ereport(LOG, (errmsg("ephemeral_crypt: encrypted %d WAL segment(s) that were written "
+                             "before WAL encryption was enabled",
+                             ec_state.wal_segments_converted)));
+    }
+    ereport(LOG, (errmsg("ephemeral_crypt: ready: key %s, policy version \"%s\", cipher %s, "
+                         "temp_relation: %s, spill: %s, wal: %s; layer patched %d slot(s) in %d "
+                         "object(s); counters in ephemeral_crypt_encryption_status()",
+                         ec_bridge_key_id(), ec_policy_version ? ec_policy_version : "",
+                         ec_bridge_cipher_name(), category_state(0), category_state(1),
+                         category_state(2), ec_state.slots_patched, ec_state.objects_patched)));
 }

@@ -1,15 +1,23 @@
 // The only way src/pg's C++ files reach PostgreSQL's headers: wrapped in
-// extern "C" and with the C++-hostile macros PostgreSQL defines undone.
-// Files that include this must not include src/core or src/interpose
-// headers, which refuse to share a translation unit with postgres.h.
+// extern "C". Files that include this must not include src/core or
+// src/interpose headers, which refuse to share a translation unit with
+// postgres.h; they talk to the engine through pg/bridge.hpp.
 #pragma once
 
 extern "C" {
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/xlog.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 }
 
 // PostgreSQL 15 leaves PGDLLEXPORT empty on ELF platforms; the library is

@@ -1,0 +1,293 @@
+// Layer configuration and installation. install() builds the table of libc
+// symbols and their wrappers and hands it to the GOT patcher for every loaded
+// object except this library and the system libraries that never touch
+// PostgreSQL's files; dlopen'ed objects are patched by the dlopen wrapper.
+#include "interpose/layer.hpp"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "interpose/fd_table.hpp"
+#include "interpose/got_patcher.hpp"
+#include "interpose/real_libc.hpp"
+#include "interpose/wrappers.hpp"
+
+namespace ephemeral_crypt::interpose {
+
+namespace {
+
+LayerConfig g_config;
+std::atomic<bool> g_active{false};
+std::atomic<bool> g_installed{false};
+std::atomic<bool> g_fault[3];
+Counters g_local_counters;
+std::atomic<Counters*> g_counters{&g_local_counters};
+std::mutex g_patch_mutex;
+
+template <class Fn>
+void* as_void(Fn* fn) noexcept {
+    return reinterpret_cast<void*>(fn);
+}
+
+// Every name under which an object may import a call the layer serves: the
+// plain, 64-bit, fortified and pre-2.33 versioned entry points.
+const SymbolReplacement* replacement_table(std::size_t* count) noexcept {
+    static const SymbolReplacement table[] = {
+        {"open", as_void(ec_open)},
+        {"open64", as_void(ec_open)},
+        {"openat", as_void(ec_openat)},
+        {"openat64", as_void(ec_openat)},
+        {"__open_2", as_void(ec_open_2)},
+        {"__open64_2", as_void(ec_open_2)},
+        {"__openat_2", as_void(ec_openat_2)},
+        {"__openat64_2", as_void(ec_openat_2)},
+        {"creat", as_void(ec_creat)},
+        {"creat64", as_void(ec_creat)},
+        {"close", as_void(ec_close)},
+        {"close_range", as_void(ec_close_range)},
+        {"closefrom", as_void(ec_closefrom)},
+        {"read", as_void(ec_read)},
+        {"__read_chk", as_void(ec_read_chk)},
+        {"write", as_void(ec_write)},
+        {"pread", as_void(ec_pread)},
+        {"pread64", as_void(ec_pread)},
+        {"__pread_chk", as_void(ec_pread_chk)},
+        {"__pread64_chk", as_void(ec_pread_chk)},
+        {"pwrite", as_void(ec_pwrite)},
+        {"pwrite64", as_void(ec_pwrite)},
+        {"readv", as_void(ec_readv)},
+        {"writev", as_void(ec_writev)},
+        {"preadv", as_void(ec_preadv)},
+        {"preadv64", as_void(ec_preadv)},
+        {"pwritev", as_void(ec_pwritev)},
+        {"pwritev64", as_void(ec_pwritev)},
+        {"preadv2", as_void(ec_preadv2)},
+        {"preadv64v2", as_void(ec_preadv2)},
+        {"pwritev2", as_void(ec_pwritev2)},
+        {"pwritev64v2", as_void(ec_pwritev2)},
+        {"lseek", as_void(ec_lseek)},
+        {"lseek64", as_void(ec_lseek)},
+        {"ftruncate", as_void(ec_ftruncate)},
+        {"ftruncate64", as_void(ec_ftruncate)},
+        {"truncate", as_void(ec_truncate)},
+        {"truncate64", as_void(ec_truncate)},
+        {"fstat", as_void(ec_fstat)},
+        {"fstat64", as_void(ec_fstat)},
+        {"stat", as_void(ec_stat)},
+        {"stat64", as_void(ec_stat)},
+        {"lstat", as_void(ec_lstat)},
+        {"lstat64", as_void(ec_lstat)},
+        {"fstatat", as_void(ec_fstatat)},
+        {"fstatat64", as_void(ec_fstatat)},
+        {"statx", as_void(ec_statx)},
+        {"__fxstat", as_void(ec_fxstat)},
+        {"__fxstat64", as_void(ec_fxstat)},
+        {"__xstat", as_void(ec_xstat)},
+        {"__xstat64", as_void(ec_xstat)},
+        {"__lxstat", as_void(ec_lxstat)},
+        {"__lxstat64", as_void(ec_lxstat)},
+        {"__fxstatat", as_void(ec_fxstatat)},
+        {"__fxstatat64", as_void(ec_fxstatat)},
+        {"fallocate", as_void(ec_fallocate)},
+        {"fallocate64", as_void(ec_fallocate)},
+        {"posix_fallocate", as_void(ec_posix_fallocate)},
+        {"posix_fallocate64", as_void(ec_posix_fallocate)},
+        {"posix_fadvise", as_void(ec_posix_fadvise)},
+        {"posix_fadvise64", as_void(ec_posix_fadvise)},
+        {"sync_file_range", as_void(ec_sync_file_range)},
+        {"dup", as_void(ec_dup)},
+        {"dup2", as_void(ec_dup2)},
+        {"dup3", as_void(ec_dup3)},
+        {"fcntl", as_void(ec_fcntl)},
+        {"fcntl64", as_void(ec_fcntl)},
+        {"mmap", as_void(ec_mmap)},
+        {"mmap64", as_void(ec_mmap)},
+        {"copy_file_range", as_void(ec_copy_file_range)},
+        {"sendfile", as_void(ec_sendfile)},
+        {"sendfile64", as_void(ec_sendfile)},
+        {"splice", as_void(ec_splice)},
+        {"fopen", as_void(ec_fopen)},
+        {"fopen64", as_void(ec_fopen)},
+        {"dlopen", as_void(ec_dlopen)},
+    };
+    *count = sizeof(table) / sizeof(table[0]);
+    return table;
+}
+
+bool name_contains(const char* path, const char* needle) noexcept {
+    return path != nullptr && std::strstr(path, needle) != nullptr;
+}
+
+// Libraries that never open PostgreSQL's files, and this library itself,
+// whose calls must reach libc directly.
+bool skip_object(const char* path, void* base) noexcept {
+    Dl_info self{};
+    if (dladdr(reinterpret_cast<void*>(&skip_object), &self) != 0 && self.dli_fbase == base) {
+        return true;
+    }
+    static const char* const kSystemLibraries[] = {
+        "/libc.so",      "/ld-linux",    "/libcrypto.so", "/libssl.so",     "/libsodium.so",
+        "/libstdc++.so", "/libgcc_s.so", "/libm.so",      "/libpthread.so", "/libdl.so",
+        "linux-vdso",    "/libasan.so",  "/libubsan.so",
+    };
+    for (const char* library : kSystemLibraries) {
+        if (name_contains(path, library)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+// The kernel closes a process's descriptors at exit without telling us; give
+// back their share of the shared files_open gauge. Registered once in the
+// postmaster, the handler is inherited by every child through fork.
+static void release_descriptors_at_exit() {
+    FdTable& table = FdTable::instance();
+    for (std::size_t fd = 0; fd < table.capacity() && table.tracked() > 0; ++fd) {
+        if (FileState* state = table.lookup(static_cast<int>(fd))) {
+            counters().of(state->category).files_open.fetch_sub(1, std::memory_order_relaxed);
+            std::lock_guard<std::mutex> guard(table.mutex());
+            std::unique_ptr<FileState> last = table.detach(static_cast<int>(fd));
+        }
+    }
+}
+
+void configure(const LayerConfig& config) {
+    g_config = config;
+    (void)FdTable::instance();  // allocate the table before any child is forked
+    static bool exit_handler_registered = false;
+    if (!exit_handler_registered) {
+        exit_handler_registered = std::atexit(release_descriptors_at_exit) == 0;
+    }
+    const char* missing = nullptr;
+    resolve_real_libc(&missing);
+    g_active.store(config.key != nullptr, std::memory_order_release);
+}
+
+void attach_counters(Counters* shared, bool merge_previous) noexcept {
+    Counters* previous = g_counters.load(std::memory_order_acquire);
+    if (shared == nullptr || shared == previous) {
+        return;
+    }
+    for (std::size_t i = 0; merge_previous && i < 3; ++i) {
+        auto& from = previous->category[i];
+        auto& to = shared->category[i];
+        to.files_encrypted += from.files_encrypted.load();
+        to.files_open += from.files_open.load();
+        to.bytes_encrypted += from.bytes_encrypted.load();
+        to.bytes_decrypted += from.bytes_decrypted.load();
+        to.failures += from.failures.load();
+        to.plaintext_fallbacks += from.plaintext_fallbacks.load();
+    }
+    g_counters.store(shared, std::memory_order_release);
+}
+
+Counters& counters() noexcept {
+    return *g_counters.load(std::memory_order_acquire);
+}
+
+InstallReport install() {
+    InstallReport report;
+    const char* missing = nullptr;
+    if (!resolve_real_libc(&missing)) {
+        report.error = std::string("libc function not found: ") + (missing ? missing : "?");
+        return report;
+    }
+    std::size_t count = 0;
+    const SymbolReplacement* table = replacement_table(&count);
+    PatchReport patched;
+    {
+        std::lock_guard<std::mutex> guard(g_patch_mutex);
+        patched = patch_loaded_objects(table, count, skip_object);
+    }
+    report.objects_patched = patched.objects_patched;
+    report.slots_patched = patched.slots_patched + patched.slots_already_patched;
+    if (patched.failures > 0) {
+        report.error = std::string("could not patch ") + std::to_string(patched.failures) +
+                       " slot(s); first: " + patched.first_failure;
+        return report;
+    }
+    // The server's own file calls must now reach the layer.
+    static const char* const kEssential[] = {"open",  "close", "pread", "pwrite",   "read",
+                                             "write", "lseek", "fstat", "ftruncate"};
+    int essential_found = 0;
+    for (const char* name : kEssential) {
+        void* slot = current_slot_value(nullptr, name);
+        if (slot == nullptr) {
+            continue;
+        }
+        ++essential_found;
+        bool ours = false;
+        for (std::size_t i = 0; i < count; ++i) {
+            if (std::strcmp(table[i].symbol, name) == 0 && table[i].replacement == slot) {
+                ours = true;
+            }
+        }
+        if (!ours) {
+            report.error = std::string("the main program's ") + name + " still bypasses the layer";
+            return report;
+        }
+    }
+    if (essential_found == 0) {
+        report.error = "the main program imports none of open, pread, pwrite, read, write";
+        return report;
+    }
+    g_installed.store(true, std::memory_order_release);
+    report.ok = true;
+    return report;
+}
+
+bool installed() noexcept {
+    return g_installed.load(std::memory_order_acquire);
+}
+
+void patch_new_objects() noexcept {
+    if (!installed()) {
+        return;
+    }
+    std::size_t count = 0;
+    const SymbolReplacement* table = replacement_table(&count);
+    std::lock_guard<std::mutex> guard(g_patch_mutex);
+    (void)patch_loaded_objects(table, count, skip_object);
+}
+
+void set_fault(Category category, bool fail) noexcept {
+    g_fault[category_index(category)].store(fail, std::memory_order_relaxed);
+}
+
+bool layer_fault(Category category) noexcept {
+    return g_fault[category_index(category)].load(std::memory_order_relaxed);
+}
+
+const LayerConfig& config() noexcept {
+    return g_config;
+}
+
+bool category_enabled(Category category) noexcept {
+    return g_config.policy[category_index(category)].enabled;
+}
+
+bool layer_active() noexcept {
+    return g_active.load(std::memory_order_acquire);
+}
+
+bool fd_is_tracked(int fd, Category* category) noexcept {
+    FileState* state = FdTable::instance().lookup(fd);
+    if (state != nullptr && category != nullptr) {
+        *category = state->category;
+    }
+    return state != nullptr;
+}
+
+std::size_t tracked_fd_count() noexcept {
+    return FdTable::instance().tracked();
+}
+
+}  // namespace ephemeral_crypt::interpose

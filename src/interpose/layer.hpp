@@ -1,0 +1,86 @@
+// The file-access layer's control surface: configuration (key, per-category
+// policy, data directory, counters), installation into every loaded object's
+// GOT, and the event callback through which src/pg hears about failures.
+// Everything here runs in the postmaster before children exist, except the
+// callback, which fires in whichever process hit the event.
+#pragma once
+
+#include "core/no_postgres.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/category.hpp"
+#include "core/counters.hpp"
+#include "core/instance_key.hpp"
+#include "interpose/path_classifier.hpp"
+
+namespace ephemeral_crypt::interpose {
+
+enum class Degradation : std::uint8_t { FailClosed, FailOpenAudit };
+
+struct CategoryPolicy {
+    bool enabled = false;
+    Degradation degradation = Degradation::FailClosed;
+};
+
+enum class LayerEvent : std::uint8_t {
+    IoFailure,          // an encrypted read or write failed closed (EIO)
+    HeaderRejected,     // an existing file's header was foreign, corrupt or unsupported
+    PlaintextFallback,  // fail_open_audit wrote a file in plaintext
+    BypassRefused,      // mmap/copy_file_range/sendfile/splice/fopen on an encrypted file
+};
+
+// Called without locks held and with no C++ objects alive in the calling
+// frames, so the receiver may ereport(WARNING). `detail` is a static string.
+using EventCallback = void (*)(LayerEvent event, Category category, const char* path,
+                               const char* detail);
+
+struct LayerConfig {
+    const InstanceKey* key = nullptr;
+    CategoryPolicy policy[3];
+    ClassifierRoots roots;
+    EventCallback on_event = nullptr;
+};
+
+struct InstallReport {
+    bool ok = false;
+    int objects_patched = 0;
+    int slots_patched = 0;
+    std::string error;  // set when !ok
+};
+
+// Sets the configuration. The key must outlive the layer.
+void configure(const LayerConfig& config);
+// Points the counters at `counters` (shared memory). With `merge_previous`,
+// what was counted so far (in the process-local block used until then) is
+// added in; without it the previous block is not touched, which is required
+// after a crash restart, when the old shared memory is already unmapped.
+void attach_counters(Counters* counters, bool merge_previous) noexcept;
+Counters& counters() noexcept;
+
+// Resolves libc, then patches every loaded object. Fails if any slot could not
+// be written or if the main program's file calls were not found.
+InstallReport install();
+bool installed() noexcept;
+
+// Re-patches objects loaded since the last pass (called after dlopen).
+void patch_new_objects() noexcept;
+
+// Test-only fault injection: makes creating encrypted files of `category`
+// fail, which exercises the degradation class.
+void set_fault(Category category, bool fail) noexcept;
+
+const LayerConfig& config() noexcept;
+bool category_enabled(Category category) noexcept;
+// True once configure() has given the layer a key; the wrappers pass
+// everything through until then.
+bool layer_active() noexcept;
+bool layer_fault(Category category) noexcept;
+
+// Whether `fd` is tracked by the layer, and as what (for tests and self-test).
+bool fd_is_tracked(int fd, Category* category) noexcept;
+std::size_t tracked_fd_count() noexcept;
+
+}  // namespace ephemeral_crypt::interpose

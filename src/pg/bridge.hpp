@@ -1,0 +1,74 @@
+/*
+ * bridge.hpp
+ *		The C-ABI seam between PostgreSQL-facing code and the C++ engine.
+ *
+ * PostgreSQL-facing files (which include postgres.h) see only these plain C
+ * declarations. The implementation, bridge.cpp, includes src/core and
+ * src/interpose and never postgres.h; every entry point catches every C++
+ * exception and reports failure through its return value and a message
+ * buffer, so no exception ever reaches a PostgreSQL frame and no ereport
+ * longjmp ever crosses a C++ destructor.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { EC_CATEGORY_COUNT = 3 }; /* temp_relation, spill, wal: the header's order */
+
+enum ec_degradation { EC_FAIL_CLOSED = 0, EC_FAIL_OPEN_AUDIT = 1 };
+
+enum ec_event {
+    EC_EVENT_IO_FAILURE = 0,
+    EC_EVENT_HEADER_REJECTED = 1,
+    EC_EVENT_PLAINTEXT_FALLBACK = 2,
+    EC_EVENT_BYPASS_REFUSED = 3,
+};
+
+typedef struct ec_settings {
+    bool encrypt[EC_CATEGORY_COUNT];
+    int degradation[EC_CATEGORY_COUNT];
+    const char* data_dir;
+} ec_settings;
+
+typedef struct ec_counter_values {
+    uint64_t files_encrypted;
+    int64_t files_open;
+    uint64_t bytes_encrypted;
+    uint64_t bytes_decrypted;
+    uint64_t failures;
+    uint64_t plaintext_fallbacks;
+} ec_counter_values;
+
+typedef void (*ec_event_callback)(int event, int category, const char* path, const char* detail);
+
+/* Creates the instance key and configures the layer. 0 on success. */
+int ec_bridge_create_key_and_configure(const ec_settings* settings, ec_event_callback callback,
+                                       char* errbuf, size_t errlen);
+/* Patches every loaded object. 0 on success; fills the patch figures. */
+int ec_bridge_install(int* objects_patched, int* slots_patched, char* errbuf, size_t errlen);
+/* Known answers, then a round trip through the installed layer on a real file. */
+int ec_bridge_self_test(char* errbuf, size_t errlen);
+/* Re-encrypts WAL segments that are still plaintext (written before WAL
+ * encryption was turned on). Reports how many were converted. */
+int ec_bridge_encrypt_plaintext_wal(int* converted, char* errbuf, size_t errlen);
+
+const char* ec_bridge_key_id(void); /* 16 hex digits; static storage */
+int64_t ec_bridge_key_created_at_unix_ms(void);
+const char* ec_bridge_category_name(int category);
+const char* ec_bridge_cipher_name(void);
+
+size_t ec_bridge_counters_size(void);
+/* Moves counting into `shared`; `initialize` zeroes it first; `merge_local`
+ * adds what this process counted before shared memory existed. */
+void ec_bridge_attach_counters(void* shared, bool initialize, bool merge_local);
+void ec_bridge_read_counters(int category, ec_counter_values* out);
+
+#ifdef __cplusplus
+}
+#endif

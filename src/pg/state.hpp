@@ -1,0 +1,19 @@
+// What the PostgreSQL-facing files share: the settings as the server parsed
+// them and the figures of the installation, filled in by _PG_init in the
+// postmaster and inherited by every child.
+#pragma once
+
+#include "pg/bridge.hpp"
+
+struct EphemeralCryptState {
+    bool ready;  // key, layer and self-test all succeeded
+    ec_settings settings;
+    int objects_patched;
+    int slots_patched;
+    int wal_segments_converted;
+};
+
+extern EphemeralCryptState ec_state;
+extern char* ec_policy_version;
+
+const char* ec_degradation_name(int degradation);

@@ -1,0 +1,468 @@
+// The libc layer on real files: each wrapper is called directly (no GOT
+// patching needed) against a scratch "data directory", and the bytes on disk
+// are read back with plain libc to check what actually landed there.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/file_header.hpp"
+#include "interpose/layer.hpp"
+#include "interpose/wrappers.hpp"
+
+namespace ephemeral_crypt::interpose {
+namespace {
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+class LayerTest : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        key_ = InstanceKey::generate().release();
+        char tmpl[] = "/tmp/ec-layer-XXXXXX";
+        data_dir_ = mkdtemp(tmpl);
+        mkdir((data_dir_ + "/base").c_str(), 0700);
+        mkdir((data_dir_ + "/base/pgsql_tmp").c_str(), 0700);
+        mkdir((data_dir_ + "/base/5").c_str(), 0700);
+        mkdir((data_dir_ + "/pg_wal").c_str(), 0700);
+        mkdir((data_dir_ + "/pg_replslot").c_str(), 0700);
+        mkdir((data_dir_ + "/pg_replslot/s").c_str(), 0700);
+    }
+    static void TearDownTestSuite() {
+        std::string cmd = "rm -rf '" + data_dir_ + "'";
+        (void)std::system(cmd.c_str());
+    }
+
+    void SetUp() override { configure_with(true, true, true); }
+    void TearDown() override {
+        set_fault(Category::Spill, false);
+        EXPECT_EQ(tracked_fd_count(), 0u) << "a test leaked tracked descriptors";
+    }
+
+    void configure_with(bool temp, bool spill, bool wal,
+                        Degradation spill_class = Degradation::FailClosed) {
+        LayerConfig config;
+        config.key = key_;
+        config.roots.data_dir = data_dir_;
+        config.policy[category_index(Category::TempRelation)].enabled = temp;
+        config.policy[category_index(Category::Spill)] = {spill, spill_class};
+        config.policy[category_index(Category::Wal)].enabled = wal;
+        configure(config);
+    }
+
+    std::string path(const std::string& relative) { return data_dir_ + "/" + relative; }
+
+    static InstanceKey* key_;
+    static std::string data_dir_;
+    int serial_ = 0;
+    std::string fresh(const char* dir = "base/pgsql_tmp", const char* prefix = "pgsql_tmp") {
+        return path(std::string(dir) + "/" + prefix + std::to_string(getpid()) + "." +
+                    std::to_string(++serial_) + "_" +
+                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    }
+};
+
+InstanceKey* LayerTest::key_ = nullptr;
+std::string LayerTest::data_dir_;
+
+const std::string kCanary = "CANARY-layer-4c1d-plaintext-must-not-reach-disk";
+
+std::string canary_text(std::size_t at_least) {
+    std::string text;
+    while (text.size() < at_least) {
+        text += kCanary + std::to_string(text.size());
+    }
+    return text;
+}
+
+TEST_F(LayerTest, SpillFileIsCiphertextOnDiskAndPlaintextThroughTheLayer) {
+    const std::string file = fresh();
+    const std::string text = canary_text(20000);
+    int fd = ec_open(file.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    Category category{};
+    ASSERT_TRUE(fd_is_tracked(fd, &category));
+    EXPECT_EQ(category, Category::Spill);
+    ASSERT_EQ(ec_write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    EXPECT_EQ(ec_lseek(fd, 0, SEEK_CUR), static_cast<off_t>(text.size()));
+    EXPECT_EQ(ec_lseek(fd, 0, SEEK_END), static_cast<off_t>(text.size()));
+    struct stat st {};
+    ASSERT_EQ(ec_fstat(fd, &st), 0);
+    EXPECT_EQ(st.st_size, static_cast<off_t>(text.size()));
+    ASSERT_EQ(ec_close(fd), 0);
+
+    const std::string raw = slurp(file);
+    EXPECT_EQ(raw.size(), text.size() + kHeaderBytes);
+    EXPECT_EQ(raw.compare(0, 8, std::string(kHeaderMagic, 8)), 0);
+    EXPECT_EQ(raw.find(kCanary.substr(0, 16)), std::string::npos);
+
+    ASSERT_EQ(ec_stat(file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, static_cast<off_t>(text.size()));
+    fd = ec_open(file.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    std::string back(text.size(), '\0');
+    ASSERT_EQ(ec_read(fd, back.data(), back.size()), static_cast<ssize_t>(back.size()));
+    EXPECT_EQ(back, text);
+    char extra;
+    EXPECT_EQ(ec_read(fd, &extra, 1), 0);
+    ec_close(fd);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, EveryCategoryIsEncrypted) {
+    const std::string files[] = {path("base/5/t3_16384"), path("pg_wal/000000010000000000000007"),
+                                 path("pg_replslot/s/xid-900-lsn-0-1000000.spill")};
+    for (const std::string& file : files) {
+        const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+        ASSERT_GE(fd, 0) << file;
+        ASSERT_TRUE(fd_is_tracked(fd, nullptr)) << file;
+        ASSERT_EQ(ec_pwrite(fd, kCanary.data(), kCanary.size(), 8192),
+                  static_cast<ssize_t>(kCanary.size()));
+        ec_close(fd);
+        EXPECT_EQ(slurp(file).find(kCanary), std::string::npos) << file;
+        unlink(file.c_str());
+    }
+}
+
+TEST_F(LayerTest, FilesOutsideTheCategoriesPassStraightThrough) {
+    const std::string file = path("base/5/16384");
+    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    ASSERT_GE(fd, 0);
+    EXPECT_FALSE(fd_is_tracked(fd, nullptr));
+    ASSERT_EQ(ec_write(fd, kCanary.data(), kCanary.size()), static_cast<ssize_t>(kCanary.size()));
+    ec_close(fd);
+    EXPECT_EQ(slurp(file), kCanary);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, ADisabledCategoryPassesStraightThrough) {
+    configure_with(true, false, true);
+    const std::string file = fresh();
+    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    EXPECT_FALSE(fd_is_tracked(fd, nullptr));
+    ASSERT_EQ(ec_write(fd, kCanary.data(), kCanary.size()), static_cast<ssize_t>(kCanary.size()));
+    ec_close(fd);
+    EXPECT_EQ(slurp(file), kCanary);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, DupAndFcntlShareTheFileAndItsPosition) {
+    const std::string file = fresh();
+    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    const int copy = ec_dup(fd);
+    const int copy2 = ec_fcntl(fd, F_DUPFD_CLOEXEC, 100);
+    const int target = ec_dup2(fd, 90);
+    ASSERT_GE(copy, 0);
+    ASSERT_GE(copy2, 100);
+    ASSERT_EQ(target, 90);
+    EXPECT_TRUE(fd_is_tracked(copy, nullptr));
+    EXPECT_TRUE(fd_is_tracked(copy2, nullptr));
+    EXPECT_TRUE(fd_is_tracked(90, nullptr));
+    ASSERT_EQ(ec_write(fd, "hello ", 6), 6);
+    ASSERT_EQ(ec_write(copy, "world", 5), 5);  // shared position: appends
+    ec_close(fd);
+    char buf[11] = {};
+    ASSERT_EQ(ec_pread(copy2, buf, 11, 0), 11);
+    EXPECT_EQ(std::string(buf, 11), "hello world");
+    EXPECT_EQ(ec_lseek(90, 0, SEEK_CUR), 11);
+    ec_close(copy);
+    ec_close(copy2);
+    ec_close(90);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, AReusedDescriptorNumberIsNotTracked) {
+    const std::string file = fresh();
+    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    ec_close(fd);
+    const int other = ec_open("/dev/null", O_RDWR);
+    ASSERT_EQ(other, fd);  // the kernel hands out the lowest free number
+    EXPECT_FALSE(fd_is_tracked(other, nullptr));
+    EXPECT_EQ(ec_write(other, "x", 1), 1);
+    ec_close(other);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, ForkedChildSeesTheSameFile) {
+    const std::string file = fresh();
+    const std::string text = canary_text(9000);
+    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ec_write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ASSERT_EQ(ec_lseek(fd, 100, SEEK_SET), 100);
+    const pid_t child = fork();
+    if (child == 0) {
+        char buf[50];
+        const bool ok = ec_read(fd, buf, sizeof(buf)) == 50 &&
+                        std::memcmp(buf, text.data() + 100, 50) == 0 &&
+                        ec_write(fd, "CHILD", 5) == 5;
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    // The child advanced the shared position and wrote through its copy of the table.
+    EXPECT_EQ(ec_lseek(fd, 0, SEEK_CUR), 155);
+    char buf[5];
+    ASSERT_EQ(ec_pread(fd, buf, 5, 150), 5);
+    EXPECT_EQ(std::string(buf, 5), "CHILD");
+    ec_close(fd);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, SurvivesVfdStyleCloseAndReopenChurn) {
+    const std::string file = fresh();
+    std::vector<char> page(8192);
+    for (int i = 0; i < 1500; ++i) {
+        const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
+        ASSERT_GE(fd, 0) << i;
+        std::memset(page.data(), 'a' + (i % 26), page.size());
+        std::snprintf(page.data(), 32, "page %d", i);
+        ASSERT_EQ(ec_pwrite(fd, page.data(), page.size(), static_cast<off_t>(i % 300) * 8192),
+                  8192);
+        ASSERT_EQ(ec_close(fd), 0);
+    }
+    const int fd = ec_open(file.c_str(), O_RDONLY);
+    for (int i = 1200; i < 1500; ++i) {
+        ASSERT_EQ(ec_pread(fd, page.data(), page.size(), static_cast<off_t>(i % 300) * 8192), 8192);
+        EXPECT_EQ(std::string(page.data()), "page " + std::to_string(i));
+        EXPECT_EQ(page[8191], 'a' + (i % 26));
+    }
+    struct stat st {};
+    ec_fstat(fd, &st);
+    EXPECT_EQ(st.st_size, 300 * 8192);
+    ec_close(fd);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, WriteOnlyAppendDescriptorsLikeReorderBufferSpills) {
+    const std::string file = path("pg_replslot/s/xid-77-lsn-0-2000000.spill");
+    int fd = ec_open(file.c_str(), O_CREAT | O_WRONLY | O_APPEND, 0600);
+    ASSERT_GE(fd, 0);
+    std::string all;
+    for (int i = 0; i < 200; ++i) {
+        const std::string record = "record-" + std::to_string(i) + "-" + kCanary;
+        ASSERT_EQ(ec_write(fd, record.data(), record.size()), static_cast<ssize_t>(record.size()));
+        all += record;
+    }
+    char c;
+    EXPECT_EQ(ec_read(fd, &c, 1), -1);
+    EXPECT_EQ(errno, EBADF);
+    EXPECT_EQ(ec_fcntl(fd, F_GETFL) & (O_ACCMODE | O_APPEND), O_WRONLY | O_APPEND);
+    ec_close(fd);
+    fd = ec_open(file.c_str(), O_RDONLY);
+    std::string back(all.size(), '\0');
+    ASSERT_EQ(ec_read(fd, back.data(), back.size()), static_cast<ssize_t>(back.size()));
+    EXPECT_EQ(back, all);
+    EXPECT_EQ(ec_write(fd, "x", 1), -1);
+    EXPECT_EQ(errno, EBADF);
+    ec_close(fd);
+    EXPECT_EQ(slurp(file).find(kCanary), std::string::npos);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, BackwardReadsLikeTuplestore) {
+    const std::string file = fresh();
+    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
+    std::vector<std::uint32_t> values(30000);
+    for (std::uint32_t i = 0; i < values.size(); ++i) {
+        values[i] = i * 2654435761u;
+    }
+    ASSERT_EQ(ec_write(fd, values.data(), values.size() * 4),
+              static_cast<ssize_t>(values.size() * 4));
+    for (std::size_t i = values.size(); i-- > 0;) {
+        std::uint32_t v = 0;
+        ASSERT_EQ(ec_lseek(fd, static_cast<off_t>(i * 4), SEEK_SET), static_cast<off_t>(i * 4));
+        ASSERT_EQ(ec_read(fd, &v, 4), 4);
+        ASSERT_EQ(v, values[i]) << i;
+    }
+    ec_close(fd);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, VectoredCallsAreCovered) {
+    const std::string file = fresh();
+    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
+    std::string a(5000, 'A'), b(3000, 'B'), c = kCanary;
+    struct iovec out[3] = {{a.data(), a.size()}, {b.data(), b.size()}, {c.data(), c.size()}};
+    const ssize_t total = static_cast<ssize_t>(a.size() + b.size() + c.size());
+    ASSERT_EQ(ec_pwritev(fd, out, 3, 100), total);
+    ASSERT_EQ(ec_lseek(fd, 20000, SEEK_SET), 20000);
+    ASSERT_EQ(ec_writev(fd, out, 3), total);
+    EXPECT_EQ(ec_lseek(fd, 0, SEEK_CUR), 20000 + total);
+    std::string x(a.size(), 0), y(b.size(), 0), z(c.size(), 0);
+    struct iovec in[3] = {{x.data(), x.size()}, {y.data(), y.size()}, {z.data(), z.size()}};
+    ASSERT_EQ(ec_preadv(fd, in, 3, 100), total);
+    EXPECT_TRUE(x == a && y == b && z == c);
+    x.assign(x.size(), 0);
+    y.assign(y.size(), 0);
+    z.assign(z.size(), 0);
+    ASSERT_EQ(ec_lseek(fd, 20000, SEEK_SET), 20000);
+    ASSERT_EQ(ec_readv(fd, in, 3), total);
+    EXPECT_TRUE(x == a && y == b && z == c);
+    EXPECT_EQ(ec_lseek(fd, 0, SEEK_CUR), 20000 + total);
+    ec_close(fd);
+    EXPECT_EQ(slurp(file).find(kCanary), std::string::npos);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, FallocateTruncateAndZeroFillReadAsZeros) {
+    const std::string file = path("pg_wal/xlogtemp." + std::to_string(getpid()));
+    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ec_posix_fallocate(fd, 0, 1 << 20), 0);
+    struct stat st {};
+    ec_fstat(fd, &st);
+    EXPECT_EQ(st.st_size, 1 << 20);
+    std::vector<char> buf(1 << 20, 'x');
+    ASSERT_EQ(ec_pread(fd, buf.data(), buf.size(), 0), 1 << 20);
+    EXPECT_TRUE(std::all_of(buf.begin(), buf.end(), [](char ch) { return ch == 0; }));
+    ASSERT_EQ(ec_pwrite(fd, "tail", 4, 1000), 4);
+    ASSERT_EQ(ec_ftruncate(fd, 1002), 0);
+    ASSERT_EQ(ec_fallocate(fd, 0, 0, 5000), 0);
+    ASSERT_EQ(ec_pread(fd, buf.data(), 5000, 0), 5000);
+    EXPECT_EQ(std::string(buf.data() + 1000, 2), "ta");
+    EXPECT_TRUE(
+        std::all_of(buf.begin() + 1002, buf.begin() + 5000, [](char ch) { return ch == 0; }));
+    EXPECT_EQ(ec_fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096), -1);
+    EXPECT_EQ(errno, EOPNOTSUPP);
+    ec_close(fd);
+    ASSERT_EQ(ec_truncate(file.c_str(), 10), 0);
+    ASSERT_EQ(ec_stat(file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 10);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, BypassesAreRefused) {
+    const std::string file = fresh();
+    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
+    ASSERT_EQ(ec_pwrite(fd, kCanary.data(), kCanary.size(), 0),
+              static_cast<ssize_t>(kCanary.size()));
+    const auto failures_before = counters().of(Category::Spill).failures.load();
+    EXPECT_EQ(ec_mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0), MAP_FAILED);
+    EXPECT_EQ(errno, ENODEV);
+    const int out = ec_open("/dev/null", O_WRONLY);
+    EXPECT_EQ(ec_copy_file_range(fd, nullptr, out, nullptr, 10, 0), -1);
+    EXPECT_EQ(errno, EXDEV);
+    EXPECT_EQ(ec_sendfile(out, fd, nullptr, 10), -1);
+    EXPECT_EQ(errno, EINVAL);
+    EXPECT_EQ(ec_splice(fd, nullptr, out, nullptr, 10, 0), -1);
+    EXPECT_EQ(errno, EINVAL);
+    EXPECT_EQ(ec_fopen(file.c_str(), "r"), nullptr);
+    EXPECT_EQ(errno, EACCES);
+    EXPECT_EQ(counters().of(Category::Spill).failures.load() - failures_before, 5u);
+    // Untracked descriptors are not affected.
+    void* map = ec_mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_NE(map, MAP_FAILED);
+    munmap(map, 4096);
+    ec_close(out);
+    ec_close(fd);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, ForeignAndCorruptHeadersFailClosed) {
+    const std::string file = fresh();
+    auto other_key = InstanceKey::generate();
+    std::vector<std::uint8_t> header(kHeaderBytes);
+    FileHeader fields;
+    ASSERT_TRUE(encode_header(fields, *other_key, header.data()));
+    {
+        std::ofstream out(file, std::ios::binary);
+        out.write(reinterpret_cast<const char*>(header.data()), header.size());
+        out << kCanary;
+    }
+    EXPECT_EQ(ec_open(file.c_str(), O_RDONLY), -1);
+    EXPECT_EQ(errno, EIO);
+    header[header_layout::kNonce] ^= 1;
+    {
+        std::ofstream out(file, std::ios::binary);
+        out.write(reinterpret_cast<const char*>(header.data()), header.size());
+    }
+    EXPECT_EQ(ec_open(file.c_str(), O_RDWR), -1);
+    EXPECT_EQ(errno, EIO);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, PlaintextThatPredatesTheLayerIsServedAsItIs) {
+    const std::string file = fresh();
+    {
+        std::ofstream out(file, std::ios::binary);
+        out << canary_text(5000);
+    }
+    const int fd = ec_open(file.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    EXPECT_FALSE(fd_is_tracked(fd, nullptr));
+    ec_close(fd);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, FaultUnderFailClosedRefusesAndWritesNothing) {
+    set_fault(Category::Spill, true);
+    const std::string file = fresh();
+    EXPECT_EQ(ec_open(file.c_str(), O_RDWR | O_CREAT, 0600), -1);
+    EXPECT_EQ(errno, EIO);
+    struct stat st {};
+    ASSERT_EQ(stat(file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 0);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, FaultUnderFailOpenAuditWritesMarkedPlaintext) {
+    configure_with(true, true, true, Degradation::FailOpenAudit);
+    set_fault(Category::Spill, true);
+    const auto before = counters().of(Category::Spill).plaintext_fallbacks.load();
+    const std::string file = fresh();
+    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ec_write(fd, kCanary.data(), kCanary.size()), static_cast<ssize_t>(kCanary.size()));
+    ec_close(fd);
+    EXPECT_EQ(counters().of(Category::Spill).plaintext_fallbacks.load() - before, 1u);
+    const std::string raw = slurp(file);
+    const DecodedHeader decoded =
+        decode_header(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size(), key_);
+    ASSERT_EQ(decoded.status, HeaderStatus::Ok);
+    EXPECT_TRUE(decoded.header.plaintext_audit());
+    EXPECT_EQ(raw.substr(kHeaderBytes), kCanary);
+    unlink(file.c_str());
+}
+
+TEST_F(LayerTest, CountersFollowTheBytes) {
+    Counters& c = counters();
+    const auto enc = c.of(Category::Spill).bytes_encrypted.load();
+    const auto dec = c.of(Category::Spill).bytes_decrypted.load();
+    const auto files = c.of(Category::Spill).files_encrypted.load();
+    const std::string file = fresh();
+    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
+    EXPECT_EQ(c.of(Category::Spill).files_open.load() >= 1, true);
+    std::vector<char> page(8192, 'p');
+    ASSERT_EQ(ec_pwrite(fd, page.data(), page.size(), 0), 8192);
+    ASSERT_EQ(ec_pread(fd, page.data(), 100, 0), 100);
+    ec_close(fd);
+    EXPECT_EQ(c.of(Category::Spill).bytes_encrypted.load() - enc, 8192u);
+    EXPECT_EQ(c.of(Category::Spill).bytes_decrypted.load() - dec, 100u);
+    EXPECT_EQ(c.of(Category::Spill).files_encrypted.load() - files, 1u);
+    unlink(file.c_str());
+}
+
+}  // namespace
+}  // namespace ephemeral_crypt::interpose
