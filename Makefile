@@ -36,5 +36,15 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS assigns PROVE_FLAGS itself after this file's settings are read.
+override PROVE_FLAGS += -I$(srcdir)/test/perl
+
+# PostgreSQL's own regression, test_decoding and its isolation suites, run
+# with and without the extension; passes when both runs pass and fail the
+# same tests.
+.PHONY: pg-suite-parity
+pg-suite-parity:
+	bash $(srcdir)/test/pg_suites.sh
+
 # Header dependencies recorded by -MMD, so editing a header rebuilds its users.
 -include $(OBJS:.o=.d)

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     build-essential g++ cmake pkg-config clang clang-format libclang-rt-14-dev
     libssl-dev libsodium-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
-    postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 libipc-run-perl
+    postgresql-15 postgresql-server-dev-15 postgresql-contrib libipc-run-perl
     openssl valgrind binutils
 )
 

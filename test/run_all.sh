@@ -80,8 +80,8 @@ run_suite "header fuzzer (libFuzzer, ${EC_FUZZ_SECONDS:-30} s)" header_fuzzer
 run_suite "clang-format" format_check
 run_suite "extension build and install (PGXS)" extension_install
 run_suite "pg_regress and TAP (make installcheck)" extension_installcheck
-if [ "${EC_PG_SUITES:-1}" = 1 ] && [ -f test/pg_suites.sh ]; then
-    run_suite "PostgreSQL's own suites, parity with and without the extension" bash test/pg_suites.sh
+if [ "${EC_PG_SUITES:-1}" = 1 ]; then
+    run_suite "PostgreSQL's own suites, parity with and without the extension" make -s pg-suite-parity
 fi
 
 echo

@@ -276,7 +276,12 @@ int ec_bridge_create_key_and_configure(const ec_settings* settings, ec_event_cal
     return -1;
 }
 
-int ec_bridge_install(int* objects_patched, int* slots_patched, char* errbuf, size_t errlen) {
+int ec_bridge_install(bool inject_failure, int* objects_patched, int* slots_patched, char* errbuf,
+                      size_t errlen) {
+    if (inject_failure) {
+        set_error(errbuf, errlen, "fault injected by ephemeral_crypt.test_fault = install_layer");
+        return -1;
+    }
     try {
         const ip::InstallReport report = ip::install();
         *objects_patched = report.objects_patched;
@@ -353,6 +358,12 @@ int ec_bridge_encrypt_plaintext_wal(int* converted, char* errbuf, size_t errlen)
         set_error(errbuf, errlen, "unknown error while encrypting plaintext WAL");
     }
     return -1;
+}
+
+void ec_bridge_inject_category_fault(int category) {
+    if (category >= 0 && category < EC_CATEGORY_COUNT) {
+        ip::set_fault(category_at(category), true);
+    }
 }
 
 const char* ec_bridge_key_id(void) {

@@ -50,8 +50,12 @@ typedef void (*ec_event_callback)(int event, int category, const char* path, con
 /* Creates the instance key and configures the layer. 0 on success. */
 int ec_bridge_create_key_and_configure(const ec_settings* settings, ec_event_callback callback,
                                        char* errbuf, size_t errlen);
-/* Patches every loaded object. 0 on success; fills the patch figures. */
-int ec_bridge_install(int* objects_patched, int* slots_patched, char* errbuf, size_t errlen);
+/* Patches every loaded object. 0 on success; fills the patch figures. With
+ * `inject_failure` (the test-only fault switch) it reports failure instead. */
+int ec_bridge_install(bool inject_failure, int *objects_patched, int *slots_patched, char *errbuf,
+                      size_t errlen);
+/* Test-only: makes creating encrypted files of `category` fail. */
+void ec_bridge_inject_category_fault(int category);
 /* Known answers, then a round trip through the installed layer on a real file. */
 int ec_bridge_self_test(char* errbuf, size_t errlen);
 /* Re-encrypts WAL segments that are still plaintext (written before WAL

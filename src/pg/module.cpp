@@ -32,6 +32,17 @@ bool encrypt_spill_files = true;
 bool encrypt_wal = false;
 int degradation_setting[EC_CATEGORY_COUNT] = {EC_FAIL_CLOSED, EC_FAIL_CLOSED, EC_FAIL_CLOSED};
 
+// Test-only fault injection, honoured only when the server's environment
+// carries EPHEMERAL_CRYPT_TEST_FAULTS=1, so a stray setting in production
+// stops the server instead of weakening it.
+enum TestFault { FAULT_NONE = -1, FAULT_INSTALL_LAYER = -2 };
+int test_fault = FAULT_NONE;
+const struct config_enum_entry test_fault_options[] = {
+    {"none", FAULT_NONE, false}, {"install_layer", FAULT_INSTALL_LAYER, false},
+    {"temp_relation", 0, false}, {"spill", 1, false},
+    {"wal", 2, false},           {nullptr, 0, false},
+};
+
 const struct config_enum_entry degradation_options[] = {
     {"fail_closed", EC_FAIL_CLOSED, false},
     {"fail_open_audit", EC_FAIL_OPEN_AUDIT, false},
@@ -90,7 +101,28 @@ void define_settings() {
         "What happens when WAL cannot be encrypted; only fail_closed is accepted.", nullptr,
         &degradation_setting[2], EC_FAIL_CLOSED, degradation_options, PGC_POSTMASTER, 0, nullptr,
         nullptr, nullptr);
+    DefineCustomEnumVariable(
+        "ephemeral_crypt.test_fault",
+        "Test only: injects an encryption failure (requires EPHEMERAL_CRYPT_TEST_FAULTS=1).",
+        nullptr, &test_fault, FAULT_NONE, test_fault_options, PGC_POSTMASTER,
+        GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("ephemeral_crypt");
+}
+
+void check_test_fault() {
+    if (test_fault == FAULT_NONE) {
+        return;
+    }
+    const char* allowed = getenv("EPHEMERAL_CRYPT_TEST_FAULTS");
+    if (allowed == nullptr || strcmp(allowed, "1") != 0) {
+        ereport(FATAL,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("ephemeral_crypt.test_fault is a test-only setting"),
+                 errhint("Remove ephemeral_crypt.test_fault from the configuration; tests enable "
+                         "it with EPHEMERAL_CRYPT_TEST_FAULTS=1 in the server's environment.")));
+    }
+    ereport(WARNING, (errmsg("ephemeral_crypt: test fault \"%s\" is active",
+                             GetConfigOption("ephemeral_crypt.test_fault", false, false))));
 }
 
 void check_guard_rails() {
@@ -162,8 +194,8 @@ void start_encryption() {
         ereport(FATAL, (errcode(ERRCODE_INTERNAL_ERROR),
                         errmsg("ephemeral_crypt: could not create the instance key: %s", error)));
     }
-    if (ec_bridge_install(&ec_state.objects_patched, &ec_state.slots_patched, error,
-                          sizeof(error)) != 0) {
+    if (ec_bridge_install(test_fault == FAULT_INSTALL_LAYER, &ec_state.objects_patched,
+                          &ec_state.slots_patched, error, sizeof(error)) != 0) {
         ereport(FATAL,
                 (errcode(ERRCODE_INTERNAL_ERROR),
                  errmsg("ephemeral_crypt: could not install the file-access layer: %s", error),
@@ -184,6 +216,11 @@ void start_encryption() {
                         errhint("The server was not started, so nothing was written "
                                 "unencrypted.")));
     }
+    // Category faults start after the self-test, which must still prove the
+    // layer; they then hit the first file the server creates.
+    if (test_fault >= 0) {
+        ec_bridge_inject_category_fault(test_fault);
+    }
     ec_state.ready = true;
 }
 
@@ -201,6 +238,7 @@ void _PG_init(void) {
                                 "postgresql.conf and restart the server.")));
     }
     define_settings();
+    check_test_fault();
     check_guard_rails();
 
     ec_state.settings.encrypt[0] = encrypt_temp_relations;

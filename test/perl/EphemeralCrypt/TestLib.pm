@@ -1,0 +1,331 @@
+
+# Shared helpers for the ephemeral_crypt TAP tests (test/t/*.pl).
+#
+# Node setup with and without the extension, selection of the files of each
+# encryption category in a data directory, raw-byte marker searches, and
+# reading of the encryption header (magic and instance key id).
+#
+# Everything here reads files with plain Perl I/O from the test process, which
+# is not interposed by the extension: what it sees is what is on disk.
+
+package EphemeralCrypt::TestLib;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use File::Find;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+
+our @EXPORT = qw(
+  ec_new_node
+  ec_common_conf
+  ec_category_files
+  ec_classify
+  ec_scan_markers
+  ec_read_header
+  ec_key_id
+  ec_encryption_status
+  ec_marker
+  ec_wait_for_files
+  ec_blocking_function_sql
+  ec_release_path
+  ec_release
+  ec_log_lines
+  ec_log_since
+  ec_wait_for_blocked
+);
+
+our $HEADER_SIZE = 4096;
+our $MAGIC = 'EPHCRYPT';
+
+# Settings shared by the nodes with and without the extension: tiny memory
+# limits so that every category spills to disk quickly.
+sub ec_common_conf
+{
+	return <<'EOC';
+work_mem = 64kB
+maintenance_work_mem = 1MB
+hash_mem_multiplier = 1.0
+temp_buffers = 800kB
+logical_decoding_work_mem = 64kB
+wal_level = logical
+max_wal_senders = 4
+max_replication_slots = 4
+max_connections = 20
+shared_buffers = 16MB
+max_worker_processes = 8
+max_parallel_workers = 4
+max_parallel_workers_per_gather = 2
+max_parallel_maintenance_workers = 2
+min_parallel_table_scan_size = 0
+min_parallel_index_scan_size = 0
+parallel_setup_cost = 0
+parallel_tuple_cost = 0
+parallel_leader_participation = on
+log_temp_files = 0
+jit = off
+autovacuum = off
+EOC
+}
+
+# ec_new_node($name, extension => 0|1, encrypt_wal => 0|1, conf => '...',
+#             allows_streaming => 'logical'|1|0, init => {...})
+#
+# Creates and initialises (does not start) a node. With extension => 1 the
+# library is preloaded; encrypt_wal defaults to on in that case. Extra
+# settings in conf are appended last.
+sub ec_new_node
+{
+	my ($name, %opts) = @_;
+	my $extension = exists $opts{extension} ? $opts{extension} : 1;
+	my $streaming =
+	  exists $opts{allows_streaming} ? $opts{allows_streaming} : 'logical';
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(allows_streaming => $streaming, %{ $opts{init} || {} });
+	$node->append_conf('postgresql.conf', ec_common_conf());
+	if ($extension)
+	{
+		my $wal = exists $opts{encrypt_wal} ? $opts{encrypt_wal} : 1;
+		$node->append_conf(
+			'postgresql.conf', qq{
+shared_preload_libraries = 'ephemeral_crypt'
+ephemeral_crypt.encrypt_temp_relations = on
+ephemeral_crypt.encrypt_spill_files = on
+ephemeral_crypt.encrypt_wal = } . ($wal ? 'on' : 'off') . qq{
+ephemeral_crypt.policy_version = 'tap-test'
+});
+	}
+	$node->append_conf('postgresql.conf', $opts{conf}) if defined $opts{conf};
+	return $node;
+}
+
+# A unique marker string for a case.
+sub ec_marker
+{
+	my ($case) = @_;
+	my $rand = join '', map { ('A' .. 'Z', '0' .. '9')[ int(rand(36)) ] } 1 .. 12;
+	return "EC_CANARY_${case}_${rand}";
+}
+
+# Category of a path relative to the data directory, following the rules of
+# src/interpose/path_classifier.cpp; undef when the file is in none.
+sub ec_classify
+{
+	my ($rel) = @_;
+	my @parts = split m{/}, $rel;
+	my $name = $parts[-1];
+	my @dirs = @parts[ 0 .. $#parts - 1 ];
+	return 'spill' if grep { $_ eq 'pgsql_tmp' } @dirs;
+	if (@dirs == 1 && $dirs[0] eq 'pg_wal')
+	{
+		return 'wal'
+		  if $name =~ /^[0-9A-F]{24}(\.partial)?$/ || $name =~ /^xlogtemp\./;
+		return undef;
+	}
+	return 'spill'
+	  if @dirs == 2
+	  && $dirs[0] eq 'pg_replslot'
+	  && $name =~ /^xid-.*\.spill$/;
+	return 'temp_relation'
+	  if @dirs == 2
+	  && $dirs[0] eq 'base'
+	  && $dirs[1] =~ /^\d+$/
+	  && $name =~ /^t\d+_\d+(_(fsm|vm|init))?(\.\d+)?$/;
+	return undef;
+}
+
+# Regular files of the data directory in the given category (or categories,
+# as an array ref), as absolute paths, sorted. Files that vanish during the
+# walk are skipped.
+sub ec_category_files
+{
+	my ($node, $categories) = @_;
+	$categories = [$categories] unless ref $categories;
+	my %want = map { $_ => 1 } @$categories;
+	my $pgdata = $node->data_dir;
+	my @files;
+	find(
+		{
+			no_chdir => 1,
+			wanted => sub {
+				return unless -f $File::Find::name;
+				my $rel = substr($File::Find::name, length($pgdata) + 1);
+				my $cat = ec_classify($rel);
+				push @files, $File::Find::name if defined $cat && $want{$cat};
+			}
+		},
+		$pgdata);
+	return sort @files;
+}
+
+# Reads a whole file as raw bytes; undef if it vanished.
+sub _slurp_raw
+{
+	my ($path) = @_;
+	open(my $fh, '<:raw', $path) or return undef;
+	local $/;
+	my $data = <$fh>;
+	close $fh;
+	return defined $data ? $data : '';
+}
+
+# ec_scan_markers($node, $categories, \@markers)
+# Greps the raw bytes of every file of the categories for every marker.
+# Returns a hash ref: { files => [scanned paths], sizes => {path => bytes},
+# hits => [ "path: marker" ... ], headers => {path => first 8 bytes},
+# keyids => {path => hex key id} }.
+sub ec_scan_markers
+{
+	my ($node, $categories, $markers) = @_;
+	my %result = (files => [], hits => [], sizes => {}, headers => {}, keyids => {});
+	for my $path (ec_category_files($node, $categories))
+	{
+		my $data = _slurp_raw($path);
+		next unless defined $data;
+		push @{ $result{files} }, $path;
+		$result{sizes}{$path} = length $data;
+		$result{headers}{$path} = substr($data, 0, 8);
+		$result{keyids}{$path} = unpack('H*', substr($data, 24, 8))
+		  if length $data >= 32;
+		for my $m (@$markers)
+		{
+			push @{ $result{hits} }, "$path: $m" if index($data, $m) >= 0;
+		}
+	}
+	return \%result;
+}
+
+# (magic, key id as 16 lowercase hex digits) of a file's header; undef for a
+# file shorter than 32 bytes.
+sub ec_read_header
+{
+	my ($path) = @_;
+	open(my $fh, '<:raw', $path) or return;
+	my $buf = '';
+	my $n = read($fh, $buf, 32);
+	close $fh;
+	return unless defined $n && $n == 32;
+	return (substr($buf, 0, 8), unpack('H*', substr($buf, 24, 8)));
+}
+
+# The instance key id reported by ephemeral_crypt_status() (the extension must
+# have been created in $db).
+sub ec_key_id
+{
+	my ($node, $db) = @_;
+	return $node->safe_psql($db || 'postgres',
+		'SELECT instance_key_id FROM ephemeral_crypt_status()');
+}
+
+# ephemeral_crypt_encryption_status() as { category => { column => value } }.
+sub ec_encryption_status
+{
+	my ($node, $db) = @_;
+	my @cols = qw(category enabled degradation files_encrypted files_open
+	  bytes_encrypted bytes_decrypted failures plaintext_fallbacks);
+	my $out = $node->safe_psql($db || 'postgres',
+		'SELECT ' . join(', ', @cols)
+		  . ' FROM ephemeral_crypt_encryption_status() ORDER BY category');
+	my %status;
+	for my $line (split /\n/, $out)
+	{
+		my @v = split /\|/, $line;
+		my %row;
+		@row{@cols} = @v;
+		$status{ $row{category} } = \%row;
+	}
+	return \%status;
+}
+
+# Polls until at least one file of the categories matching $re (applied to
+# the absolute path) exists and is non-empty. Returns the list of files or
+# an empty list on timeout.
+sub ec_wait_for_files
+{
+	my ($node, $categories, $re, $timeout) = @_;
+	$re ||= qr/./;
+	$timeout ||= $PostgreSQL::Test::Utils::timeout_default;
+	my $deadline = time + $timeout;
+	while (time < $deadline)
+	{
+		my @f = grep { $_ =~ $re && -s $_ } ec_category_files($node, $categories);
+		return @f if @f;
+		usleep(100_000);
+	}
+	return ();
+}
+
+# The path a blocked ec_block() call waits for; see ec_blocking_function_sql.
+sub ec_release_path
+{
+	my ($node, $tag) = @_;
+	return $node->basedir . "/release_$tag";
+}
+
+# Creates the file a blocked query waits for.
+sub ec_release
+{
+	my ($node, $tag) = @_;
+	my $p = ec_release_path($node, $tag);
+	open(my $fh, '>', $p) or die "cannot create $p: $!";
+	close $fh;
+	return;
+}
+
+# SQL creating ec_block(val, trigger, path): returns val; when val = trigger
+# it waits (outside MVCC, so it works in any snapshot and in parallel
+# workers) until the file at path exists. Used to hold a statement still while
+# its temporary files are on disk. Declared IMMUTABLE PARALLEL SAFE (a lie for
+# the test's purpose) so it can appear in index expressions and run inside
+# parallel workers. Gives up after 300 s so that a test never hangs.
+sub ec_blocking_function_sql
+{
+	return <<'EOS';
+CREATE OR REPLACE FUNCTION ec_block(val text, trig text, path text)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  i int := 0;
+BEGIN
+  IF trig IS NULL OR val = trig THEN
+    WHILE pg_stat_file(path, true) IS NULL AND i < 6000 LOOP
+      PERFORM pg_sleep(0.05);
+      i := i + 1;
+    END LOOP;
+  END IF;
+  RETURN val;
+END
+$$;
+EOS
+}
+
+# Polls pg_stat_activity until a backend (or parallel worker) is sleeping in
+# pg_sleep (wait_event PgSleep) while running a query that contains $needle.
+sub ec_wait_for_blocked
+{
+	my ($node, $needle, $db) = @_;
+	$needle =~ s/'/''/g;
+	return $node->poll_query_until($db || 'postgres',
+		qq{SELECT count(*) > 0 FROM pg_stat_activity
+		   WHERE wait_event = 'PgSleep' AND query LIKE '%$needle%'
+		     AND pid <> pg_backend_pid()});
+}
+
+# Lines of the server log.
+sub ec_log_lines
+{
+	my ($node) = @_;
+	return split /\n/, slurp_file($node->logfile);
+}
+
+# Log content after byte offset $offset.
+sub ec_log_since
+{
+	my ($node, $offset) = @_;
+	return slurp_file($node->logfile, $offset);
+}
+
+1;
