@@ -9,11 +9,25 @@ CREATE FUNCTION ephemeral_crypt_status(
     OUT key_created_at timestamptz,
     OUT key_age interval,
     OUT policy_version text,
+    OUT policy_digest text,
+    OUT policy_signed boolean,
     OUT cipher text,
+    OUT layer_state text,
     OUT layer_objects_patched integer,
-    OUT layer_slots_patched integer)
+    OUT layer_slots_patched integer,
+    OUT wal_segments_converted integer)
 RETURNS record
 AS 'MODULE_PATHNAME', 'ephemeral_crypt_status'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION ephemeral_crypt_policy_version()
+RETURNS text
+AS 'MODULE_PATHNAME', 'ephemeral_crypt_policy_version'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+CREATE FUNCTION ephemeral_crypt_key_age()
+RETURNS interval
+AS 'MODULE_PATHNAME', 'ephemeral_crypt_key_age'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE FUNCTION ephemeral_crypt_encryption_status(
@@ -30,7 +44,63 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'ephemeral_crypt_encryption_status'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
+-- Not STRICT: a NULL path is an error to report, not a NULL result.
+CREATE FUNCTION ephemeral_crypt_file_status(
+    path text,
+    OUT file text,
+    OUT category text,
+    OUT encrypted boolean,
+    OUT header_status text,
+    OUT key_id text,
+    OUT current_instance boolean,
+    OUT plaintext_audit boolean,
+    OUT logical_size bigint,
+    OUT physical_size bigint,
+    OUT has_header boolean)
+RETURNS record
+AS 'MODULE_PATHNAME', 'ephemeral_crypt_file_status'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION ephemeral_crypt_scan(
+    OUT file text,
+    OUT category text,
+    OUT encrypted boolean,
+    OUT header_status text,
+    OUT key_id text,
+    OUT current_instance boolean,
+    OUT plaintext_audit boolean,
+    OUT logical_size bigint,
+    OUT physical_size bigint,
+    OUT has_header boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'ephemeral_crypt_scan'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+-- One row per category, in the shape a postgres_exporter custom query reads
+-- as it is: a label column and counters.
+CREATE VIEW ephemeral_crypt_counters AS
+    SELECT category,
+           enabled::int AS enabled,
+           files_encrypted,
+           files_open,
+           bytes_encrypted,
+           bytes_decrypted,
+           failures,
+           plaintext_fallbacks
+      FROM ephemeral_crypt_encryption_status();
+
 REVOKE ALL ON FUNCTION ephemeral_crypt_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ephemeral_crypt_policy_version() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ephemeral_crypt_key_age() FROM PUBLIC;
 REVOKE ALL ON FUNCTION ephemeral_crypt_encryption_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ephemeral_crypt_file_status(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ephemeral_crypt_scan() FROM PUBLIC;
+REVOKE ALL ON ephemeral_crypt_counters FROM PUBLIC;
+
 GRANT EXECUTE ON FUNCTION ephemeral_crypt_status() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION ephemeral_crypt_policy_version() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION ephemeral_crypt_key_age() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ephemeral_crypt_encryption_status() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION ephemeral_crypt_file_status(text) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION ephemeral_crypt_scan() TO pg_monitor;
+GRANT SELECT ON ephemeral_crypt_counters TO pg_monitor;

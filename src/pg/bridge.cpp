@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +23,7 @@
 #include "core/file_header.hpp"
 #include "core/xts_cipher.hpp"
 #include "interpose/got_patcher.hpp"
+#include "interpose/path_classifier.hpp"
 #include "interpose/layer.hpp"
 #include "interpose/real_libc.hpp"
 #include "interpose/wrappers.hpp"
@@ -239,7 +241,215 @@ int encrypt_segment(const std::string& path, char* errbuf, std::size_t errlen) {
     return 0;
 }
 
+// --- file inspection for ephemeral_crypt_file_status() and _scan() --------
+
+std::vector<ec_file_report> g_scan_results;
+
+std::string data_dir_root() {
+    return ip::config().roots.data_dir;
+}
+
+// Real paths of the tablespace directories; file_status may be asked about
+// files below them, and nothing else outside the data directory.
+std::vector<std::string> tablespace_roots() {
+    std::vector<std::string> roots;
+    const std::string base = data_dir_root() + "/pg_tblspc";
+    if (DIR* dir = opendir(base.c_str())) {
+        while (const struct dirent* entry = readdir(dir)) {
+            if (entry->d_name[0] == '.') {
+                continue;
+            }
+            char resolved[PATH_MAX];
+            const std::string link = base + "/" + entry->d_name;
+            if (realpath(link.c_str(), resolved) != nullptr) {
+                roots.emplace_back(resolved);
+            }
+        }
+        closedir(dir);
+    }
+    return roots;
+}
+
+bool is_below(const std::string& path, const std::string& root) {
+    return path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+           path[root.size()] == '/';
+}
+
+void fill_report(const std::string& display_path, const std::string& full_path,
+                 ec_file_report* out) {
+    std::memset(out, 0, sizeof(*out));
+    std::snprintf(out->path, sizeof(out->path), "%s", display_path.c_str());
+    const auto category = ip::classify_path(full_path, ip::config().roots);
+    out->category = category ? static_cast<int>(ec::category_index(*category)) : -1;
+    struct stat st {};
+    if (ip::real().stat(full_path.c_str(), &st) == 0) {
+        out->physical_size = st.st_size;
+        out->logical_size = st.st_size;
+    }
+    std::uint8_t header[ec::kHeaderBytes];
+    ssize_t n = -1;
+    const int fd = ip::real().open(full_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = ip::real().pread(fd, header, sizeof(header), 0);
+        ip::real().close(fd);
+    }
+    if (n <= 0) {
+        std::snprintf(out->header_status, sizeof(out->header_status), "%s",
+                      n == 0 ? "empty" : "unreadable");
+        return;
+    }
+    const ec::DecodedHeader decoded =
+        ec::decode_header(header, static_cast<std::size_t>(n), g_key.get());
+    std::snprintf(out->header_status, sizeof(out->header_status), "%s",
+                  ec::header_status_name(decoded.status).data());
+    out->has_header = decoded.status != ec::HeaderStatus::NotOurs;
+    if (decoded.status == ec::HeaderStatus::Ok ||
+        decoded.status == ec::HeaderStatus::ForeignInstance) {
+        std::snprintf(out->key_id, sizeof(out->key_id), "%s",
+                      ec::key_id_to_hex(decoded.header.key_id).c_str());
+    }
+    out->current_instance = decoded.status == ec::HeaderStatus::Ok;
+    out->plaintext_audit =
+        decoded.status == ec::HeaderStatus::Ok && decoded.header.plaintext_audit();
+    out->encrypted = out->has_header && !out->plaintext_audit &&
+                     decoded.status != ec::HeaderStatus::Corrupt &&
+                     decoded.status != ec::HeaderStatus::Truncated;
+    if (out->has_header && decoded.status != ec::HeaderStatus::Truncated) {
+        out->logical_size = out->physical_size > static_cast<int64_t>(ec::kHeaderBytes)
+                                ? out->physical_size - static_cast<int64_t>(ec::kHeaderBytes)
+                                : 0;
+    }
+}
+
+void scan_directory(const std::string& full, const std::string& display, int depth) {
+    if (depth > 8) {
+        return;
+    }
+    DIR* dir = opendir(full.c_str());
+    if (dir == nullptr) {
+        return;
+    }
+    std::vector<std::pair<std::string, bool>> entries;
+    while (const struct dirent* entry = readdir(dir)) {
+        const std::string name = entry->d_name;
+        if (name == "." || name == "..") {
+            continue;
+        }
+        entries.emplace_back(name, entry->d_type == DT_DIR || entry->d_type == DT_LNK);
+    }
+    closedir(dir);
+    std::sort(entries.begin(), entries.end());
+    for (const auto& [name, maybe_dir] : entries) {
+        const std::string child_full = full + "/" + name;
+        const std::string child_display = display.empty() ? name : display + "/" + name;
+        struct stat st {};
+        if (ip::real().stat(child_full.c_str(), &st) != 0) {
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            scan_directory(child_full, child_display, depth + 1);
+        } else if (S_ISREG(st.st_mode) && ip::classify_path(child_display, ip::config().roots)) {
+            ec_file_report report;
+            fill_report(child_display, child_full, &report);
+            g_scan_results.push_back(report);
+        }
+        (void)maybe_dir;
+    }
+}
+
 }  // namespace
+
+extern "C" {
+
+int ec_bridge_inspect_file(const char* path, ec_file_report* out, char* errbuf, size_t errlen) {
+    try {
+        const std::string requested = path != nullptr ? path : "";
+        if (requested.empty()) {
+            set_error(errbuf, errlen, "the path is empty");
+            return EC_PATH_EMPTY;
+        }
+        // Refuse any ".." component outright rather than reason about where it leads.
+        std::size_t start = 0;
+        while (start <= requested.size()) {
+            const std::size_t slash = requested.find('/', start);
+            const std::string part = requested.substr(
+                start, slash == std::string::npos ? std::string::npos : slash - start);
+            if (part == "..") {
+                set_error(errbuf, errlen, "the path contains \"..\"");
+                return EC_PATH_TRAVERSAL;
+            }
+            if (slash == std::string::npos) {
+                break;
+            }
+            start = slash + 1;
+        }
+        const std::string data_dir = data_dir_root();
+        const std::string full = requested[0] == '/' ? requested : data_dir + "/" + requested;
+        char resolved_buffer[PATH_MAX];
+        if (realpath(full.c_str(), resolved_buffer) == nullptr) {
+            if (errno == ENOENT || errno == ENOTDIR) {
+                set_error(errbuf, errlen, "no such file");
+                return EC_PATH_MISSING;
+            }
+            set_error(errbuf, errlen, std::strerror(errno));
+            return EC_PATH_UNREADABLE;
+        }
+        const std::string resolved = resolved_buffer;
+        bool inside = is_below(resolved, data_dir);
+        for (const std::string& root : tablespace_roots()) {
+            inside = inside || is_below(resolved, root);
+        }
+        if (!inside) {
+            set_error(errbuf, errlen,
+                      requested[0] == '/'
+                          ? "the path is outside the data directory and its tablespaces"
+                          : "the path leads outside the data directory and its tablespaces "
+                            "(symbolic link)");
+            return EC_PATH_OUTSIDE;
+        }
+        struct stat st {};
+        if (ip::real().stat(resolved.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+            set_error(errbuf, errlen, "not a regular file");
+            return EC_PATH_NOT_REGULAR;
+        }
+        // Classify by the path the server itself would use.
+        const std::string display =
+            is_below(full, data_dir) ? full.substr(data_dir.size() + 1) : full;
+        fill_report(display, full, out);
+        return EC_PATH_OK;
+    } catch (const std::exception& e) {
+        set_error(errbuf, errlen, e.what());
+    } catch (...) {
+        set_error(errbuf, errlen, "unknown error");
+    }
+    return EC_PATH_UNREADABLE;
+}
+
+int ec_bridge_scan(void) {
+    try {
+        g_scan_results.clear();
+        const std::string data_dir = data_dir_root();
+        for (const char* top : {"base", "pg_wal", "pg_replslot", "pg_tblspc"}) {
+            scan_directory(data_dir + "/" + top, top, 0);
+        }
+        return static_cast<int>(g_scan_results.size());
+    } catch (...) {
+        g_scan_results.clear();
+        return -1;
+    }
+}
+
+bool ec_bridge_scan_result(int index, ec_file_report* out) {
+    if (index < 0 || static_cast<std::size_t>(index) >= g_scan_results.size()) {
+        return false;
+    }
+    *out = g_scan_results[static_cast<std::size_t>(index)];
+    return true;
+}
+
+}  // extern "C"
+
+namespace {}  // namespace
 
 extern "C" {
 
@@ -358,6 +568,46 @@ int ec_bridge_encrypt_plaintext_wal(int* converted, char* errbuf, size_t errlen)
         set_error(errbuf, errlen, "unknown error while encrypting plaintext WAL");
     }
     return -1;
+}
+
+int ec_bridge_count_foreign_wal(char* key_id, size_t key_id_len) {
+    if (key_id_len > 0) {
+        key_id[0] = '\0';
+    }
+    DIR* dir = opendir("pg_wal");
+    if (dir == nullptr) {
+        return 0;
+    }
+    int found = 0;
+    while (const struct dirent* entry = readdir(dir)) {
+        if (!is_segment_name(entry->d_name)) {
+            continue;
+        }
+        const std::string path = std::string("pg_wal/") + entry->d_name;
+        const int fd = ip::real().open(path.c_str(), O_RDONLY);
+        if (fd < 0) {
+            continue;
+        }
+        std::uint8_t header[ec::kHeaderBytes];
+        const ssize_t n = ip::real().pread(fd, header, sizeof(header), 0);
+        ip::real().close(fd);
+        if (n < static_cast<ssize_t>(sizeof(ec::kHeaderMagic)) ||
+            std::memcmp(header, ec::kHeaderMagic, sizeof(ec::kHeaderMagic)) != 0) {
+            continue;
+        }
+        const ec::DecodedHeader decoded =
+            ec::decode_header(header, static_cast<std::size_t>(n), g_key.get());
+        if (decoded.status == ec::HeaderStatus::Ok) {
+            continue;
+        }
+        if (found++ == 0 && key_id_len > 2 * ec::kKeyIdBytes &&
+            decoded.status == ec::HeaderStatus::ForeignInstance) {
+            std::snprintf(key_id, key_id_len, "%s",
+                          ec::key_id_to_hex(decoded.header.key_id).c_str());
+        }
+    }
+    closedir(dir);
+    return found;
 }
 
 void ec_bridge_inject_category_fault(int category) {

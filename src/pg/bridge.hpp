@@ -52,7 +52,7 @@ int ec_bridge_create_key_and_configure(const ec_settings* settings, ec_event_cal
                                        char* errbuf, size_t errlen);
 /* Patches every loaded object. 0 on success; fills the patch figures. With
  * `inject_failure` (the test-only fault switch) it reports failure instead. */
-int ec_bridge_install(bool inject_failure, int *objects_patched, int *slots_patched, char *errbuf,
+int ec_bridge_install(bool inject_failure, int* objects_patched, int* slots_patched, char* errbuf,
                       size_t errlen);
 /* Test-only: makes creating encrypted files of `category` fail. */
 void ec_bridge_inject_category_fault(int category);
@@ -61,6 +61,11 @@ int ec_bridge_self_test(char* errbuf, size_t errlen);
 /* Re-encrypts WAL segments that are still plaintext (written before WAL
  * encryption was turned on). Reports how many were converted. */
 int ec_bridge_encrypt_plaintext_wal(int* converted, char* errbuf, size_t errlen);
+
+/* Counts WAL segments in pg_wal that carry an encryption header of another
+ * instance (every header at startup is another instance's: the key is new).
+ * Copies the key id of the first one found into key_id (17 bytes). */
+int ec_bridge_count_foreign_wal(char* key_id, size_t key_id_len);
 
 const char* ec_bridge_key_id(void); /* 16 hex digits; static storage */
 int64_t ec_bridge_key_created_at_unix_ms(void);
@@ -72,6 +77,40 @@ size_t ec_bridge_counters_size(void);
  * adds what this process counted before shared memory existed. */
 void ec_bridge_attach_counters(void* shared, bool initialize, bool merge_local);
 void ec_bridge_read_counters(int category, ec_counter_values* out);
+
+/* What file_status and scan report about one file: headers only, never data. */
+typedef struct ec_file_report {
+    char path[1024];        /* relative to the data directory when inside it */
+    int category;           /* -1 when the path is in no category */
+    bool has_header;        /* the file carries an ephemeral_crypt header */
+    char header_status[32]; /* ok, not_ours, truncated, foreign_instance, ... or "empty" */
+    bool encrypted;         /* header present and not a plaintext-audit file */
+    bool plaintext_audit;
+    char key_id[17]; /* from the header; empty without one */
+    bool current_instance;
+    int64_t physical_size;
+    int64_t logical_size;
+} ec_file_report;
+
+enum ec_path_error {
+    EC_PATH_OK = 0,
+    EC_PATH_EMPTY = 1,
+    EC_PATH_TRAVERSAL = 2,
+    EC_PATH_OUTSIDE = 3,
+    EC_PATH_MISSING = 4,
+    EC_PATH_NOT_REGULAR = 5,
+    EC_PATH_UNREADABLE = 6,
+};
+
+/* Inspects one file named relative to the data directory or absolutely
+ * inside it or a tablespace. Returns an ec_path_error; errbuf explains. */
+int ec_bridge_inspect_file(const char* path, ec_file_report* out, char* errbuf, size_t errlen);
+
+/* Walks the data directory and tablespaces for every file of the three
+ * categories. Returns how many were found; fetch them with
+ * ec_bridge_scan_result. The results live until the next scan. */
+int ec_bridge_scan(void);
+bool ec_bridge_scan_result(int index, ec_file_report* out);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,10 @@ extern "C" {
 
 #include "access/htup_details.h"
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
+#include "catalog/pg_control.h"
+#include "commands/extension.h"
+#include "common/controldata_utils.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"

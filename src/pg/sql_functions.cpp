@@ -3,10 +3,10 @@
  * sql_functions.cpp
  *		SQL-callable functions that report the instance's encryption state.
  *
- * They read the settings inherited from the postmaster and the counters in
- * shared memory; they never see key bytes (the bridge offers none). If the
- * library was not preloaded, loading it for the call runs _PG_init outside
- * shared_preload_libraries, which raises an ERROR with a hint instead.
+ * They read the settings inherited from the postmaster, the counters in
+ * shared memory, and file headers; they never see key bytes (the bridge
+ * offers none) and never decrypt data for the caller. On a server that did
+ * not preload the library each one raises an ERROR that says how to.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,14 +16,107 @@
 
 // PostgreSQL 15's PG_FUNCTION_INFO_V1 exports only the info record, not the
 // function, so each is declared exported here as well.
-extern "C" {
-PG_FUNCTION_INFO_V1(ephemeral_crypt_encryption_status);
-PGDLLEXPORT Datum ephemeral_crypt_encryption_status(PG_FUNCTION_ARGS);
-PG_FUNCTION_INFO_V1(ephemeral_crypt_status);
-PGDLLEXPORT Datum ephemeral_crypt_status(PG_FUNCTION_ARGS);
+#define EC_SQL_FUNCTION(name)                 \
+    extern "C" {                              \
+    PG_FUNCTION_INFO_V1(name);                \
+    PGDLLEXPORT Datum name(PG_FUNCTION_ARGS); \
+    }
+
+EC_SQL_FUNCTION(ephemeral_crypt_status)
+EC_SQL_FUNCTION(ephemeral_crypt_policy_version)
+EC_SQL_FUNCTION(ephemeral_crypt_key_age)
+EC_SQL_FUNCTION(ephemeral_crypt_encryption_status)
+EC_SQL_FUNCTION(ephemeral_crypt_file_status)
+EC_SQL_FUNCTION(ephemeral_crypt_scan)
+
+namespace {
+
+void require_preloaded() {
+    if (!ec_state.ready) {
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("ephemeral_crypt is not active on this server"),
+                        errdetail("The library was not loaded through shared_preload_libraries, "
+                                  "so no instance key exists and nothing is encrypted."),
+                        errhint("Add ephemeral_crypt to shared_preload_libraries in "
+                                "postgresql.conf and restart the server.")));
+    }
+}
+
+TimestampTz key_created_at() {
+    const int64 created_ms = ec_bridge_key_created_at_unix_ms();
+    // Unix milliseconds to PostgreSQL's microseconds since 2000-01-01.
+    return created_ms * 1000 -
+           static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+Datum key_age_datum() {
+    return DirectFunctionCall2(timestamptz_age, TimestampTzGetDatum(GetCurrentTimestamp()),
+                               TimestampTzGetDatum(key_created_at()));
+}
+
+constexpr int kFileReportColumns = 10;
+
+void file_report_datums(const ec_file_report& report, Datum* datums, bool* nulls) {
+    datums[0] = CStringGetTextDatum(report.path);
+    if (report.category >= 0) {
+        datums[1] = CStringGetTextDatum(ec_bridge_category_name(report.category));
+    } else {
+        nulls[1] = true;
+    }
+    datums[2] = BoolGetDatum(report.encrypted);
+    datums[3] = CStringGetTextDatum(report.header_status);
+    if (report.key_id[0] != '\0') {
+        datums[4] = CStringGetTextDatum(report.key_id);
+    } else {
+        nulls[4] = true;
+    }
+    datums[5] = BoolGetDatum(report.current_instance);
+    datums[6] = BoolGetDatum(report.plaintext_audit);
+    datums[7] = Int64GetDatum(report.logical_size);
+    datums[8] = Int64GetDatum(report.physical_size);
+    datums[9] = BoolGetDatum(report.has_header);
+}
+
+}  // namespace
+
+Datum ephemeral_crypt_status(PG_FUNCTION_ARGS) {
+    require_preloaded();
+    TupleDesc tupdesc;
+    if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE) {
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("function returning record called in context that cannot accept "
+                               "type record")));
+    }
+    tupdesc = BlessTupleDesc(tupdesc);
+    Datum datums[12];
+    bool nulls[12] = {false};
+    datums[0] = BoolGetDatum(ec_state.ready);
+    datums[1] = CStringGetTextDatum(ec_bridge_key_id());
+    datums[2] = TimestampTzGetDatum(key_created_at());
+    datums[3] = key_age_datum();
+    datums[4] = CStringGetTextDatum(ec_policy_version ? ec_policy_version : "");
+    datums[5] = CStringGetTextDatum(ec_state.policy_digest);
+    datums[6] = BoolGetDatum(ec_state.policy_signed);
+    datums[7] = CStringGetTextDatum(ec_bridge_cipher_name());
+    datums[8] = CStringGetTextDatum(ec_state.ready ? "installed" : "not installed");
+    datums[9] = Int32GetDatum(ec_state.objects_patched);
+    datums[10] = Int32GetDatum(ec_state.slots_patched);
+    datums[11] = Int32GetDatum(ec_state.wal_segments_converted);
+    PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, datums, nulls)));
+}
+
+Datum ephemeral_crypt_policy_version(PG_FUNCTION_ARGS) {
+    require_preloaded();
+    PG_RETURN_TEXT_P(cstring_to_text(ec_policy_version ? ec_policy_version : ""));
+}
+
+Datum ephemeral_crypt_key_age(PG_FUNCTION_ARGS) {
+    require_preloaded();
+    PG_RETURN_DATUM(key_age_datum());
 }
 
 Datum ephemeral_crypt_encryption_status(PG_FUNCTION_ARGS) {
+    require_preloaded();
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     InitMaterializedSRF(fcinfo, 0);
     for (int category = 0; category < EC_CATEGORY_COUNT; ++category) {
@@ -46,7 +139,13 @@ Datum ephemeral_crypt_encryption_status(PG_FUNCTION_ARGS) {
     return static_cast<Datum>(0);
 }
 
-Datum ephemeral_crypt_status(PG_FUNCTION_ARGS) {
+Datum ephemeral_crypt_file_status(PG_FUNCTION_ARGS) {
+    require_preloaded();
+    if (PG_ARGISNULL(0)) {
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("ephemeral_crypt_file_status: path must not be NULL")));
+    }
+    char* path = text_to_cstring(PG_GETARG_TEXT_PP(0));
     TupleDesc tupdesc;
     if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE) {
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -54,21 +153,44 @@ Datum ephemeral_crypt_status(PG_FUNCTION_ARGS) {
                                "type record")));
     }
     tupdesc = BlessTupleDesc(tupdesc);
-    const int64 created_ms = ec_bridge_key_created_at_unix_ms();
-    // Unix milliseconds to PostgreSQL's microseconds since 2000-01-01.
-    const TimestampTz created =
-        created_ms * 1000 -
-        static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-    Datum datums[8];
-    bool nulls[8] = {false};
-    datums[0] = BoolGetDatum(ec_state.ready);
-    datums[1] = CStringGetTextDatum(ec_bridge_key_id());
-    datums[2] = TimestampTzGetDatum(created);
-    datums[3] = DirectFunctionCall2(timestamp_age, TimestampTzGetDatum(GetCurrentTimestamp()),
-                                    TimestampTzGetDatum(created));
-    datums[4] = CStringGetTextDatum(ec_policy_version ? ec_policy_version : "");
-    datums[5] = CStringGetTextDatum(ec_bridge_cipher_name());
-    datums[6] = Int32GetDatum(ec_state.objects_patched);
-    datums[7] = Int32GetDatum(ec_state.slots_patched);
+    ec_file_report report;
+    char error[256] = {};
+    const int rc = ec_bridge_inspect_file(path, &report, error, sizeof(error));
+    if (rc != EC_PATH_OK) {
+        const int code = rc == EC_PATH_MISSING       ? ERRCODE_UNDEFINED_FILE
+                         : rc == EC_PATH_EMPTY       ? ERRCODE_INVALID_PARAMETER_VALUE
+                         : rc == EC_PATH_NOT_REGULAR ? ERRCODE_WRONG_OBJECT_TYPE
+                         : rc == EC_PATH_UNREADABLE  ? ERRCODE_IO_ERROR
+                                                     : ERRCODE_INSUFFICIENT_PRIVILEGE;
+        ereport(ERROR,
+                (errcode(code), errmsg("ephemeral_crypt_file_status: \"%s\": %s", path, error),
+                 errhint("Give a path relative to the data directory, or an absolute path inside "
+                         "it or one of its tablespaces, without \"..\".")));
+    }
+    Datum datums[kFileReportColumns];
+    bool nulls[kFileReportColumns] = {false};
+    file_report_datums(report, datums, nulls);
     PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, datums, nulls)));
+}
+
+Datum ephemeral_crypt_scan(PG_FUNCTION_ARGS) {
+    require_preloaded();
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    InitMaterializedSRF(fcinfo, 0);
+    const int found = ec_bridge_scan();
+    if (found < 0) {
+        ereport(ERROR, (errcode(ERRCODE_IO_ERROR),
+                        errmsg("ephemeral_crypt_scan: could not walk the data directory")));
+    }
+    for (int i = 0; i < found; ++i) {
+        ec_file_report report;
+        if (!ec_bridge_scan_result(i, &report)) {
+            break;
+        }
+        Datum datums[kFileReportColumns];
+        bool nulls[kFileReportColumns] = {false};
+        file_report_datums(report, datums, nulls);
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
+    }
+    return static_cast<Datum>(0);
 }

@@ -11,6 +11,8 @@ struct EphemeralCryptState {
     int objects_patched;
     int slots_patched;
     int wal_segments_converted;
+    char policy_digest[65];  // SHA-256 of the canonical effective policy, hex
+    bool policy_signed;
 };
 
 extern EphemeralCryptState ec_state;
