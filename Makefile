@@ -17,6 +17,14 @@ PG_CPPFLAGS = -I$(srcdir)/src
 PG_CXXFLAGS = -std=c++17 -fvisibility=hidden -Wno-missing-field-initializers -Wno-register -MMD -MP
 SHLIB_LINK = -lcrypto -lsodium -lstdc++ -ldl
 
+# EC_TEST_HOOKS=1 builds the test-only hook that can hand the instance key to
+# a test (and only when EPHEMERAL_CRYPT_TEST_FAULTS=1 and
+# EPHEMERAL_CRYPT_TEST_KEY_FILE are in the server's environment). The test
+# suite installs this build; production packages must not.
+ifeq ($(EC_TEST_HOOKS),1)
+PG_CPPFLAGS += -DEPHEMERAL_CRYPT_TEST_HOOKS
+endif
+
 REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/ephemeral_crypt--%,$(wildcard sql/*.sql)))
 REGRESS_OPTS = --temp-instance=$(or $(EC_REGRESS_TMP),./tmp_regress) \
 	--temp-config=$(srcdir)/test/regress.conf
@@ -26,7 +34,7 @@ PROVE_TESTS = $(wildcard test/t/*.pl)
 endif
 PROVE_FLAGS = -I$(srcdir)/test/perl
 
-EXTRA_CLEAN = $(OBJS:.o=.d) tmp_regress results regression.diffs regression.out
+EXTRA_CLEAN = src/pg/test_hooks.stamp $(OBJS:.o=.d) tmp_regress results regression.diffs regression.out
 
 # Bitcode for JIT inlining is of no use for this extension and would need a
 # clang matching the server's build.
@@ -35,6 +43,19 @@ override with_llvm = no
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The policy signing tool, built from the same core sources and installed
+# next to the server's binaries.
+POLICY_TOOL = ephemeral_crypt_policy
+CORE_OBJS = $(patsubst %.cpp,%.o,$(wildcard src/core/*.cpp))
+all: $(POLICY_TOOL)
+$(POLICY_TOOL): tools/ephemeral_crypt_policy.o $(CORE_OBJS)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS) -lcrypto -lsodium
+install: install-policy-tool
+.PHONY: install-policy-tool
+install-policy-tool: $(POLICY_TOOL)
+	$(INSTALL_PROGRAM) $(POLICY_TOOL) '$(DESTDIR)$(bindir)/$(POLICY_TOOL)'
+EXTRA_CLEAN += $(POLICY_TOOL) tools/ephemeral_crypt_policy.o tools/ephemeral_crypt_policy.d
 
 # PGXS assigns PROVE_FLAGS itself after this file's settings are read.
 override PROVE_FLAGS += -I$(srcdir)/test/perl
@@ -45,6 +66,14 @@ override PROVE_FLAGS += -I$(srcdir)/test/perl
 .PHONY: pg-suite-parity
 pg-suite-parity:
 	bash $(srcdir)/test/pg_suites.sh
+
+# Everything is rebuilt whenever EC_TEST_HOOKS changes, so a test build is
+# never installed by a later plain `make install` (or the reverse).
+src/pg/test_hooks.stamp: FORCE
+	@echo "$(EC_TEST_HOOKS)" | cmp -s - $@ || echo "$(EC_TEST_HOOKS)" > $@
+$(OBJS) $(CORE_OBJS): src/pg/test_hooks.stamp
+.PHONY: FORCE
+FORCE:
 
 # Header dependencies recorded by -MMD, so editing a header rebuilds its users.
 -include $(OBJS:.o=.d)

@@ -57,7 +57,7 @@ format_check() {
 }
 
 extension_install() {
-    make -j"$jobs" >/dev/null && make install >/dev/null
+    make -j"$jobs" EC_TEST_HOOKS=1 >/dev/null && make install EC_TEST_HOOKS=1 >/dev/null
 }
 
 extension_installcheck() {

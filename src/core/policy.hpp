@@ -76,7 +76,7 @@ struct CategoryPolicy {
 };
 
 struct Policy {
-    std::string version;        // declared by the control plane, e.g. "2026-11-01.3"
+    std::string version;         // declared by the control plane, e.g. "2026-11-01.3"
     CategoryPolicy category[3];  // indexed by category_index(Category)
     std::string cipher = "AES-256-XTS";
 
@@ -99,7 +99,7 @@ std::string policy_digest_hex(const Policy& policy) noexcept;
 enum class PolicyFileStatus {
     Ok,            // parsed, and the signature verifies under the given public key
     Missing,       // the file does not exist (ENOENT, ENOTDIR)
-    Unreadable,    // exists but cannot be opened or read, or is not a regular file
+    Unreadable,    // cannot be opened or read, not a regular file, or out of memory
     Malformed,     // not a valid policy file (or the public key given is not a key)
     Unsigned,      // parsed, but not checked: no signature line, or no public key given
     BadSignature,  // parsed, signature present, and it does not verify

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/file_header.hpp"
+#include "core/policy.hpp"
 #include "core/xts_cipher.hpp"
 #include "interpose/got_patcher.hpp"
 #include "interpose/path_classifier.hpp"
@@ -570,6 +571,69 @@ int ec_bridge_encrypt_plaintext_wal(int* converted, char* errbuf, size_t errlen)
     return -1;
 }
 
+static ec::Policy to_core_policy(const ec_policy* policy) {
+    ec::Policy core;
+    core.version = policy->version;
+    for (int i = 0; i < EC_CATEGORY_COUNT; ++i) {
+        core.category[i].enabled = policy->encrypt[i];
+        core.category[i].degradation = policy->degradation[i] == EC_FAIL_OPEN_AUDIT
+                                           ? ec::Degradation::FailOpenAudit
+                                           : ec::Degradation::FailClosed;
+    }
+    return core;
+}
+
+int ec_bridge_load_policy_file(const char* path, const char* public_key, ec_policy* policy,
+                               char* errbuf, size_t errlen) {
+    try {
+        const ec::PolicyFileResult result =
+            ec::load_policy_file(path, public_key != nullptr ? public_key : "");
+        const bool parsed = result.status == ec::PolicyFileStatus::Ok ||
+                            result.status == ec::PolicyFileStatus::Unsigned ||
+                            result.status == ec::PolicyFileStatus::BadSignature;
+        if (parsed) {
+            std::snprintf(policy->version, sizeof(policy->version), "%s",
+                          result.policy.version.c_str());
+            for (int i = 0; i < EC_CATEGORY_COUNT; ++i) {
+                policy->encrypt[i] = result.policy.category[i].enabled;
+                policy->degradation[i] =
+                    result.policy.category[i].degradation == ec::Degradation::FailOpenAudit
+                        ? EC_FAIL_OPEN_AUDIT
+                        : EC_FAIL_CLOSED;
+            }
+        }
+        set_error(errbuf, errlen, result.error);
+        switch (result.status) {
+            case ec::PolicyFileStatus::Ok:
+                return EC_POLICY_OK;
+            case ec::PolicyFileStatus::Missing:
+                return EC_POLICY_MISSING;
+            case ec::PolicyFileStatus::Unreadable:
+                return EC_POLICY_UNREADABLE;
+            case ec::PolicyFileStatus::Malformed:
+                return EC_POLICY_MALFORMED;
+            case ec::PolicyFileStatus::Unsigned:
+                return EC_POLICY_UNSIGNED;
+            case ec::PolicyFileStatus::BadSignature:
+                return EC_POLICY_BAD_SIGNATURE;
+        }
+    } catch (...) {
+        set_error(errbuf, errlen, "out of memory while reading the policy file");
+    }
+    return EC_POLICY_UNREADABLE;
+}
+
+bool ec_bridge_policy_digest(const ec_policy* policy, char digest[65]) {
+    try {
+        const std::string hex = ec::policy_digest_hex(to_core_policy(policy));
+        std::snprintf(digest, 65, "%s", hex.c_str());
+        return hex.size() == 64;
+    } catch (...) {
+        digest[0] = '\0';
+        return false;
+    }
+}
+
 int ec_bridge_count_foreign_wal(char* key_id, size_t key_id_len) {
     if (key_id_len > 0) {
         key_id[0] = '\0';
@@ -608,6 +672,33 @@ int ec_bridge_count_foreign_wal(char* key_id, size_t key_id_len) {
     }
     closedir(dir);
     return found;
+}
+
+bool ec_bridge_expose_key_for_testing(const char* path) {
+#ifdef EPHEMERAL_CRYPT_TEST_HOOKS
+    if (!g_key || path == nullptr) {
+        return false;
+    }
+    std::uint8_t bytes[ec::kInstanceKeyBytes];
+    g_key->copy_key_bytes_for_testing(bytes);
+    char hex[2 * ec::kInstanceKeyBytes + 2];
+    for (std::size_t i = 0; i < ec::kInstanceKeyBytes; ++i) {
+        std::snprintf(hex + 2 * i, 3, "%02x", bytes[i]);
+    }
+    hex[2 * ec::kInstanceKeyBytes] = '\n';
+    const int fd = ip::real().open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    const bool ok = fd >= 0 && ip::real().write(fd, hex, 2 * ec::kInstanceKeyBytes + 1) ==
+                                   static_cast<ssize_t>(2 * ec::kInstanceKeyBytes + 1);
+    if (fd >= 0) {
+        ip::real().close(fd);
+    }
+    std::memset(bytes, 0, sizeof(bytes));
+    std::memset(hex, 0, sizeof(hex));
+    return ok;
+#else
+    (void)path;
+    return false;
+#endif
 }
 
 void ec_bridge_inject_category_fault(int category) {

@@ -54,6 +54,10 @@ int ec_bridge_create_key_and_configure(const ec_settings* settings, ec_event_cal
  * `inject_failure` (the test-only fault switch) it reports failure instead. */
 int ec_bridge_install(bool inject_failure, int* objects_patched, int* slots_patched, char* errbuf,
                       size_t errlen);
+/* Test-only (built with EPHEMERAL_CRYPT_TEST_HOOKS): writes the instance key,
+ * as hex, to `path`, so a test can prove it appears nowhere else. Returns
+ * false in builds without the hook. */
+bool ec_bridge_expose_key_for_testing(const char* path);
 /* Test-only: makes creating encrypted files of `category` fail. */
 void ec_bridge_inject_category_fault(int category);
 /* Known answers, then a round trip through the installed layer on a real file. */
@@ -61,6 +65,30 @@ int ec_bridge_self_test(char* errbuf, size_t errlen);
 /* Re-encrypts WAL segments that are still plaintext (written before WAL
  * encryption was turned on). Reports how many were converted. */
 int ec_bridge_encrypt_plaintext_wal(int* converted, char* errbuf, size_t errlen);
+
+/* The effective policy: what the settings or a policy file declare. */
+typedef struct ec_policy {
+    char version[257];
+    bool encrypt[EC_CATEGORY_COUNT];
+    int degradation[EC_CATEGORY_COUNT];
+} ec_policy;
+
+enum ec_policy_file_status {
+    EC_POLICY_OK = 0,
+    EC_POLICY_MISSING = 1,
+    EC_POLICY_UNREADABLE = 2,
+    EC_POLICY_MALFORMED = 3,
+    EC_POLICY_UNSIGNED = 4,
+    EC_POLICY_BAD_SIGNATURE = 5,
+};
+
+/* Loads and checks a policy file (signature checked when public_key is not
+ * empty). Fills `policy` whenever the file parsed; returns the status and
+ * explains anything but EC_POLICY_OK in errbuf. */
+int ec_bridge_load_policy_file(const char* path, const char* public_key, ec_policy* policy,
+                               char* errbuf, size_t errlen);
+/* SHA-256 over the canonical rendering of the policy: 64 hex digits + NUL. */
+bool ec_bridge_policy_digest(const ec_policy* policy, char digest[65]);
 
 /* Counts WAL segments in pg_wal that carry an encryption header of another
  * instance (every header at startup is another instance's: the key is new).

@@ -27,6 +27,9 @@ char* ec_policy_version = nullptr;
 
 namespace {
 
+char* policy_file = nullptr;
+char* policy_public_key = nullptr;
+bool require_signed_policy = false;
 bool encrypt_temp_relations = true;
 bool encrypt_spill_files = true;
 bool encrypt_wal = false;
@@ -101,6 +104,20 @@ void define_settings() {
         "What happens when WAL cannot be encrypted; only fail_closed is accepted.", nullptr,
         &degradation_setting[2], EC_FAIL_CLOSED, degradation_options, PGC_POSTMASTER, 0, nullptr,
         nullptr, nullptr);
+    DefineCustomStringVariable(
+        "ephemeral_crypt.policy_file",
+        "Policy file (version, category settings, Ed25519 signature); it overrides the "
+        "per-category settings.",
+        "Relative paths are taken from the data directory.", &policy_file, "", PGC_POSTMASTER, 0,
+        nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "ephemeral_crypt.policy_public_key",
+        "Ed25519 public key (hex or base64) that policy files must be signed with.", nullptr,
+        &policy_public_key, "", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "ephemeral_crypt.require_signed_policy",
+        "Refuses to start unless the policy file is signed by ephemeral_crypt.policy_public_key.",
+        nullptr, &require_signed_policy, false, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     DefineCustomEnumVariable(
         "ephemeral_crypt.test_fault",
         "Test only: injects an encryption failure (requires EPHEMERAL_CRYPT_TEST_FAULTS=1).",
@@ -109,12 +126,16 @@ void define_settings() {
     MarkGUCPrefixReserved("ephemeral_crypt");
 }
 
+bool test_faults_allowed() {
+    const char* allowed = getenv("EPHEMERAL_CRYPT_TEST_FAULTS");
+    return allowed != nullptr && strcmp(allowed, "1") == 0;
+}
+
 void check_test_fault() {
     if (test_fault == FAULT_NONE) {
         return;
     }
-    const char* allowed = getenv("EPHEMERAL_CRYPT_TEST_FAULTS");
-    if (allowed == nullptr || strcmp(allowed, "1") != 0) {
+    if (!test_faults_allowed()) {
         ereport(FATAL,
                 (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                  errmsg("ephemeral_crypt.test_fault is a test-only setting"),
@@ -126,7 +147,8 @@ void check_test_fault() {
 }
 
 void check_guard_rails() {
-    if (encrypt_wal && degradation_setting[2] != EC_FAIL_CLOSED) {
+    const bool encrypt_wal = ec_state.settings.encrypt[2];
+    if (encrypt_wal && ec_state.settings.degradation[2] != EC_FAIL_CLOSED) {
         ereport(FATAL,
                 (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                  errmsg("ephemeral_crypt.wal_degradation must be fail_closed"),
@@ -154,6 +176,78 @@ void check_guard_rails() {
                         errdetail("io_uring submits reads and writes to the kernel without calling "
                                   "libc, so the encryption layer would not see them."),
                         errhint("Set io_method = worker or io_method = sync.")));
+    }
+}
+
+const char* policy_problem(int status) {
+    switch (status) {
+        case EC_POLICY_MISSING:
+            return "the policy file does not exist";
+        case EC_POLICY_UNREADABLE:
+            return "the policy file cannot be read";
+        case EC_POLICY_MALFORMED:
+            return "the policy file is malformed";
+        case EC_POLICY_UNSIGNED:
+            return "the policy file is not signed, or no public key is configured to check it";
+        case EC_POLICY_BAD_SIGNATURE:
+            return "the policy file's signature does not verify";
+        default:
+            return "the policy file was rejected";
+    }
+}
+
+// The effective policy comes from the settings, or from the policy file when
+// one is named. A named file that is missing, unreadable, malformed or badly
+// signed stops the server whatever require_signed_policy says: a broken or
+// tampered policy is never silently replaced by defaults.
+void resolve_policy() {
+    ec_policy& policy = ec_state.policy;
+    snprintf(policy.version, sizeof(policy.version), "%s",
+             ec_policy_version ? ec_policy_version : "");
+    policy.encrypt[0] = encrypt_temp_relations;
+    policy.encrypt[1] = encrypt_spill_files;
+    policy.encrypt[2] = encrypt_wal;
+    for (int i = 0; i < EC_CATEGORY_COUNT; ++i) {
+        policy.degradation[i] = degradation_setting[i];
+    }
+    ec_state.policy_signed = false;
+    ec_state.policy_from_file = policy_file != nullptr && policy_file[0] != '\0';
+    if (!ec_state.policy_from_file) {
+        if (require_signed_policy) {
+            ereport(FATAL,
+                    (errcode(ERRCODE_CONFIG_FILE_ERROR),
+                     errmsg("ephemeral_crypt: a signed policy is required but none is configured"),
+                     errhint("Set ephemeral_crypt.policy_file and "
+                             "ephemeral_crypt.policy_public_key, or turn off "
+                             "ephemeral_crypt.require_signed_policy.")));
+        }
+    } else {
+        char error[512] = {};
+        ec_policy from_file = {};
+        const int status =
+            ec_bridge_load_policy_file(policy_file, policy_public_key ? policy_public_key : "",
+                                       &from_file, error, sizeof(error));
+        const bool refuse = status == EC_POLICY_MISSING || status == EC_POLICY_UNREADABLE ||
+                            status == EC_POLICY_MALFORMED || status == EC_POLICY_BAD_SIGNATURE ||
+                            (status == EC_POLICY_UNSIGNED && require_signed_policy);
+        if (refuse) {
+            ereport(FATAL, (errcode(ERRCODE_CONFIG_FILE_ERROR),
+                            errmsg("ephemeral_crypt: policy file \"%s\" rejected: %s", policy_file,
+                                   policy_problem(status)),
+                            error[0] ? errdetail("%s", error) : 0,
+                            errhint("Deploy the policy file the control plane signed (sign it with "
+                                    "ephemeral_crypt_policy sign), and check "
+                                    "ephemeral_crypt.policy_public_key.")));
+        }
+        policy = from_file;
+        ec_state.policy_signed = status == EC_POLICY_OK;
+    }
+    if (!ec_bridge_policy_digest(&policy, ec_state.policy_digest)) {
+        ereport(FATAL, (errmsg("ephemeral_crypt: could not compute the policy digest")));
+    }
+    for (int i = 0; i < EC_CATEGORY_COUNT; ++i) {
+        ec_state.settings.encrypt[i] = policy.encrypt[i];
+        ec_state.settings.degradation[i] = policy.degradation[i];
     }
 }
 
@@ -273,6 +367,13 @@ void start_encryption() {
     if (test_fault >= 0) {
         ec_bridge_inject_category_fault(test_fault);
     }
+    // Test builds only: hand the key to a test that checks it leaks nowhere.
+    if (const char* key_file = getenv("EPHEMERAL_CRYPT_TEST_KEY_FILE")) {
+        if (test_faults_allowed() && !ec_bridge_expose_key_for_testing(key_file)) {
+            ereport(FATAL, (errmsg("ephemeral_crypt: EPHEMERAL_CRYPT_TEST_KEY_FILE is set but this "
+                                   "build has no test hooks (build with EC_TEST_HOOKS=1)")));
+        }
+    }
     ec_state.ready = true;
 }
 
@@ -296,14 +397,8 @@ void _PG_init(void) {
     }
     define_settings();
     check_test_fault();
+    resolve_policy();
     check_guard_rails();
-
-    ec_state.settings.encrypt[0] = encrypt_temp_relations;
-    ec_state.settings.encrypt[1] = encrypt_spill_files;
-    ec_state.settings.encrypt[2] = encrypt_wal;
-    for (int i = 0; i < EC_CATEGORY_COUNT; ++i) {
-        ec_state.settings.degradation[i] = degradation_setting[i];
-    }
     ec_state.settings.data_dir = DataDir;
     start_encryption();
 
@@ -317,10 +412,13 @@ void _PG_init(void) {
                              "before WAL encryption was enabled",
                              ec_state.wal_segments_converted)));
     }
-    ereport(LOG, (errmsg("ephemeral_crypt: ready: key %s, policy version \"%s\", cipher %s, "
-                         "temp_relation: %s, spill: %s, wal: %s; layer patched %d slot(s) in %d "
-                         "object(s); counters in ephemeral_crypt_encryption_status()",
-                         ec_bridge_key_id(), ec_policy_version ? ec_policy_version : "",
-                         ec_bridge_cipher_name(), category_state(0), category_state(1),
-                         category_state(2), ec_state.slots_patched, ec_state.objects_patched)));
+    ereport(LOG,
+            (errmsg("ephemeral_crypt: ready: key %s, policy version \"%s\", digest %s, %s%s, "
+                    "cipher %s, temp_relation: %s, spill: %s, wal: %s; layer patched %d slot(s) "
+                    "in %d object(s); counters in ephemeral_crypt_encryption_status()",
+                    ec_bridge_key_id(), ec_state.policy.version, ec_state.policy_digest,
+                    ec_state.policy_signed ? "signed" : "unsigned",
+                    ec_state.policy_from_file ? " (policy file)" : "", ec_bridge_cipher_name(),
+                    category_state(0), category_state(1), category_state(2), ec_state.slots_patched,
+                    ec_state.objects_patched)));
 }

@@ -94,7 +94,7 @@ Datum ephemeral_crypt_status(PG_FUNCTION_ARGS) {
     datums[1] = CStringGetTextDatum(ec_bridge_key_id());
     datums[2] = TimestampTzGetDatum(key_created_at());
     datums[3] = key_age_datum();
-    datums[4] = CStringGetTextDatum(ec_policy_version ? ec_policy_version : "");
+    datums[4] = CStringGetTextDatum(ec_state.policy.version);
     datums[5] = CStringGetTextDatum(ec_state.policy_digest);
     datums[6] = BoolGetDatum(ec_state.policy_signed);
     datums[7] = CStringGetTextDatum(ec_bridge_cipher_name());
@@ -107,7 +107,7 @@ Datum ephemeral_crypt_status(PG_FUNCTION_ARGS) {
 
 Datum ephemeral_crypt_policy_version(PG_FUNCTION_ARGS) {
     require_preloaded();
-    PG_RETURN_TEXT_P(cstring_to_text(ec_policy_version ? ec_policy_version : ""));
+    PG_RETURN_TEXT_P(cstring_to_text(ec_state.policy.version));
 }
 
 Datum ephemeral_crypt_key_age(PG_FUNCTION_ARGS) {

@@ -11,8 +11,10 @@ struct EphemeralCryptState {
     int objects_patched;
     int slots_patched;
     int wal_segments_converted;
-    char policy_digest[65];  // SHA-256 of the canonical effective policy, hex
+    ec_policy policy;        // the effective policy (settings or policy file)
+    char policy_digest[65];  // SHA-256 of its canonical rendering, hex
     bool policy_signed;
+    bool policy_from_file;
 };
 
 extern EphemeralCryptState ec_state;

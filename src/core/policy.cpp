@@ -1,0 +1,637 @@
+// Policy rendering, digest, and the signed policy file (format in
+// policy.hpp). The parser is deliberately strict: a file the control plane
+// signs is machine-written, so anything unexpected is more likely tampering
+// or a broken generator than a typo worth tolerating, and a policy that fails
+// to load must never be half-applied. Every entry point is noexcept because
+// src/pg calls them from _PG_init, where an escaping exception would take the
+// postmaster down without a message.
+#include "core/policy.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <sodium.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+namespace ephemeral_crypt {
+
+namespace {
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+bool sodium_ready() noexcept {
+    // sodium_init is idempotent and thread-safe; caching only saves the call.
+    static const bool ready = sodium_init() >= 0;
+    return ready;
+}
+
+std::string to_hex(const std::uint8_t* data, std::size_t len) {
+    std::string out;
+    out.reserve(len * 2);
+    for (std::size_t i = 0; i < len; ++i) {
+        out.push_back(kHexDigits[data[i] >> 4]);
+        out.push_back(kHexDigits[data[i] & 0x0f]);
+    }
+    return out;
+}
+
+std::string to_base64(const std::uint8_t* data, std::size_t len) {
+    std::string out(sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL), '\0');
+    sodium_bin2base64(out.data(), out.size(), data, len, sodium_base64_VARIANT_ORIGINAL);
+    out.pop_back();  // the terminating NUL sodium writes
+    return out;
+}
+
+void append_percent_encoded(std::string& out, std::string_view value) {
+    for (const char ch : value) {
+        const auto byte = static_cast<unsigned char>(ch);
+        if (byte < 0x21 || byte > 0x7e || ch == '%' || ch == '=') {
+            out.push_back('%');
+            out.push_back("0123456789ABCDEF"[byte >> 4]);
+            out.push_back("0123456789ABCDEF"[byte & 0x0f]);
+        } else {
+            out.push_back(ch);
+        }
+    }
+}
+
+bool is_blank(char ch) noexcept {
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+std::string_view trim(std::string_view s) noexcept {
+    while (!s.empty() && is_blank(s.front())) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && is_blank(s.back())) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+bool all_hex(std::string_view s) noexcept {
+    for (const char ch : s) {
+        const bool digit = ch >= '0' && ch <= '9';
+        const bool lower = ch >= 'a' && ch <= 'f';
+        const bool upper = ch >= 'A' && ch <= 'F';
+        if (!digit && !lower && !upper) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Hex and base64 have different lengths for every size used here, so the
+// length alone says which one the text is.
+bool decode_fixed(std::string_view text, std::uint8_t* out, std::size_t len) noexcept {
+    text = trim(text);
+    if (text.size() == 2 * len && all_hex(text)) {
+        std::size_t written = 0;
+        return sodium_hex2bin(out, len, text.data(), text.size(), nullptr, &written, nullptr) ==
+                   0 &&
+               written == len;
+    }
+    if (text.size() + 1 == sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL)) {
+        std::size_t written = 0;
+        const char* end = nullptr;
+        return sodium_base642bin(out, len, text.data(), text.size(), nullptr, &written, &end,
+                                 sodium_base64_VARIANT_ORIGINAL) == 0 &&
+               written == len && end == text.data() + text.size();
+    }
+    return false;
+}
+
+// Shown in error messages; bounded so a hostile file cannot flood the log.
+std::string quoted(std::string_view value) {
+    constexpr std::size_t kShown = 64;
+    std::string out = "'";
+    out.append(value.substr(0, kShown));
+    if (value.size() > kShown) {
+        out.append("...");
+    }
+    out.push_back('\'');
+    return out;
+}
+
+enum class Key : std::size_t {
+    Version,
+    TempRelation,
+    Spill,
+    Wal,
+    TempRelationDegradation,
+    SpillDegradation,
+    WalDegradation,
+    Signature,
+    Count,
+};
+
+struct KeySpec {
+    std::string_view name;
+    Key key;
+    bool required;
+};
+
+constexpr KeySpec kKeys[] = {
+    {"version", Key::Version, true},
+    {"temp_relation", Key::TempRelation, true},
+    {"spill", Key::Spill, true},
+    {"wal", Key::Wal, true},
+    {"temp_relation_degradation", Key::TempRelationDegradation, false},
+    {"spill_degradation", Key::SpillDegradation, false},
+    {"wal_degradation", Key::WalDegradation, false},
+    {"signature", Key::Signature, false},
+};
+
+const KeySpec* find_key(std::string_view name) noexcept {
+    for (const KeySpec& spec : kKeys) {
+        if (spec.name == name) {
+            return &spec;
+        }
+    }
+    return nullptr;
+}
+
+Category key_category(Key key) noexcept {
+    switch (key) {
+        case Key::TempRelation:
+        case Key::TempRelationDegradation:
+            return Category::TempRelation;
+        case Key::Spill:
+        case Key::SpillDegradation:
+            return Category::Spill;
+        default:
+            return Category::Wal;
+    }
+}
+
+struct Parsed {
+    Policy policy;
+    bool has_signature = false;
+    std::uint8_t signature[kPolicySignatureBytes] = {};
+    // Byte range of the signature line including its newline, so signing can
+    // replace it without touching the rest of the file.
+    std::size_t signature_begin = 0;
+    std::size_t signature_end = 0;
+};
+
+// Returns an empty string on success, else the Malformed message. With
+// `decode_signature` false the signature value is not checked, so a file can
+// be re-signed whatever its old signature line holds.
+std::string parse_lines(std::string_view text, bool decode_signature, Parsed& parsed) {
+    if (text.size() > kPolicyFileMaxBytes) {
+        return "policy text is larger than " + std::to_string(kPolicyFileMaxBytes) + " bytes";
+    }
+    std::size_t seen_on_line[static_cast<std::size_t>(Key::Count)] = {};
+    std::size_t line_number = 0;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        ++line_number;
+        const std::size_t line_begin = pos;
+        std::size_t newline = text.find('\n', pos);
+        const std::size_t line_end = newline == std::string_view::npos ? text.size() : newline;
+        pos = newline == std::string_view::npos ? text.size() : newline + 1;
+        std::string_view line = text.substr(line_begin, line_end - line_begin);
+        if (!line.empty() && line.back() == '\r') {
+            line.remove_suffix(1);
+        }
+        const std::string where = "line " + std::to_string(line_number) + ": ";
+        for (const char ch : line) {
+            const auto byte = static_cast<unsigned char>(ch);
+            if ((byte < 0x20 && ch != '\t') || byte == 0x7f) {
+                return where + "control character 0x" + to_hex(&byte, 1);
+            }
+        }
+        line = trim(line);
+        if (line.empty() || line.front() == '#') {
+            continue;
+        }
+        const std::size_t equals = line.find('=');
+        if (equals == std::string_view::npos || trim(line.substr(0, equals)).empty()) {
+            return where + "expected 'key = value', got " + quoted(line);
+        }
+        const std::string_view name = trim(line.substr(0, equals));
+        const std::string_view value = trim(line.substr(equals + 1));
+        const KeySpec* spec = find_key(name);
+        if (spec == nullptr) {
+            return where + "unknown key " + quoted(name);
+        }
+        const auto slot = static_cast<std::size_t>(spec->key);
+        if (seen_on_line[slot] != 0) {
+            return where + "duplicate key '" + std::string(spec->name) + "' (first set on line " +
+                   std::to_string(seen_on_line[slot]) + ")";
+        }
+        if (parsed.has_signature) {
+            return where + "'" + std::string(spec->name) +
+                   "' after the signature; signature must be the last setting";
+        }
+        seen_on_line[slot] = line_number;
+
+        switch (spec->key) {
+            case Key::Version:
+                if (value.empty()) {
+                    return where + "version is empty";
+                }
+                if (value.size() > kPolicyVersionMaxBytes) {
+                    return where + "version is longer than " +
+                           std::to_string(kPolicyVersionMaxBytes) + " bytes";
+                }
+                if (value.find('\t') != std::string_view::npos) {
+                    return where + "version contains a tab";
+                }
+                parsed.policy.version.assign(value);
+                break;
+            case Key::TempRelation:
+            case Key::Spill:
+            case Key::Wal:
+                if (value != "on" && value != "off") {
+                    return where + std::string(spec->name) + " must be on or off, not " +
+                           quoted(value);
+                }
+                parsed.policy.of(key_category(spec->key)).enabled = value == "on";
+                break;
+            case Key::TempRelationDegradation:
+            case Key::SpillDegradation:
+            case Key::WalDegradation: {
+                Degradation degradation;
+                if (value == "fail_closed") {
+                    degradation = Degradation::FailClosed;
+                } else if (value == "fail_open_audit") {
+                    degradation = Degradation::FailOpenAudit;
+                } else {
+                    return where + std::string(spec->name) +
+                           " must be fail_closed or fail_open_audit, not " + quoted(value);
+                }
+                // Plaintext WAL would outlive the instance in archives and on
+                // standbys; the server refuses it too, so the file must.
+                if (spec->key == Key::WalDegradation && degradation != Degradation::FailClosed) {
+                    return where + "wal_degradation: WAL accepts only fail_closed";
+                }
+                parsed.policy.of(key_category(spec->key)).degradation = degradation;
+                break;
+            }
+            case Key::Signature:
+                if (decode_signature &&
+                    !decode_fixed(value, parsed.signature, kPolicySignatureBytes)) {
+                    return where + "signature is not 64 bytes of base64 or hex";
+                }
+                parsed.has_signature = true;
+                parsed.signature_begin = line_begin;
+                parsed.signature_end = pos;
+                break;
+            case Key::Count:
+                break;
+        }
+    }
+    for (const KeySpec& spec : kKeys) {
+        if (spec.required && seen_on_line[static_cast<std::size_t>(spec.key)] == 0) {
+            return "missing required key '" + std::string(spec.name) + "'";
+        }
+    }
+    return {};
+}
+
+bool verify_signature(const Policy& policy, const std::uint8_t signature[kPolicySignatureBytes],
+                      const std::uint8_t public_key[kPolicyPublicKeyBytes]) {
+    const std::string canonical = canonical_policy(policy);
+    if (canonical.empty() || !sodium_ready()) {
+        return false;
+    }
+    return crypto_sign_verify_detached(signature,
+                                       reinterpret_cast<const unsigned char*>(canonical.data()),
+                                       canonical.size(), public_key) == 0;
+}
+
+PolicyFileResult out_of_memory() noexcept {
+    PolicyFileResult result;
+    result.status = PolicyFileStatus::Unreadable;
+    result.error = "out of memory";  // fits the small-string buffer: cannot throw
+    return result;
+}
+
+std::string errno_text(int error) {
+    return std::error_code(error, std::generic_category()).message();
+}
+
+}  // namespace
+
+std::string_view degradation_name(Degradation degradation) noexcept {
+    switch (degradation) {
+        case Degradation::FailClosed:
+            return "fail_closed";
+        case Degradation::FailOpenAudit:
+            return "fail_open_audit";
+    }
+    return "invalid";
+}
+
+std::string canonical_policy(const Policy& policy) noexcept {
+    try {
+        std::string out = "ephemeral_crypt policy v1\nversion=";
+        append_percent_encoded(out, policy.version);
+        out.append("\ncipher=");
+        append_percent_encoded(out, policy.cipher);
+        out.push_back('\n');
+        for (const Category category : kAllCategories) {
+            const CategoryPolicy& setting = policy.of(category);
+            out.append(category_name(category));
+            out.append(setting.enabled ? "=encrypted," : "=plaintext,");
+            out.append(degradation_name(setting.degradation));
+            out.push_back('\n');
+        }
+        return out;
+    } catch (...) {
+        return {};
+    }
+}
+
+std::string policy_digest_hex(const Policy& policy) noexcept {
+    try {
+        const std::string canonical = canonical_policy(policy);
+        if (canonical.empty()) {
+            return {};
+        }
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned int digest_len = 0;
+        if (EVP_Digest(canonical.data(), canonical.size(), digest, &digest_len, EVP_sha256(),
+                       nullptr) != 1 ||
+            digest_len != 32) {
+            return {};
+        }
+        return to_hex(digest, digest_len);
+    } catch (...) {
+        return {};
+    }
+}
+
+std::string_view policy_file_status_name(PolicyFileStatus status) noexcept {
+    switch (status) {
+        case PolicyFileStatus::Ok:
+            return "ok";
+        case PolicyFileStatus::Missing:
+            return "missing";
+        case PolicyFileStatus::Unreadable:
+            return "unreadable";
+        case PolicyFileStatus::Malformed:
+            return "malformed";
+        case PolicyFileStatus::Unsigned:
+            return "unsigned";
+        case PolicyFileStatus::BadSignature:
+            return "bad_signature";
+    }
+    return "unknown";
+}
+
+bool parse_public_key(std::string_view text, std::uint8_t out[kPolicyPublicKeyBytes],
+                      std::string* error) noexcept {
+    try {
+        if (!sodium_ready()) {
+            if (error != nullptr) {
+                *error = "libsodium could not be initialised";
+            }
+            return false;
+        }
+        if (!decode_fixed(text, out, kPolicyPublicKeyBytes)) {
+            if (error != nullptr) {
+                *error = "expected 32 bytes as 64 hex digits or 44 base64 characters";
+            }
+            return false;
+        }
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+bool parse_secret_key(std::string_view text, std::uint8_t out[kPolicySecretKeyBytes],
+                      std::string* error) noexcept {
+    try {
+        if (!sodium_ready()) {
+            if (error != nullptr) {
+                *error = "libsodium could not be initialised";
+            }
+            return false;
+        }
+        if (!decode_fixed(text, out, kPolicySecretKeyBytes)) {
+            sodium_memzero(out, kPolicySecretKeyBytes);
+            if (error != nullptr) {
+                *error = "expected 64 bytes as 128 hex digits or 88 base64 characters";
+            }
+            return false;
+        }
+        // The public half is stored in the key and used as-is when signing; a
+        // mismatch would yield signatures no holder of the real public key
+        // accepts, discovered only at the server.
+        unsigned char public_key[crypto_sign_PUBLICKEYBYTES];
+        unsigned char rebuilt[crypto_sign_SECRETKEYBYTES];
+        const bool derived = crypto_sign_seed_keypair(public_key, rebuilt, out) == 0;
+        sodium_memzero(rebuilt, sizeof rebuilt);
+        if (!derived || sodium_memcmp(public_key, out + crypto_sign_SEEDBYTES,
+                                      crypto_sign_PUBLICKEYBYTES) != 0) {
+            sodium_memzero(out, kPolicySecretKeyBytes);
+            if (error != nullptr) {
+                *error = "the public half does not match the seed (damaged key?)";
+            }
+            return false;
+        }
+        return true;
+    } catch (...) {
+        sodium_memzero(out, kPolicySecretKeyBytes);
+        return false;
+    }
+}
+
+PolicyFileResult parse_policy_text(std::string_view text,
+                                   const std::string& public_key_text) noexcept {
+    try {
+        PolicyFileResult result;
+        Parsed parsed;
+        std::string error = parse_lines(text, /*decode_signature=*/true, parsed);
+        if (!error.empty()) {
+            result.status = PolicyFileStatus::Malformed;
+            result.error = std::move(error);
+            return result;
+        }
+        result.policy = std::move(parsed.policy);
+        if (public_key_text.empty()) {
+            result.status = PolicyFileStatus::Unsigned;
+            result.error = "signature not checked: no public key given";
+            return result;
+        }
+        std::uint8_t public_key[kPolicyPublicKeyBytes];
+        std::string key_error;
+        if (!parse_public_key(public_key_text, public_key, &key_error)) {
+            result.status = PolicyFileStatus::Malformed;
+            result.error = "public key: " + key_error;
+            return result;
+        }
+        if (!parsed.has_signature) {
+            result.status = PolicyFileStatus::Unsigned;
+            result.error = "no signature line";
+            return result;
+        }
+        if (!verify_signature(result.policy, parsed.signature, public_key)) {
+            result.status = PolicyFileStatus::BadSignature;
+            result.error =
+                "bad signature: it does not verify under the public key given (settings changed "
+                "after signing, or signed with another key)";
+            return result;
+        }
+        result.status = PolicyFileStatus::Ok;
+        result.signed_ok = true;
+        return result;
+    } catch (...) {
+        return out_of_memory();
+    }
+}
+
+PolicyFileResult load_policy_file(const std::string& path,
+                                  const std::string& public_key_text) noexcept {
+    try {
+        PolicyFileResult result;
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+            const int error = errno;
+            result.status = (error == ENOENT || error == ENOTDIR) ? PolicyFileStatus::Missing
+                                                                  : PolicyFileStatus::Unreadable;
+            result.error = "cannot open: " + errno_text(error);
+            return result;
+        }
+        struct stat st;
+        if (::fstat(fd, &st) != 0) {
+            const int error = errno;
+            ::close(fd);
+            result.status = PolicyFileStatus::Unreadable;
+            result.error = "cannot stat: " + errno_text(error);
+            return result;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            ::close(fd);
+            result.status = PolicyFileStatus::Unreadable;
+            result.error = "not a regular file";
+            return result;
+        }
+        std::string text;
+        char buffer[8192];
+        for (;;) {
+            const ssize_t n = ::read(fd, buffer, sizeof buffer);
+            if (n < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                const int error = errno;
+                ::close(fd);
+                result.status = PolicyFileStatus::Unreadable;
+                result.error = "cannot read: " + errno_text(error);
+                return result;
+            }
+            if (n == 0) {
+                break;
+            }
+            text.append(buffer, static_cast<std::size_t>(n));
+            if (text.size() > kPolicyFileMaxBytes) {
+                ::close(fd);
+                result.status = PolicyFileStatus::Malformed;
+                result.error =
+                    "file is larger than " + std::to_string(kPolicyFileMaxBytes) + " bytes";
+                return result;
+            }
+        }
+        ::close(fd);
+        return parse_policy_text(text, public_key_text);
+    } catch (...) {
+        return out_of_memory();
+    }
+}
+
+std::string sign_policy_text(std::string_view unsigned_text,
+                             const std::uint8_t secret_key[kPolicySecretKeyBytes],
+                             std::string* error) noexcept {
+    try {
+        if (!sodium_ready()) {
+            if (error != nullptr) {
+                *error = "libsodium could not be initialised";
+            }
+            return {};
+        }
+        Parsed parsed;
+        std::string parse_error = parse_lines(unsigned_text, /*decode_signature=*/false, parsed);
+        if (!parse_error.empty()) {
+            if (error != nullptr) {
+                *error = std::move(parse_error);
+            }
+            return {};
+        }
+        const std::string canonical = canonical_policy(parsed.policy);
+        std::uint8_t signature[kPolicySignatureBytes];
+        if (canonical.empty() ||
+            crypto_sign_detached(signature, nullptr,
+                                 reinterpret_cast<const unsigned char*>(canonical.data()),
+                                 canonical.size(), secret_key) != 0) {
+            if (error != nullptr) {
+                *error = "signing failed";
+            }
+            return {};
+        }
+        std::string out;
+        if (parsed.has_signature) {
+            out.assign(unsigned_text.substr(0, parsed.signature_begin));
+            out.append(unsigned_text.substr(parsed.signature_end));
+        } else {
+            out.assign(unsigned_text);
+        }
+        if (!out.empty() && out.back() != '\n') {
+            out.push_back('\n');
+        }
+        out.append("signature = ");
+        out.append(to_base64(signature, sizeof signature));
+        out.push_back('\n');
+
+        // Checking the result against the key's own public half catches a
+        // rendering or splicing bug here before a server rejects the file.
+        unsigned char public_key[crypto_sign_PUBLICKEYBYTES];
+        crypto_sign_ed25519_sk_to_pk(public_key, secret_key);
+        const PolicyFileResult check =
+            parse_policy_text(out, to_hex(public_key, sizeof public_key));
+        if (check.status != PolicyFileStatus::Ok) {
+            if (error != nullptr) {
+                *error = "the signed text does not verify: " + check.error;
+            }
+            return {};
+        }
+        return out;
+    } catch (...) {
+        if (error != nullptr) {
+            *error = "out of memory";  // fits the small-string buffer: cannot throw
+        }
+        return {};
+    }
+}
+
+void generate_keypair(std::string* public_key_text, std::string* secret_key_text) noexcept {
+    public_key_text->clear();
+    secret_key_text->clear();
+    if (!sodium_ready()) {
+        return;
+    }
+    unsigned char public_key[crypto_sign_PUBLICKEYBYTES];
+    unsigned char secret_key[crypto_sign_SECRETKEYBYTES];
+    if (crypto_sign_keypair(public_key, secret_key) != 0) {
+        sodium_memzero(secret_key, sizeof secret_key);
+        return;
+    }
+    try {
+        *public_key_text = to_hex(public_key, sizeof public_key);
+        *secret_key_text = to_hex(secret_key, sizeof secret_key);
+    } catch (...) {
+        public_key_text->clear();
+        secret_key_text->clear();
+    }
+    sodium_memzero(secret_key, sizeof secret_key);
+}
+
+}  // namespace ephemeral_crypt

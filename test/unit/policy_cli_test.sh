@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# End-to-end run of the ephemeral_crypt_policy CLI, registered with ctest:
+# keygen, sign, verify, tamper, verify again, digest, plus the refusals an
+# operator relies on (no key overwrite, secret file mode, usage exit code).
+# Usage: policy_cli_test.sh /path/to/ephemeral_crypt_policy
+set -euo pipefail
+
+tool=${1:?usage: $0 /path/to/ephemeral_crypt_policy}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# Runs the tool, keeps its output and exit status without tripping set -e.
+run() {
+    set +e
+    output=$("$tool" "$@" 2>&1)
+    status=$?
+    set -e
+}
+
+run keygen --public "$work/policy.pub" --secret "$work/policy.sec"
+[ "$status" -eq 0 ] || fail "keygen exited $status: $output"
+[ "$(stat -c %a "$work/policy.sec")" = 600 ] || fail "secret key mode is not 0600"
+grep -Eqx '[0-9a-f]{64}' "$work/policy.pub" || fail "public key is not 64 hex digits"
+
+run keygen --public "$work/other.pub" --secret "$work/policy.sec"
+[ "$status" -eq 1 ] || fail "keygen overwrote an existing secret (exit $status)"
+[ ! -e "$work/other.pub" ] || fail "refused keygen left a public key behind"
+
+cat >"$work/policy.conf" <<'POLICY'
+# fleet policy, written by the control plane
+version = 2026-11-01.3
+temp_relation = on
+spill = on
+spill_degradation = fail_open_audit
+wal = off
+POLICY
+
+run sign --secret "$work/policy.sec" "$work/policy.conf"
+[ "$status" -eq 0 ] || fail "sign exited $status: $output"
+grep -q '^signature = ' "$work/policy.conf" || fail "no signature line after sign"
+
+run verify --public "$work/policy.pub" "$work/policy.conf"
+[ "$status" -eq 0 ] || fail "verify of a signed file exited $status: $output"
+grep -q '^status: ok$' <<<"$output" || fail "verify did not print status ok: $output"
+grep -q '^version: 2026-11-01.3$' <<<"$output" || fail "verify did not print the version"
+grep -Eq '^digest: [0-9a-f]{64}$' <<<"$output" || fail "verify did not print the digest"
+
+run digest "$work/policy.conf"
+[ "$status" -eq 0 ] || fail "digest exited $status: $output"
+grep -Eqx '[0-9a-f]{64}' <<<"$output" || fail "digest did not print 64 hex digits: $output"
+signed_digest=$output
+
+# Comments do not count: the signature still verifies after adding one.
+sed -i '1a # reviewed' "$work/policy.conf"
+run verify --public "$work/policy.pub" "$work/policy.conf"
+[ "$status" -eq 0 ] || fail "a comment invalidated the signature: $output"
+
+sed -i 's/^spill = on$/spill = off/' "$work/policy.conf"
+run verify --public "$work/policy.pub" "$work/policy.conf"
+[ "$status" -eq 1 ] || fail "verify of a tampered file exited $status: $output"
+grep -q 'bad signature' <<<"$output" || fail "tampered file not reported as bad signature: $output"
+
+run digest "$work/policy.conf"
+[ "$status" -eq 0 ] && [ "$output" != "$signed_digest" ] ||
+    fail "digest did not change with a setting"
+
+run sign --secret "$work/policy.sec" "$work/policy.conf" -o "$work/resigned.conf"
+[ "$status" -eq 0 ] || fail "re-sign to -o exited $status: $output"
+[ "$(grep -c '^signature = ' "$work/resigned.conf")" -eq 1 ] || fail "re-sign kept two signatures"
+run verify --public "$work/policy.pub" "$work/resigned.conf"
+[ "$status" -eq 0 ] || fail "re-signed file does not verify: $output"
+
+printf 'version = x\ntemp_relation = on\nspill = on\nwal = on\nwal_degradation = fail_open_audit\n' \
+    >"$work/bad.conf"
+run sign --secret "$work/policy.sec" "$work/bad.conf"
+[ "$status" -eq 1 ] || fail "sign accepted a malformed file (exit $status)"
+grep -q 'WAL accepts only fail_closed' <<<"$output" || fail "unclear malformed error: $output"
+
+run verify --public "$work/policy.pub" "$work/missing.conf"
+[ "$status" -eq 1 ] && grep -q '^status: missing$' <<<"$output" || fail "missing file: $output"
+
+run frobnicate
+[ "$status" -eq 2 ] && grep -q '^usage:' <<<"$output" || fail "unknown command not a usage error"
+run verify "$work/policy.conf"
+[ "$status" -eq 2 ] || fail "verify without --public exited $status"
+
+echo "policy CLI: all checks passed"
