@@ -156,9 +156,10 @@ TEST(PolicyTest, EverySettingChangesTheRendering) {
 }
 
 TEST(PolicyTest, DigestKnownValue) {
-    // printf 'ephemeral_crypt policy v1\nversion=2026-11-01.3\ncipher=AES-256-XTS\n'\
-    // 'temp_relation=encrypted,fail_closed\nspill=encrypted,fail_open_audit\n'\
-    // 'wal=plaintext,fail_closed\n' | sha256sum
+    // Computed outside this code, as one shell command line:
+    //   printf '%s\n' 'ephemeral_crypt policy v1' 'version=2026-11-01.3'
+    //     'cipher=AES-256-XTS' 'temp_relation=encrypted,fail_closed'
+    //     'spill=encrypted,fail_open_audit' 'wal=plaintext,fail_closed' | sha256sum
     EXPECT_EQ(policy_digest_hex(sample_policy()),
               "df641a1552db1e42cb90b324308e87e2ae53f6770f4ee3de89dec98419efd4f1");
 }
@@ -486,18 +487,28 @@ TEST_F(PolicyFileTest, MissingFile) {
     EXPECT_EQ(load_policy_file(dir_ + "/absent/deeper.conf", "").status, PolicyFileStatus::Missing);
 }
 
-TEST_F(PolicyFileTest, UnreadableFile) {
+TEST_F(PolicyFileTest, DirectoryIsUnreadable) {
     // A directory opens but is not a regular file.
     const PolicyFileResult directory = load_policy_file(dir_, "");
     EXPECT_EQ(directory.status, PolicyFileStatus::Unreadable);
     EXPECT_EQ(directory.error, "not a regular file");
+}
 
-    const std::string path = write("secret.conf", kSampleText);
-    ASSERT_EQ(chmod(path.c_str(), 0), 0);
+TEST_F(PolicyFileTest, FifoIsUnreadableWithoutBlocking) {
+    const std::string path = dir_ + "/fifo";
+    ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+    EXPECT_EQ(load_policy_file(path, "").status, PolicyFileStatus::Unreadable);
+}
+
+TEST_F(PolicyFileTest, PermissionDeniedIsUnreadable) {
     if (geteuid() == 0) {
         GTEST_SKIP() << "root reads files of any mode";
     }
-    EXPECT_EQ(load_policy_file(path, "").status, PolicyFileStatus::Unreadable);
+    const std::string path = write("secret.conf", kSampleText);
+    ASSERT_EQ(chmod(path.c_str(), 0), 0);
+    const PolicyFileResult result = load_policy_file(path, "");
+    EXPECT_EQ(result.status, PolicyFileStatus::Unreadable);
+    EXPECT_NE(result.error.find("Permission denied"), std::string::npos) << result.error;
 }
 
 TEST_F(PolicyFileTest, MalformedFileNamesTheLine) {
