@@ -92,9 +92,10 @@ bool decode_fixed(std::string_view text, std::uint8_t* out, std::size_t len) noe
     text = trim(text);
     if (text.size() == 2 * len && all_hex(text)) {
         std::size_t written = 0;
-        return sodium_hex2bin(out, len, text.data(), text.size(), nullptr, &written, nullptr) ==
-                   0 &&
-               written == len;
+        if (sodium_hex2bin(out, len, text.data(), text.size(), nullptr, &written, nullptr) != 0) {
+            return false;
+        }
+        return written == len;
     }
     if (text.size() + 1 == sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL)) {
         std::size_t written = 0;
