@@ -8,6 +8,7 @@
 #  - a successful start logs exactly one "ephemeral_crypt: ready:" line with
 #    the key id, and "wal: not encrypted" when encrypt_wal is off;
 #  - LOAD 'ephemeral_crypt' on a server that did not preload it: ERROR;
+#    CREATE EXTENSION installs there, and its functions raise an ERROR;
 #  - ephemeral_crypt.test_fault = 'install_layer' (test-only, honoured only
 #    with EPHEMERAL_CRYPT_TEST_FAULTS=1 in the postmaster's environment):
 #    the layer cannot be installed and the server refuses to start.
@@ -26,7 +27,7 @@ use lib "$FindBin::RealBin/../perl";
 use Time::HiRes qw(usleep);
 use EphemeralCrypt::TestLib;
 
-my $ready_re = qr/ephemeral_crypt: ready: key ([0-9a-f]{16}), policy version "([^"]*)", cipher ([^,]+), temp_relation: ([^,]+), spill: ([^,]+), wal: ([^;]+);/;
+my $ready_re = qr/ephemeral_crypt: ready: key ([0-9a-f]{16}), policy version "([^"]*)", digest ([0-9a-f]{64}), (signed|unsigned)[^,]*, cipher ([^,]+), temp_relation: ([^,]+), spill: ([^,]+), wal: ([^;]+);/;
 
 # Starts a node that must not come up; returns its log.
 sub refused_start
@@ -71,7 +72,7 @@ sub refused_start
 	ok($node->start(fail_ok => 1), 'encrypt_wal = off with archive_command: starts');
 	my @lines = grep { /ephemeral_crypt: ready:/ } ec_log_lines($node);
 	is(scalar(@lines), 1, 'exactly one ready line');
-	my ($key, $policy, $cipher, $temp, $spill, $wal) = $lines[0] =~ $ready_re;
+	my ($key, $policy, $digest, $signed, $cipher, $temp, $spill, $wal) = $lines[0] =~ $ready_re;
 	like($key // '', qr/^[0-9a-f]{16}$/, "the ready line carries the key id $key");
 	is($policy, 'tap-test', 'the ready line carries the policy version');
 	is($temp, 'encrypted (fail_closed)', 'temp_relation: encrypted (fail_closed)');
@@ -79,8 +80,10 @@ sub refused_start
 	is($wal, 'not encrypted', 'wal: not encrypted');
 	$node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
 	is(ec_key_id($node), $key, 'ephemeral_crypt_status() reports the logged key id');
-	is($node->safe_psql('postgres', 'SELECT ready, policy_version, cipher FROM ephemeral_crypt_status()'),
-		"t|tap-test|$cipher", 'status: ready, policy version and cipher as logged');
+	is($signed, 'unsigned', 'the ready line says the policy is unsigned');
+	is($node->safe_psql('postgres',
+		'SELECT ready, policy_version, policy_digest, policy_signed, cipher FROM ephemeral_crypt_status()'),
+		"t|tap-test|$digest|f|$cipher", 'status: ready, policy version, digest and cipher as logged');
 	is($node->safe_psql('postgres',
 		'SELECT category, enabled, degradation FROM ephemeral_crypt_encryption_status() ORDER BY category'),
 		"spill|t|fail_open_audit\ntemp_relation|t|fail_closed\nwal|f|fail_closed",
@@ -109,7 +112,7 @@ sub refused_start
 	ok($node->start(fail_ok => 1), 'archive_library with encrypt_wal = on: starts');
 	my @lines = grep { /ephemeral_crypt: ready:/ } ec_log_lines($node);
 	is(scalar(@lines), 1, 'archive_library: exactly one ready line');
-	my ($key, undef, undef, undef, undef, $wal) = $lines[0] =~ $ready_re;
+	my ($key, undef, undef, undef, undef, undef, undef, $wal) = $lines[0] =~ $ready_re;
 	is($wal, 'encrypted (fail_closed)', 'archive_library: wal: encrypted (fail_closed)');
 	$node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
 	is(ec_key_id($node), $key, 'archive_library: status reports the logged key id');
@@ -144,11 +147,17 @@ sub refused_start
 	like($err, qr/ERROR:  ephemeral_crypt must be loaded via shared_preload_libraries/, 'LOAD: the ERROR explains why');
 	like($err, qr/HINT:  Add ephemeral_crypt to shared_preload_libraries in postgresql\.conf and restart the server\./,
 		'LOAD: the HINT says what to do');
+	# CREATE EXTENSION installs (its functions must exist everywhere), and
+	# each function then explains that nothing is active.
 	($ret, $out, $err) = $node->psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
-	isnt($ret, 0, 'CREATE EXTENSION without preloading fails');
-	like($err, qr/must be loaded via shared_preload_libraries/, 'CREATE EXTENSION: same explanation');
-	is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_extension WHERE extname = 'ephemeral_crypt'}), '0',
-		'the extension was not created');
+	is($ret, 0, 'CREATE EXTENSION without preloading installs the functions');
+	($ret, $out, $err) = $node->psql('postgres', 'SELECT * FROM ephemeral_crypt_status()');
+	isnt($ret, 0, 'a function called without preloading fails');
+	# A new session loads the library for the call, and _PG_init refuses
+	# first; in the session that ran CREATE EXTENSION the function itself does.
+	like($err, qr/ERROR:  ephemeral_crypt (must be loaded via shared_preload_libraries|is not active on this server)/,
+		'the ERROR says the library is not preloaded');
+	like($err, qr/HINT:  Add ephemeral_crypt to shared_preload_libraries/, 'the HINT says how to preload');
 	is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server keeps running');
 	$node->stop;
 }

@@ -500,15 +500,22 @@ TEST_F(PolicyFileTest, FifoIsUnreadableWithoutBlocking) {
     EXPECT_EQ(load_policy_file(path, "").status, PolicyFileStatus::Unreadable);
 }
 
-TEST_F(PolicyFileTest, PermissionDeniedIsUnreadable) {
-    if (geteuid() == 0) {
-        GTEST_SKIP() << "root reads files of any mode";
+TEST_F(PolicyFileTest, OpenFailureIsUnreadable) {
+    // A symlink loop fails to open for root too, unlike a mode-0 file, so the
+    // test means the same under any user.
+    const std::string loop = dir_ + "/loop";
+    ASSERT_EQ(symlink(loop.c_str(), loop.c_str()), 0);
+    const PolicyFileResult looped = load_policy_file(loop, "");
+    EXPECT_EQ(looped.status, PolicyFileStatus::Unreadable);
+    EXPECT_EQ(looped.error.rfind("cannot open: ", 0), 0u) << looped.error;
+
+    if (geteuid() != 0) {
+        const std::string path = write("secret.conf", kSampleText);
+        ASSERT_EQ(chmod(path.c_str(), 0), 0);
+        const PolicyFileResult denied = load_policy_file(path, "");
+        EXPECT_EQ(denied.status, PolicyFileStatus::Unreadable);
+        EXPECT_NE(denied.error.find("Permission denied"), std::string::npos) << denied.error;
     }
-    const std::string path = write("secret.conf", kSampleText);
-    ASSERT_EQ(chmod(path.c_str(), 0), 0);
-    const PolicyFileResult result = load_policy_file(path, "");
-    EXPECT_EQ(result.status, PolicyFileStatus::Unreadable);
-    EXPECT_NE(result.error.find("Permission denied"), std::string::npos) << result.error;
 }
 
 TEST_F(PolicyFileTest, MalformedFileNamesTheLine) {

@@ -15,6 +15,7 @@ use warnings;
 
 use Exporter 'import';
 use File::Find;
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -37,6 +38,11 @@ our @EXPORT = qw(
   ec_log_lines
   ec_log_since
   ec_wait_for_blocked
+  ec_parse_ready_line
+  ec_ready_lines
+  ec_policy_tool
+  ec_write_file
+  ec_start_refused
 );
 
 our $HEADER_SIZE = 4096;
@@ -326,6 +332,93 @@ sub ec_log_since
 {
 	my ($node, $offset) = @_;
 	return slurp_file($node->logfile, $offset);
+}
+
+# Parses the startup line
+#   ephemeral_crypt: ready: key K, policy version "V", digest D,
+#   signed|unsigned[ (policy file)], cipher C, temp_relation: S,
+#   spill: S, wal: S; layer patched N slot(s) in M object(s); ...
+# into a hash ref with keys key, version, digest, signed (0|1), from_file
+# (0|1), cipher, temp_relation, spill, wal, slots, objects; undef when the
+# line does not have that shape.
+sub ec_parse_ready_line
+{
+	my ($line) = @_;
+	return undef unless defined $line;
+	my @f = $line =~ m{ephemeral_crypt:\ ready:\ key\ ([0-9a-f]{16}),
+		\ policy\ version\ "(.*)",\ digest\ ([0-9a-f]{64}),
+		\ (signed|unsigned)((?:\ \(policy\ file\))?),
+		\ cipher\ ([^,]+),\ temp_relation:\ ([^,]+),\ spill:\ ([^,]+),
+		\ wal:\ ([^;]+);\ layer\ patched\ (\d+)\ slot\(s\)\ in\ (\d+)\ object\(s\);
+		\ counters\ in\ ephemeral_crypt_encryption_status\(\)}x;
+	return undef unless @f;
+	return {
+		key => $f[0],
+		version => $f[1],
+		digest => $f[2],
+		signed => $f[3] eq 'signed' ? 1 : 0,
+		from_file => $f[4] ne '' ? 1 : 0,
+		cipher => $f[5],
+		temp_relation => $f[6],
+		spill => $f[7],
+		wal => $f[8],
+		slots => $f[9],
+		objects => $f[10],
+	};
+}
+
+# The "ephemeral_crypt: ready:" lines of the server log after byte offset
+# $offset (0 or undef: the whole log).
+sub ec_ready_lines
+{
+	my ($node, $offset) = @_;
+	return grep { /ephemeral_crypt: ready:/ }
+	  split /\n/, slurp_file($node->logfile, $offset || 0);
+}
+
+# Runs the policy tool (ephemeral_crypt_policy, from PATH or pg_config
+# --bindir) with the given arguments; returns (exit status, stdout, stderr).
+sub ec_policy_tool
+{
+	my @args = @_;
+	my $tool = 'ephemeral_crypt_policy';
+	my $found = grep { -x "$_/$tool" } split /:/, ($ENV{PATH} // '');
+	unless ($found)
+	{
+		my $bindir = `pg_config --bindir`;
+		chomp $bindir;
+		$tool = "$bindir/$tool";
+	}
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ $tool, @args ], '<', \undef, '>', \$out, '2>', \$err);
+	return ($? >> 8, $out, $err);
+}
+
+# Writes $content to $path (raw bytes), replacing the file.
+sub ec_write_file
+{
+	my ($path, $content) = @_;
+	open(my $fh, '>:raw', $path) or die "cannot write $path: $!";
+	print $fh $content;
+	close($fh) or die "cannot close $path: $!";
+	return;
+}
+
+# Starts a node that must not come up. Asserts that the start fails, that the
+# log since the attempt never reports ready (neither the extension's line nor
+# PostgreSQL's) and that no postmaster is left. Returns the log written by
+# the attempt.
+sub ec_start_refused
+{
+	my ($node, $what) = @_;
+	my $offset = -e $node->logfile ? -s $node->logfile : 0;
+	my $ok = $node->start(fail_ok => 1);
+	ok(!$ok, "$what: the server refuses to start");
+	my $log = slurp_file($node->logfile, $offset);
+	unlike($log, qr/database system is ready to accept connections/, "$what: never accepted connections");
+	unlike($log, qr/ephemeral_crypt: ready:/, "$what: no ready line");
+	ok(!-e $node->data_dir . '/postmaster.pid', "$what: no postmaster left running");
+	return $log;
 }
 
 1;

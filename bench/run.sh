@@ -1,0 +1,516 @@
+#!/usr/bin/env bash
+# Reproduces every performance figure of ephemeral_crypt on this machine and
+# writes bench/RESULTS.md (Markdown) and bench/results.csv (one row per figure),
+# plus bench/results-runs.csv (every single run) and, with gnuplot, a chart.
+#
+#   bash bench/run.sh                 # full run (about 25 minutes on 2 cores)
+#   BENCH_QUICK=1 bash bench/run.sh   # smoke run (a few minutes), writes to /tmp
+#
+# Three states on one cluster configuration:
+#   A  not loaded          (no shared_preload_libraries)
+#   B  loaded, all off     (encrypt_temp_relations/encrypt_spill_files/encrypt_wal = off)
+#   C  loaded, all on      (temp relations, spill files and WAL encrypted)
+# The SQL workloads and pgbench alternate A B C A B C ... on three clusters
+# cloned from one data directory, running side by side (only one is busy at
+# a time). Medians, min-max and ratios against A are reported with the
+# targets; a missed target is reported as MISS, never as a failure.
+#
+# Run as root (servers run as $EC_TEST_USER via runuser) or as an
+# unprivileged user. Uses the extension installed in PostgreSQL's libdir; it
+# does not build or install the extension. Knobs (environment):
+#   BENCH_QUICK=1            smoke run: tiny data, 1 round, short pgbench
+#   BENCH_ROUNDS             rounds of the SQL workloads (5)
+#   BENCH_SCALE              millions of rows in the benchmark table (4)
+#   BENCH_PGBENCH_ROUNDS     rounds of pgbench per synchronous_commit mode (3)
+#   BENCH_PGBENCH_SECONDS    length of one pgbench run (30)
+#   BENCH_PGBENCH_SCALE      pgbench scale factor (10)
+#   BENCH_PGBENCH_CLIENTS    pgbench clients (4; 2 threads)
+#   BENCH_STARTS             server starts per state for the startup figure (10)
+#   BENCH_ENGINE_REPS        Google Benchmark repetitions (5)
+#   BENCH_PROFILE            1: add a perf profile ("where the time goes") (1; 0 in quick mode)
+#   BENCH_PORT_BASE          first of 8 ports used (55470)
+#   BENCH_BUILD_DIR          CMake build directory for the benchmark programs (build)
+#   BENCH_OUT_DIR            where the reports go (bench/, or a /tmp dir in quick mode)
+#   BENCH_KEEP=1             keep the scratch directory under /tmp
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+source scripts/common.sh
+
+t_start=$(date +%s)
+quick=${BENCH_QUICK:-0}
+if [ "$quick" = 1 ]; then
+    rounds=${BENCH_ROUNDS:-1}
+    scale=${BENCH_SCALE:-0.3}
+    pgb_rounds=${BENCH_PGBENCH_ROUNDS:-1}
+    pgb_secs=${BENCH_PGBENCH_SECONDS:-5}
+    pgb_scale=${BENCH_PGBENCH_SCALE:-2}
+    starts=${BENCH_STARTS:-3}
+    engine_reps=${BENCH_ENGINE_REPS:-2}
+    profile=${BENCH_PROFILE:-0}
+    out_dir=${BENCH_OUT_DIR:-/tmp/ephemeral_crypt-bench-quick}
+else
+    rounds=${BENCH_ROUNDS:-5}
+    scale=${BENCH_SCALE:-4}
+    pgb_rounds=${BENCH_PGBENCH_ROUNDS:-3}
+    pgb_secs=${BENCH_PGBENCH_SECONDS:-30}
+    pgb_scale=${BENCH_PGBENCH_SCALE:-10}
+    starts=${BENCH_STARTS:-10}
+    engine_reps=${BENCH_ENGINE_REPS:-5}
+    profile=${BENCH_PROFILE:-1}
+    out_dir=${BENCH_OUT_DIR:-$top/bench}
+fi
+pgb_clients=${BENCH_PGBENCH_CLIENTS:-4}
+port_base=${BENCH_PORT_BASE:-55470}
+build_dir=${BENCH_BUILD_DIR:-build}
+keep=${BENCH_KEEP:-0}
+
+die() { printf 'bench/run.sh: error: %s\n' "$*" >&2; exit 1; }
+elapsed() { local s=$(($(date +%s) - t_start)); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
+step() { printf '\n==> [%s] %s\n' "$(elapsed)" "$*"; }
+note() { printf '    [%s] %s\n' "$(elapsed)" "$*"; }
+
+for n in rounds pgb_rounds pgb_secs pgb_scale pgb_clients starts engine_reps port_base; do
+    [[ ${!n} =~ ^[0-9]+$ ]] && [ "${!n}" -gt 0 ] || die "$n must be a positive integer (got '${!n}')"
+done
+[[ $scale =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_SCALE must be a number of millions of rows (got '$scale')"
+rows=$(awk -v s="$scale" 'BEGIN { printf "%d", s * 1000000 }')
+[ "$rows" -ge 10000 ] || die "BENCH_SCALE too small"
+for tool in initdb pg_ctl postgres psql pgbench openssl cmake python3 runuser; do
+    command -v "$tool" >/dev/null || die "'$tool' not found in PATH (run scripts/install-deps.sh?)"
+done
+libdir=$("$PG_CONFIG" --pkglibdir)
+so="$libdir/ephemeral_crypt.so"
+[ -f "$so" ] || die "$so is not installed (make && make install first)"
+if [ "$(id -u)" -eq 0 ]; then
+    id "$EC_TEST_USER" >/dev/null 2>&1 || die "user $EC_TEST_USER does not exist"
+fi
+
+work=$(mktemp -d /tmp/ephemeral_crypt-bench.XXXXXX)
+chmod 755 "$work"
+[ "$(id -u)" -eq 0 ] && chown "$EC_TEST_USER" "$work"
+mkdir -p "$out_dir"
+runs_csv="$work/runs.csv"
+echo "section,workload,state,round,metric,value,unit" >"$runs_csv"
+meta="$work/meta.env"
+: >"$meta"
+setmeta() { printf '%s=%q\n' "$1" "$2" >>"$meta"; }
+
+# Servers we started: data directories to stop on exit.
+declare -a live_dirs=()
+cleanup() {
+    local rc=$?
+    for d in "${live_dirs[@]}"; do
+        if [ -f "$d/postmaster.pid" ]; then
+            as_test_user pg_ctl -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
+        fi
+    done
+    if [ "$keep" = 1 ] || [ $rc -ne 0 ]; then
+        echo "scratch directory kept: $work" >&2
+    else
+        rm -rf "$work"
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+declare -A port=([A]=$port_base [B]=$((port_base + 1)) [C]=$((port_base + 2)) [T]=$((port_base + 3)))
+declare -A state_label=([A]="not loaded" [B]="loaded, all off" [C]="loaded, all on")
+for p in "${port[@]}" $((port_base + 4)); do
+    if as_test_user pg_isready -q -h /tmp -p "$p" >/dev/null 2>&1 || ss -ltn 2>/dev/null | grep -q ":$p "; then
+        die "port $p is in use; choose another range with BENCH_PORT_BASE"
+    fi
+done
+
+########################################################################
+step "machine"
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+flags=$(awk -F': ' '/^flags/ { print $2; exit }' /proc/cpuinfo)
+has_flag() { [[ " $flags " == *" $1 "* ]] && echo yes || echo no; }
+setmeta cpu_model "$cpu_model"
+setmeta cpu_aes "$(has_flag aes)"
+setmeta cpu_vaes "$(has_flag vaes)"
+setmeta cpu_avx512f "$(has_flag avx512f)"
+setmeta cores "$(nproc)"
+setmeta mem "$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+setmeta kernel "$(uname -r)"
+setmeta pg_version "$(postgres --version)"
+setmeta openssl_version "$(openssl version)"
+setmeta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+setmeta so_sha "$(sha256sum "$so" | cut -c1-16)"
+setmeta so_mtime "$(date -u -r "$so" '+%Y-%m-%d %H:%M UTC')"
+setmeta git_rev "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (src/ modified)')"
+setmeta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+setmeta tmp_fs "$(df -PT /tmp | awk 'NR == 2 { print $2 " on " $1 }')"
+setmeta quick "$quick"
+setmeta rounds "$rounds"
+setmeta rows "$rows"
+setmeta pgb_rounds "$pgb_rounds"
+setmeta pgb_secs "$pgb_secs"
+setmeta pgb_scale "$pgb_scale"
+setmeta pgb_clients "$pgb_clients"
+setmeta starts "$starts"
+setmeta engine_reps "$engine_reps"
+note "$cpu_model, $(nproc) cores, aes=$(has_flag aes) vaes=$(has_flag vaes); $(postgres --version); $(openssl version)"
+note "settings: rounds=$rounds rows=$rows pgbench=${pgb_rounds}x${pgb_secs}s scale $pgb_scale, $pgb_clients clients; starts=$starts; scratch $work"
+
+########################################################################
+step "building the benchmark programs ($build_dir: engine_bench, layer_bench)"
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$work/cmake.log" 2>&1 ||
+    { tail -20 "$work/cmake.log" >&2; die "cmake configure failed (log above)"; }
+cmake --build "$build_dir" --target engine_bench layer_bench -j"$(nproc)" >>"$work/cmake.log" 2>&1 ||
+    { tail -30 "$work/cmake.log" >&2; die "building engine_bench/layer_bench failed (log above)"; }
+
+########################################################################
+step "engine: engine_bench ($engine_reps repetitions, medians)"
+"$build_dir/engine_bench" --benchmark_repetitions="$engine_reps" --benchmark_report_aggregates_only=true \
+    --benchmark_out="$work/engine.json" --benchmark_out_format=json --benchmark_color=false \
+    >"$work/engine_bench.txt" 2>&1 || { cat "$work/engine_bench.txt" >&2; die "engine_bench failed"; }
+sed -n '/ratio/,$p' "$work/engine_bench.txt" | sed 's/^/    /'
+
+step "libc layer: layer_bench on tmpfs (/dev/shm) and the page cache (/tmp), $engine_reps repetitions"
+"$build_dir/layer_bench" --benchmark_repetitions="$engine_reps" --benchmark_report_aggregates_only=true \
+    --benchmark_out="$work/layer.json" --benchmark_out_format=json --benchmark_color=false \
+    >"$work/layer_bench.txt" 2>&1 || { cat "$work/layer_bench.txt" >&2; die "layer_bench failed"; }
+sed -n '/ratio/,$p' "$work/layer_bench.txt" | sed 's/^/    /'
+
+step "openssl speed -evp aes-256-xts -bytes 8192 (3 runs each way, 3 s each)"
+openssl_speed() {  # [-decrypt] -> bytes per second at 8192-byte blocks
+    local out
+    out=$(openssl speed -seconds 3 -bytes 8192 "$@" -evp aes-256-xts 2>/dev/null) ||
+        die "openssl speed $* failed"
+    # Last line: "AES-256-XTS   12345678.90k" (1000s of bytes per second).
+    awk 'END { v = $NF; sub(/k$/, "", v); printf "%.0f\n", v * 1000 }' <<<"$out"
+}
+for r in 1 2 3; do
+    enc=$(openssl_speed)
+    dec=$(openssl_speed -decrypt)
+    echo "engine,openssl_speed_encrypt,-,$r,bytes_per_second,$enc,B/s" >>"$runs_csv"
+    echo "engine,openssl_speed_decrypt,-,$r,bytes_per_second,$dec,B/s" >>"$runs_csv"
+    note "run $r: encrypt $((enc / 1000000)) MB/s, decrypt $((dec / 1000000)) MB/s"
+done
+
+########################################################################
+# Clusters. One configuration for every state; the state adds only the
+# extension's lines.
+common_conf() {  # port socket_dir
+    cat <<EOF
+port = $1
+unix_socket_directories = '$2'
+listen_addresses = ''
+shared_buffers = 256MB
+max_wal_size = 8GB
+checkpoint_timeout = 30min
+autovacuum = off
+jit = off
+log_line_prefix = '%n [%p] '
+log_min_messages = log
+max_worker_processes = 8
+max_parallel_workers = 8
+EOF
+}
+state_conf() {  # state
+    case $1 in
+    A) ;;
+    B)
+        cat <<EOF
+shared_preload_libraries = 'ephemeral_crypt'
+ephemeral_crypt.encrypt_temp_relations = off
+ephemeral_crypt.encrypt_spill_files = off
+ephemeral_crypt.encrypt_wal = off
+EOF
+        ;;
+    C | Cw)
+        cat <<EOF
+shared_preload_libraries = 'ephemeral_crypt'
+ephemeral_crypt.encrypt_temp_relations = on
+ephemeral_crypt.encrypt_spill_files = on
+ephemeral_crypt.encrypt_wal = on
+EOF
+        ;;
+    Cnw)
+        cat <<EOF
+shared_preload_libraries = 'ephemeral_crypt'
+ephemeral_crypt.encrypt_temp_relations = on
+ephemeral_crypt.encrypt_spill_files = on
+ephemeral_crypt.encrypt_wal = off
+EOF
+        ;;
+    esac
+}
+append_conf() {  # datadir text
+    as_test_user sh -c "cat >> '$1/postgresql.conf'" <<<"$2"
+}
+pg_start() {  # datadir logfile
+    live_dirs+=("$1")
+    if ! as_test_user pg_ctl -D "$1" -l "$2" -w -t 120 start >/dev/null 2>&1; then
+        tail -20 "$2" >&2 || true
+        die "server in $1 did not start (log above: $2)"
+    fi
+}
+pg_stop() {  # datadir [mode]
+    as_test_user pg_ctl -D "$1" -m "${2:-fast}" -w -t 120 stop >/dev/null || die "could not stop the server in $1"
+}
+sock_of() { echo "$work/sock"; }
+psql_on() {  # state args...
+    local s=$1
+    shift
+    as_test_user psql -X -q -v ON_ERROR_STOP=1 -h "$work/sock" -p "${port[$s]}" -d postgres "$@"
+}
+scalar() {  # state sql
+    psql_on "$1" -At -c "$2"
+}
+
+as_test_user mkdir -p "$work/sock"
+
+########################################################################
+step "server startup: $starts starts per state, alternated, each on a fresh copy of one initdb"
+as_test_user initdb -D "$work/start_tpl" -A trust -E UTF8 --locale=C >"$work/initdb_start.log" 2>&1 ||
+    { cat "$work/initdb_start.log" >&2; die "initdb failed"; }
+append_conf "$work/start_tpl" "$(common_conf "$((port_base + 4))" "$work/sock")"
+# Time from just before exec(postgres) to the postmaster's own timestamp (%n)
+# on "database system is ready to accept connections".
+measure_start() {  # state round
+    local s=$1 r=$2 d="$work/start_$1_$2" t0 ready pid
+    as_test_user cp -a "$work/start_tpl" "$d"
+    append_conf "$d" "$(state_conf "$s")"
+    live_dirs+=("$d")
+    as_test_user sh -c 'date +%s%N > "$1/t0"; exec postgres -D "$1" > "$1/server.log" 2>&1' sh "$d" &
+    for _ in $(seq 1 3000); do
+        grep -q 'database system is ready to accept connections' "$d/server.log" 2>/dev/null && break
+        kill -0 $! 2>/dev/null || { tail -20 "$d/server.log" >&2; die "server start ($s) failed"; }
+        sleep 0.02
+    done
+    grep -q 'database system is ready to accept connections' "$d/server.log" ||
+        { tail -20 "$d/server.log" >&2; die "server ($s) not ready after 60 s"; }
+    t0=$(cat "$d/t0")
+    ready=$(awk '/database system is ready to accept connections/ { print $1; exit }' "$d/server.log")
+    if [ "$s" != A ]; then
+        grep -q 'ephemeral_crypt: ready' "$d/server.log" || die "state $s started without 'ephemeral_crypt: ready' in its log"
+    fi
+    pg_stop "$d" immediate
+    wait $! 2>/dev/null || true
+    as_test_user rm -rf "$d"
+    awk -v t0="$t0" -v r="$ready" 'BEGIN { printf "%.1f\n", r * 1000 - t0 / 1000000 }'
+}
+for r in $(seq 1 "$starts"); do
+    line=""
+    for s in A Cnw Cw; do
+        ms=$(measure_start "$s" "$r")
+        echo "startup,server_start,$s,$r,ms,$ms,ms" >>"$runs_csv"
+        line+=" $s=${ms}ms"
+    done
+    note "start $r/$starts:$line"
+done
+
+########################################################################
+step "loading the benchmark data once ($rows rows; pgbench scale $pgb_scale), cloning it for states A, B, C"
+as_test_user initdb -D "$work/tpl" -A trust -E UTF8 --locale=C >"$work/initdb.log" 2>&1 ||
+    { cat "$work/initdb.log" >&2; die "initdb failed"; }
+append_conf "$work/tpl" "$(common_conf "${port[T]}" "$work/sock")"
+pg_start "$work/tpl" "$work/tpl.log"
+psql_on T >/dev/null <<SQL
+CREATE TABLE t (id int NOT NULL, k int NOT NULL, pad text NOT NULL);
+INSERT INTO t
+SELECT g, (hashint4(g) & 2147483647) % greatest($rows / 2, 1), md5(g::text) || md5((g * 7)::text)
+FROM generate_series(1, $rows) g;
+VACUUM (FREEZE, ANALYZE) t;
+SQL
+as_test_user pgbench -q -i -s "$pgb_scale" -h "$work/sock" -p "${port[T]}" postgres >"$work/pgbench_init.log" 2>&1 ||
+    { cat "$work/pgbench_init.log" >&2; die "pgbench -i failed"; }
+psql_on T -c "VACUUM (FREEZE, ANALYZE);" -c "CHECKPOINT;" >/dev/null
+table_size=$(scalar T "SELECT pg_size_pretty(pg_table_size('t'))")
+setmeta table_size "$table_size"
+pg_stop "$work/tpl"
+for s in A B C; do
+    as_test_user cp -a "$work/tpl" "$work/data_$s"
+    append_conf "$work/data_$s" "port = ${port[$s]}"
+    append_conf "$work/data_$s" "$(state_conf "$s")"
+done
+for s in A B C; do
+    pg_start "$work/data_$s" "$work/server_$s.log"
+done
+for s in B C; do
+    grep -q 'ephemeral_crypt: ready' "$work/server_$s.log" || die "state $s: no 'ephemeral_crypt: ready' in the log"
+    psql_on "$s" -c "CREATE EXTENSION ephemeral_crypt;" >/dev/null
+done
+[ -z "$(scalar A "SHOW shared_preload_libraries")" ] || die "state A has shared_preload_libraries set"
+[ "$(scalar B "SHOW ephemeral_crypt.encrypt_spill_files")" = off ] || die "state B: spill encryption is not off"
+[ "$(scalar C "SHOW ephemeral_crypt.encrypt_wal")" = on ] || die "state C: WAL encryption is not on"
+note "table t: $table_size; clusters up on ports ${port[A]} (A), ${port[B]} (B), ${port[C]} (C)"
+
+########################################################################
+# SQL workloads. Each runs in a fresh session: untimed SETs, then the timed
+# statement(s) under \timing. Every run is preceded by a CHECKPOINT.
+half=$((rows / 2))
+big=$((rows * 10))
+workloads=(sort hashjoin hashagg create_index parallel_hashjoin temp_table)
+declare -A wl_title=(
+    [sort]="sort (ORDER BY text, spills)"
+    [hashjoin]="hash join (spills)"
+    [hashagg]="hash aggregate (spills)"
+    [create_index]="CREATE INDEX (text)"
+    [parallel_hashjoin]="parallel hash join (2 workers)"
+    [temp_table_insert]="temp table bulk insert"
+    [temp_table_scan]="temp table scan"
+)
+workload_sql() {  # name -> SQL on stdout
+    local serial="SET max_parallel_workers_per_gather = 0;"
+    case $1 in
+    sort)
+        echo "$serial SET work_mem = '64MB';"
+        echo "\\timing on"
+        echo "SELECT * FROM t ORDER BY pad OFFSET $big;"
+        ;;
+    hashjoin)
+        echo "$serial SET work_mem = '32MB'; SET enable_mergejoin = off; SET enable_nestloop = off;"
+        echo "\\timing on"
+        echo "SELECT count(*), sum(length(b.pad)) FROM t a JOIN t b ON a.id = b.id;"
+        ;;
+    hashagg)
+        echo "$serial SET work_mem = '32MB'; SET enable_sort = off;"
+        echo "\\timing on"
+        echo "SELECT count(*) FROM (SELECT k, count(*), max(pad) FROM t GROUP BY k) s;"
+        ;;
+    create_index)
+        echo "SET max_parallel_maintenance_workers = 0; SET maintenance_work_mem = '64MB';"
+        echo "DROP INDEX IF EXISTS t_bench_idx;"
+        echo "\\timing on"
+        echo "CREATE INDEX t_bench_idx ON t (pad);"
+        echo "\\timing off"
+        echo "DROP INDEX t_bench_idx;"
+        ;;
+    parallel_hashjoin)
+        echo "SET max_parallel_workers_per_gather = 2; SET work_mem = '16MB'; SET enable_mergejoin = off;"
+        echo "SET enable_nestloop = off; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET enable_parallel_hash = on;"
+        echo "\\timing on"
+        echo "SELECT count(*), sum(length(b.pad)) FROM t a JOIN t b ON a.id = b.id;"
+        ;;
+    temp_table)
+        echo "$serial SET temp_buffers = '8MB'; CREATE TEMP TABLE tt (LIKE t);"
+        echo "\\timing on"
+        echo "INSERT INTO tt SELECT * FROM t WHERE id <= $half;"
+        echo "SELECT count(*), sum(length(pad)) FROM tt;"
+        ;;
+    esac
+}
+# Runs one workload on one state; prints the timings (ms), one per line.
+run_workload() {  # state name
+    local f="$work/wl_$2.sql"
+    [ -f "$f" ] || { workload_sql "$2" >"$f"; chmod 644 "$f"; }
+    psql_on "$1" -c "CHECKPOINT;" >/dev/null
+    psql_on "$1" -At -f "$f" 2>"$work/wl_err" | awk '/^Time: / { print $2 }' ||
+        { cat "$work/wl_err" >&2; die "workload $2 failed on state $1"; }
+}
+temp_bytes() { scalar "$1" "SELECT sum(temp_bytes) FROM pg_stat_database"; }
+
+step "SQL workloads: warm-up pass (not counted), plans and temp data written per workload (state A)"
+for w in "${workloads[@]}"; do
+    for s in A B C; do
+        before=$(temp_bytes "$s")
+        ms=$(run_workload "$s" "$w" | paste -sd' ')
+        sleep 1.2  # the backend flushes its statistics at exit
+        after=$(temp_bytes "$s")
+        if [ "$s" = A ]; then
+            echo "sql,$w,A,0,temp_bytes,$((after - before)),B" >>"$runs_csv"
+            note "$w: A ${ms} ms, $(((after - before) / 1048576)) MiB of temp files"
+        fi
+    done
+done
+explain_of() {
+    workload_sql "$1" | sed -e '/^\\timing/d' -e '/DROP INDEX t_bench_idx;$/d' |
+        sed -e 's/^SELECT /EXPLAIN (COSTS OFF) SELECT /' -e 's/^INSERT /EXPLAIN (COSTS OFF) INSERT /'
+}
+for w in sort hashjoin hashagg parallel_hashjoin; do
+    { echo "-- $w"; psql_on A -At < <(explain_of "$w"); } >>"$work/plans.txt" 2>&1 || true
+done
+grep -q 'Parallel Hash' "$work/plans.txt" || note "warning: the parallel hash join plan has no Parallel Hash node (see $work/plans.txt)"
+
+step "SQL workloads: $rounds rounds, A B C alternated"
+for r in $(seq 1 "$rounds"); do
+    for w in "${workloads[@]}"; do
+        line=""
+        for s in A B C; do
+            mapfile -t times < <(run_workload "$s" "$w")
+            if [ "$w" = temp_table ]; then
+                [ "${#times[@]}" -eq 2 ] || die "temp_table on $s: expected 2 timings, got ${#times[@]}"
+                echo "sql,temp_table_insert,$s,$r,ms,${times[0]},ms" >>"$runs_csv"
+                echo "sql,temp_table_scan,$s,$r,ms,${times[1]},ms" >>"$runs_csv"
+                line+=" $s=${times[0]}+${times[1]}"
+            else
+                [ "${#times[@]}" -eq 1 ] || die "$w on $s: expected 1 timing, got ${#times[@]}"
+                echo "sql,$w,$s,$r,ms,${times[0]},ms" >>"$runs_csv"
+                line+=" $s=${times[0]}"
+            fi
+        done
+        note "round $r/$rounds $(printf '%-18s' "$w") ms:$line"
+    done
+done
+
+########################################################################
+step "pgbench TPC-B-like: scale $pgb_scale, $pgb_clients clients, ${pgb_secs}s, $pgb_rounds rounds per synchronous_commit mode, A B C alternated"
+for r in $(seq 1 "$pgb_rounds"); do
+    for sc in on off; do
+        line=""
+        for s in A B C; do
+            psql_on "$s" -c "CHECKPOINT;" >/dev/null
+            out=$(as_test_user env PGOPTIONS="-c synchronous_commit=$sc" pgbench -M prepared \
+                -c "$pgb_clients" -j 2 -T "$pgb_secs" -h "$work/sock" -p "${port[$s]}" postgres 2>&1) ||
+                { echo "$out" >&2; die "pgbench failed on state $s"; }
+            tps=$(awk '/^tps = .*without initial connection time/ { print $3 }' <<<"$out")
+            lat=$(awk '/^latency average = / { print $4 }' <<<"$out")
+            [ -n "$tps" ] && [ -n "$lat" ] || { echo "$out" >&2; die "could not parse pgbench output"; }
+            echo "pgbench,sync_commit_$sc,$s,$r,tps,$tps,tps" >>"$runs_csv"
+            echo "pgbench,sync_commit_$sc,$s,$r,latency,$lat,ms" >>"$runs_csv"
+            line+=" $s=${tps}tps/${lat}ms"
+        done
+        note "round $r/$pgb_rounds synchronous_commit=$sc:$line"
+    done
+done
+
+step "what state C encrypted (ephemeral_crypt_encryption_status), and that B encrypted nothing"
+for s in B C; do
+    psql_on "$s" -At -F, -c "SELECT category, enabled, files_encrypted, bytes_encrypted, bytes_decrypted, failures, plaintext_fallbacks FROM ephemeral_crypt_encryption_status() ORDER BY category" |
+        sed "s/^/$s,/" >>"$work/enc_status.csv"
+done
+sed 's/^/    /' "$work/enc_status.csv"
+awk -F, '$1 == "C" && $5 == 0 { bad = bad " " $2 } END { exit bad != "" }' "$work/enc_status.csv" ||
+    note "warning: state C encrypted no bytes in some category"
+
+########################################################################
+if [ "$profile" = 1 ]; then
+    step "profile (where the time goes): perf record -e cpu-clock during one sort on state C, and layer_bench"
+    if command -v perf >/dev/null && perf record -e cpu-clock -o "$work/perf.probe" -- true >/dev/null 2>&1; then
+        psql_on C -c "CHECKPOINT;" >/dev/null
+        perf record -e cpu-clock -a -o "$work/perf.sql.data" -- \
+            bash -c "$(declare -f as_test_user); PATH='$PATH'; EC_TEST_USER='$EC_TEST_USER'; as_test_user psql -X -q -h '$work/sock' -p ${port[C]} -d postgres -At -f '$work/wl_sort.sql' >/dev/null" \
+            >/dev/null 2>&1 || note "perf record (sort) failed"
+        perf report -i "$work/perf.sql.data" --comm postgres --no-children --sort dso,symbol --percent-limit 1.5 --stdio 2>/dev/null |
+            grep -v '^#' | grep -v '^$' | head -25 >"$work/profile_sql.txt" || true
+        perf record -e cpu-clock -o "$work/perf.layer.data" -- "$build_dir/layer_bench" \
+            --benchmark_filter='BM_Layer.*/1' --benchmark_min_time=0.5 >/dev/null 2>&1 || note "perf record (layer_bench) failed"
+        perf report -i "$work/perf.layer.data" --no-children --sort dso,symbol --percent-limit 1.5 --stdio 2>/dev/null |
+            grep -v '^#' | grep -v '^$' | head -25 >"$work/profile_layer.txt" || true
+        sed 's/^/    /' "$work/profile_sql.txt" | head -12
+    else
+        note "perf is not usable here; skipping the profile"
+    fi
+fi
+
+########################################################################
+step "stopping the servers"
+for s in A B C; do pg_stop "$work/data_$s"; done
+setmeta load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+setmeta duration "$(elapsed)"
+
+step "writing $out_dir/RESULTS.md, results.csv, results-runs.csv"
+cp "$runs_csv" "$out_dir/results-runs.csv"
+python3 "$top/bench/summarize.py" --work "$work" --out "$out_dir" \
+    --command "$( [ "$quick" = 1 ] && printf 'BENCH_QUICK=1 ')bash bench/run.sh"
+if command -v gnuplot >/dev/null && [ -f "$work/ratios.dat" ]; then
+    gnuplot "$work/ratios.gp" >/dev/null 2>&1 && note "chart: $out_dir/ratios.png" || note "gnuplot failed; no chart"
+fi
+echo
+cat "$out_dir/RESULTS.md"
+step "done in $(elapsed)"
