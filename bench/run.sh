@@ -94,17 +94,19 @@ runs_csv="$work/runs.csv"
 echo "section,workload,state,round,metric,value,unit" >"$runs_csv"
 meta="$work/meta.env"
 : >"$meta"
-setmeta() { printf '%s=%q\n' "$1" "$2" >>"$meta"; }
+setmeta() { printf '%s\t%s\n' "$1" "$2" >>"$meta"; }
 
-# Servers we started: data directories to stop on exit.
-declare -a live_dirs=()
+# Servers we started: data directories to stop on exit (a file, because
+# some are started from subshells).
+live="$work/live_dirs"
+: >"$live"
 cleanup() {
     local rc=$?
-    for d in "${live_dirs[@]}"; do
+    while read -r d; do
         if [ -f "$d/postmaster.pid" ]; then
             as_test_user pg_ctl -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
         fi
-    done
+    done <"$live"
     if [ "$keep" = 1 ] || [ $rc -ne 0 ]; then
         echo "scratch directory kept: $work" >&2
     else
@@ -118,7 +120,7 @@ trap 'exit 130' INT TERM
 declare -A port=([A]=$port_base [B]=$((port_base + 1)) [C]=$((port_base + 2)) [T]=$((port_base + 3)))
 declare -A state_label=([A]="not loaded" [B]="loaded, all off" [C]="loaded, all on")
 for p in "${port[@]}" $((port_base + 4)); do
-    if as_test_user pg_isready -q -h /tmp -p "$p" >/dev/null 2>&1 || ss -ltn 2>/dev/null | grep -q ":$p "; then
+    if ss -lxn 2>/dev/null | grep -q "\.s\.PGSQL\.$p\b" || ss -ltn 2>/dev/null | grep -q ":$p "; then
         die "port $p is in use; choose another range with BENCH_PORT_BASE"
     fi
 done
@@ -243,7 +245,7 @@ append_conf() {  # datadir text
     as_test_user sh -c "cat >> '$1/postgresql.conf'" <<<"$2"
 }
 pg_start() {  # datadir logfile
-    live_dirs+=("$1")
+    echo "$1" >>"$live"
     if ! as_test_user pg_ctl -D "$1" -l "$2" -w -t 120 start >/dev/null 2>&1; then
         tail -20 "$2" >&2 || true
         die "server in $1 did not start (log above: $2)"
@@ -252,7 +254,6 @@ pg_start() {  # datadir logfile
 pg_stop() {  # datadir [mode]
     as_test_user pg_ctl -D "$1" -m "${2:-fast}" -w -t 120 stop >/dev/null || die "could not stop the server in $1"
 }
-sock_of() { echo "$work/sock"; }
 psql_on() {  # state args...
     local s=$1
     shift
@@ -275,8 +276,8 @@ measure_start() {  # state round
     local s=$1 r=$2 d="$work/start_$1_$2" t0 ready pid
     as_test_user cp -a "$work/start_tpl" "$d"
     append_conf "$d" "$(state_conf "$s")"
-    live_dirs+=("$d")
-    as_test_user sh -c 'date +%s%N > "$1/t0"; exec postgres -D "$1" > "$1/server.log" 2>&1' sh "$d" &
+    echo "$d" >>"$live"
+    as_test_user sh -c 'date +%s%N > "$1/t0"; exec postgres -D "$1" > "$1/server.log" 2>&1' sh "$d" >/dev/null 2>&1 &
     for _ in $(seq 1 3000); do
         grep -q 'database system is ready to accept connections' "$d/server.log" 2>/dev/null && break
         kill -0 $! 2>/dev/null || { tail -20 "$d/server.log" >&2; die "server start ($s) failed"; }
@@ -483,8 +484,10 @@ if [ "$profile" = 1 ]; then
     step "profile (where the time goes): perf record -e cpu-clock during one sort on state C, and layer_bench"
     if command -v perf >/dev/null && perf record -e cpu-clock -o "$work/perf.probe" -- true >/dev/null 2>&1; then
         psql_on C -c "CHECKPOINT;" >/dev/null
-        perf record -e cpu-clock -a -o "$work/perf.sql.data" -- \
-            bash -c "$(declare -f as_test_user); PATH='$PATH'; EC_TEST_USER='$EC_TEST_USER'; as_test_user psql -X -q -h '$work/sock' -p ${port[C]} -d postgres -At -f '$work/wl_sort.sql' >/dev/null" \
+        runas=()
+        [ "$(id -u)" -eq 0 ] && runas=(runuser -u "$EC_TEST_USER" --)
+        perf record -e cpu-clock -a -o "$work/perf.sql.data" -- "${runas[@]}" \
+            psql -X -q -h "$work/sock" -p "${port[C]}" -d postgres -At -f "$work/wl_sort.sql" \
             >/dev/null 2>&1 || note "perf record (sort) failed"
         perf report -i "$work/perf.sql.data" --comm postgres --no-children --sort dso,symbol --percent-limit 1.5 --stdio 2>/dev/null |
             grep -v '^#' | grep -v '^$' | head -25 >"$work/profile_sql.txt" || true

@@ -14,16 +14,13 @@
 #include "core/category.hpp"
 #include "core/counters.hpp"
 #include "core/instance_key.hpp"
+#include "core/policy.hpp"
 #include "interpose/path_classifier.hpp"
 
 namespace ephemeral_crypt::interpose {
 
-enum class Degradation : std::uint8_t { FailClosed, FailOpenAudit };
-
-struct CategoryPolicy {
-    bool enabled = false;
-    Degradation degradation = Degradation::FailClosed;
-};
+using ephemeral_crypt::CategoryPolicy;
+using ephemeral_crypt::Degradation;
 
 enum class LayerEvent : std::uint8_t {
     IoFailure,          // an encrypted read or write failed closed (EIO)

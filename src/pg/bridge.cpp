@@ -466,8 +466,8 @@ int ec_bridge_create_key_and_configure(const ec_settings* settings, ec_event_cal
         for (int i = 0; i < EC_CATEGORY_COUNT; ++i) {
             config.policy[i].enabled = settings->encrypt[i];
             config.policy[i].degradation = settings->degradation[i] == EC_FAIL_OPEN_AUDIT
-                                               ? ip::Degradation::FailOpenAudit
-                                               : ip::Degradation::FailClosed;
+                                               ? ec::Degradation::FailOpenAudit
+                                               : ec::Degradation::FailClosed;
         }
         char resolved[PATH_MAX];
         config.roots.data_dir =

@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""Turns the raw runs of bench/run.sh into RESULTS.md, results.csv and (for
+gnuplot) a ratio chart script. Called by bench/run.sh; not meant to be run
+alone, though it can be re-run on a kept scratch directory (BENCH_KEEP=1):
+    python3 bench/summarize.py --work /tmp/ephemeral_crypt-bench.XXXXXX --out bench
+"""
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+from collections import defaultdict
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--work", required=True)
+ap.add_argument("--out", required=True)
+ap.add_argument("--command", default="bash bench/run.sh")
+args = ap.parse_args()
+W, OUT = args.work, args.out
+
+meta = {}
+with open(os.path.join(W, "meta.env")) as f:
+    for line in f:
+        k, _, v = line.rstrip("\n").partition("\t")
+        meta[k] = v
+
+runs = defaultdict(list)  # (section, workload, state, metric) -> [values]
+with open(os.path.join(W, "runs.csv")) as f:
+    for row in csv.DictReader(f):
+        key = (row["section"], row["workload"], row["state"], row["metric"])
+        runs[key].append(float(row["value"]))
+
+LABEL = {"A": "not loaded", "B": "loaded, all off", "C": "loaded, all on (WAL too)",
+         "Cnw": "loaded, all on except WAL", "Cw": "loaded, all on incl. WAL"}
+csv_rows = []  # section,item,state,median,min,max,unit,ratio,ratio_basis,target,verdict
+
+
+def med(v):
+    return statistics.median(v) if v else float("nan")
+
+
+def verdict(ok):
+    return "PASS" if ok else "MISS"
+
+
+def fmt(x, nd=2):
+    return f"{x:,.{nd}f}"
+
+
+md = []
+md.append("# ephemeral_crypt performance results")
+md.append("")
+quick = meta.get("quick") == "1"
+if quick:
+    md.append("**Smoke run (BENCH_QUICK=1): tiny data, one round. Not figures to quote.**")
+    md.append("")
+md.append(f"Produced by `{args.command}` on {meta['date']} in {meta['duration']} "
+          "(wall clock, including building the benchmark programs and loading the data).")
+md.append("")
+md.append("## Machine")
+md.append("")
+md.append("| | |")
+md.append("|---|---|")
+md.append(f"| CPU | {meta['cpu_model']}, {meta['cores']} cores, {meta['mem']} RAM |")
+md.append(f"| CPU flags | aes: {meta['cpu_aes']}, vaes: {meta['cpu_vaes']}, avx512f: {meta['cpu_avx512f']} |")
+md.append(f"| kernel | {meta['kernel']} |")
+md.append(f"| PostgreSQL | {meta['pg_version']} |")
+md.append(f"| OpenSSL | {meta['openssl_version']} |")
+md.append(f"| extension | installed ephemeral_crypt.so sha256 {meta['so_sha']}… (built {meta['so_mtime']}), "
+          f"repository at {meta['git_rev']} |")
+md.append(f"| scratch | /tmp ({meta['tmp_fs']}); the data fits in the page cache |")
+md.append(f"| load average | {meta['load_start']} at start, {meta['load_end']} at end "
+          "(other sessions may share this machine) |")
+md.append("")
+
+# ---------------------------------------------------------------- SQL
+rows = int(meta["rows"])
+md.append("## SQL workloads (time, lower is better)")
+md.append("")
+md.append(f"One cluster configuration (shared_buffers 256MB, jit off, autovacuum off, C locale), "
+          f"three clusters cloned from one data directory: **A** not loaded, **B** loaded with "
+          f"`encrypt_temp_relations`, `encrypt_spill_files`, `encrypt_wal` all off, **C** loaded with all "
+          f"three on. Table `t`: {rows:,} rows ({meta['table_size']}). One warm-up pass, then "
+          f"{meta['rounds']} rounds alternating A B C per workload, each run in a fresh session after a "
+          f"CHECKPOINT; psql `\\timing`. Median and min–max of the rounds; ratio = median / median of A. "
+          f"Target for B and C: ≤ 1.03×.")
+md.append("")
+md.append("| workload | temp files written | state | median | min – max | ratio vs A | target | |")
+md.append("|---|---:|---|---:|---:|---:|---:|---|")
+SQL = [("sort", "sort, `ORDER BY` text, work_mem 64MB"),
+       ("hashjoin", "hash join, work_mem 32MB, spills"),
+       ("hashagg", "hash aggregate, work_mem 32MB, spills"),
+       ("create_index", "`CREATE INDEX` on text, maintenance_work_mem 64MB"),
+       ("parallel_hashjoin", "parallel hash join, 2 workers, work_mem 16MB"),
+       ("temp_table_insert", f"temp table bulk insert ({rows // 2:,} rows, temp_buffers 8MB)"),
+       ("temp_table_scan", "temp table full scan")]
+chart = []
+spill_mib = {}
+for w, title in SQL:
+    base = med(runs[("sql", w, "A", "ms")])
+    tb = runs.get(("sql", "temp_table" if w.startswith("temp_table") else w, "A", "temp_bytes"))
+    if tb and tb[0] > 0:
+        spill = f"{tb[0] / 1048576:,.0f} MiB"
+        spill_mib[w] = tb[0] / 1048576
+    elif w.startswith("temp_table"):
+        spill = "temp relation (no pgsql_tmp)"
+    else:
+        spill = "0"
+    for s in "ABC":
+        v = runs[("sql", w, s, "ms")]
+        if not v:
+            continue
+        m = med(v)
+        ratio = m / base
+        if s == "A":
+            tgt, ver = "", ""
+        else:
+            tgt, ver = "≤ 1.03×", verdict(ratio <= 1.03)
+            chart.append((w, s, ratio))
+        md.append(f"| {title if s == 'A' else ''} | {spill if s == 'A' else ''} | {s}: {LABEL[s]} | "
+                  f"{fmt(m / 1000, 3)} s | {fmt(min(v) / 1000, 3)} – {fmt(max(v) / 1000, 3)} s | "
+                  f"{ratio:.3f}× | {tgt} | {ver} |")
+        csv_rows.append(["sql", w, s, f"{m:.1f}", f"{min(v):.1f}", f"{max(v):.1f}", "ms",
+                         f"{ratio:.4f}", "median/median(A)", "<=1.03" if s != "A" else "", ver])
+md.append("")
+biggest = max(spill_mib.values()) if spill_mib else 0
+if rows < 10_000_000:
+    md.append(f"Scaled down from the issue's \"about 1 GiB\" of spilled data so that the whole harness fits in "
+              f"about 25 minutes on {meta['cores']} cores: the largest spill here is about {biggest:,.0f} MiB "
+              f"(BENCH_SCALE={rows / 1e6:g}, millions of rows; `BENCH_SCALE=10` spills about 1 GiB in the sort "
+              f"and takes roughly 2.5× as long).")
+    md.append("")
+
+# ---------------------------------------------------------------- pgbench
+md.append("## pgbench, TPC-B-like (higher TPS is better)")
+md.append("")
+md.append(f"Scale {meta['pgb_scale']}, {meta['pgb_clients']} clients, 2 threads, `-M prepared`, "
+          f"{meta['pgb_secs']} s per run, {meta['pgb_rounds']} rounds per mode alternating A B C, CHECKPOINT "
+          f"before each run. Ratios are of medians; TPS target for B and C: ≥ 0.98× of A. The last column "
+          f"compares C (WAL encrypted) with B (loaded, WAL not encrypted).")
+md.append("")
+md.append("| synchronous_commit | state | TPS median | TPS min – max | latency median | TPS vs A | latency vs A | target | | C vs B (TPS) |")
+md.append("|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
+for sc in ("on", "off"):
+    w = f"sync_commit_{sc}"
+    base_t = med(runs[("pgbench", w, "A", "tps")])
+    base_l = med(runs[("pgbench", w, "A", "latency")])
+    b_t = med(runs[("pgbench", w, "B", "tps")])
+    for s in "ABC":
+        t = runs[("pgbench", w, s, "tps")]
+        lat = runs[("pgbench", w, s, "latency")]
+        if not t:
+            continue
+        rt, rl = med(t) / base_t, med(lat) / base_l
+        tgt, ver = ("", "") if s == "A" else ("≥ 0.98×", verdict(rt >= 0.98))
+        cvb = f"{med(t) / b_t:.3f}×" if s == "C" else ""
+        if s != "A":
+            chart.append((f"pgbench sc={sc}", s, rt))
+        md.append(f"| {sc if s == 'A' else ''} | {s}: {LABEL[s]} | {fmt(med(t), 1)} | {fmt(min(t), 1)} – "
+                  f"{fmt(max(t), 1)} | {med(lat):.3f} ms | {rt:.3f}× | {rl:.3f}× | {tgt} | {ver} | {cvb} |")
+        csv_rows.append(["pgbench", f"{w}_tps", s, f"{med(t):.1f}", f"{min(t):.1f}", f"{max(t):.1f}", "tps",
+                         f"{rt:.4f}", "median/median(A)", ">=0.98" if s != "A" else "", ver])
+        csv_rows.append(["pgbench", f"{w}_latency", s, f"{med(lat):.3f}", f"{min(lat):.3f}",
+                         f"{max(lat):.3f}", "ms", f"{rl:.4f}", "median/median(A)", "", ""])
+        if s == "C":
+            csv_rows.append(["pgbench", f"{w}_tps_wal_on_vs_off", "C/B", "", "", "", "ratio",
+                             f"{med(t) / b_t:.4f}", "median(C)/median(B)", "", ""])
+md.append("")
+
+# ---------------------------------------------------------------- engine
+def bench_medians(path):
+    out = {}
+    with open(path) as f:
+        data = json.load(f)
+    for b in data.get("benchmarks", []):
+        if b.get("run_type") == "aggregate" and b.get("aggregate_name") == "median":
+            out[b["run_name"]] = b["bytes_per_second"]
+        elif b.get("run_type") == "iteration" and b["run_name"] not in out:
+            out.setdefault(b["run_name"], b["bytes_per_second"])
+    return out, data.get("context", {})
+
+
+eng, ctx = bench_medians(os.path.join(W, "engine.json"))
+ssl_enc = runs[("engine", "openssl_speed_encrypt", "-", "bytes_per_second")]
+ssl_dec = runs[("engine", "openssl_speed_decrypt", "-", "bytes_per_second")]
+se, sd = med(ssl_enc), med(ssl_dec)
+MB = 1e6
+md.append("## Engine: aligned 8 KiB pages (higher is better)")
+md.append("")
+md.append(f"`build/engine_bench --benchmark_repetitions={meta['engine_reps']}` (medians) against raw OpenSSL "
+          f"EVP AES-256-XTS on the same buffers (two 4 KiB data units per page, as the engine does), and "
+          f"against `openssl speed -evp aes-256-xts -bytes 8192` (median of 3 runs of 3 s; one 8 KiB data unit "
+          f"per call): encrypt {se / MB:,.0f} MB/s (min–max {min(ssl_enc) / MB:,.0f}–{max(ssl_enc) / MB:,.0f}), "
+          f"decrypt {sd / MB:,.0f} MB/s ({min(ssl_dec) / MB:,.0f}–{max(ssl_dec) / MB:,.0f}). "
+          f"Target: engine ≥ 0.9× of `openssl speed` at 8 KiB.")
+md.append("")
+md.append("| operation | MB/s (median) | vs raw EVP XTS | vs openssl speed | target | |")
+md.append("|---|---:|---:|---:|---:|---|")
+ENG = [("BM_EngineWrite8K", "engine write (encrypt), no storage copy", "BM_RawEvpXtsEncrypt8K", se, True),
+       ("BM_EngineRead8K", "engine read (decrypt), no storage copy", "BM_RawEvpXtsDecrypt8K", sd, True),
+       ("BM_EngineWrite8K_MemoryFile", "engine write into an in-memory file (+ copy)", "BM_RawEvpXtsEncrypt8K", se, False),
+       ("BM_EngineRead8K_MemoryFile", "engine read from an in-memory file (+ copy)", "BM_RawEvpXtsDecrypt8K", sd, False),
+       ("BM_RawEvpXtsEncrypt8K", "raw EVP XTS encrypt (reference)", None, se, False),
+       ("BM_RawEvpXtsDecrypt8K", "raw EVP XTS decrypt (reference)", None, sd, False)]
+for name, title, raw, speed, targeted in ENG:
+    if name not in eng:
+        continue
+    v = eng[name]
+    r_raw = v / eng[raw] if raw and raw in eng else None
+    r_speed = v / speed
+    tgt, ver = ("≥ 0.90×", verdict(r_speed >= 0.9)) if targeted else ("", "")
+    if targeted:
+        chart.append((title.split(",")[0], "C", r_speed))
+    md.append(f"| {title} | {v / MB:,.0f} | {f'{r_raw:.3f}×' if r_raw else '—'} | {r_speed:.3f}× | {tgt} | {ver} |")
+    csv_rows.append(["engine", name, "-", f"{v:.0f}", "", "", "B/s",
+                     f"{r_speed:.4f}", "median/openssl speed", ">=0.90" if targeted else "", ver])
+    if r_raw:
+        csv_rows.append(["engine", name + "_vs_raw_evp", "-", "", "", "", "ratio", f"{r_raw:.4f}",
+                         "median/median(raw EVP)", "", ""])
+csv_rows.append(["engine", "openssl_speed_encrypt", "-", f"{se:.0f}", f"{min(ssl_enc):.0f}",
+                 f"{max(ssl_enc):.0f}", "B/s", "", "", "", ""])
+csv_rows.append(["engine", "openssl_speed_decrypt", "-", f"{sd:.0f}", f"{min(ssl_dec):.0f}",
+                 f"{max(ssl_dec):.0f}", "B/s", "", "", "", ""])
+md.append("")
+
+lay, _ = bench_medians(os.path.join(W, "layer.json"))
+md.append("## The libc layer: 8 KiB pwrite/pread on a real file (higher is better)")
+md.append("")
+md.append(f"`build/layer_bench --benchmark_repetitions={meta['engine_reps']}` (medians): `ec_pwrite`/`ec_pread` "
+          f"(the wrappers the GOT patcher installs) on an encrypted spill file, against `::pwrite`/`::pread` "
+          f"on an ordinary file in the same directory, 8 MiB file, page-aligned offsets. \"pass-through\" is an "
+          f"ordinary file through the wrapper (one table lookup). No target was set for this figure.")
+md.append("")
+md.append("| where | operation | libc MB/s | layer MB/s | layer / libc | pass-through / libc |")
+md.append("|---|---|---:|---:|---:|---:|")
+for arg, place in (("0", "tmpfs (/dev/shm)"), ("1", "page cache (/tmp on disk)")):
+    for op, libc, layer, pt in (("pwrite", "BM_LibcPwrite8K", "BM_LayerPwrite8K", "BM_PassthroughPwrite8K"),
+                                ("pread", "BM_LibcPread8K", "BM_LayerPread8K", "BM_PassthroughPread8K")):
+        a, b, c = (lay.get(f"{n}/{arg}") for n in (libc, layer, pt))
+        if not a or not b:
+            continue
+        md.append(f"| {place} | {op} | {a / MB:,.0f} | {b / MB:,.0f} | {b / a:.3f}× | "
+                  f"{f'{c / a:.3f}×' if c else '—'} |")
+        csv_rows.append(["layer", f"{op}_{'tmpfs' if arg == '0' else 'pagecache'}", "layer",
+                         f"{b:.0f}", "", "", "B/s", f"{b / a:.4f}", "median/median(libc)", "", ""])
+        if c:
+            csv_rows.append(["layer", f"{op}_{'tmpfs' if arg == '0' else 'pagecache'}", "passthrough",
+                             f"{c:.0f}", "", "", "B/s", f"{c / a:.4f}", "median/median(libc)", "", ""])
+md.append("")
+if ctx.get("library_build_type") == "debug":
+    md.append("Google Benchmark prints \"Library was built as DEBUG\": that is Debian's libbenchmark package "
+              "(the timing loop), not the code under test, which is built RelWithDebInfo (-O2).")
+    md.append("")
+
+# ---------------------------------------------------------------- startup
+md.append("## Server start (lower is better)")
+md.append("")
+md.append(f"Time from just before `exec postgres` to the postmaster's own timestamp (`log_line_prefix` `%n`) on "
+          f"\"database system is ready to accept connections\", {meta['starts']} starts per state alternated, "
+          f"each on a fresh copy of one initdb'ed directory (a WAL-encrypted cluster cannot be restarted yet, "
+          f"so every state gets a fresh copy alike; with WAL encryption the start also encrypts the plaintext "
+          f"WAL segment initdb left). Target: added time < 50 ms.")
+md.append("")
+md.append("| state | median | min – max | added vs not loaded | target | |")
+md.append("|---|---:|---:|---:|---:|---|")
+base = med(runs[("startup", "server_start", "A", "ms")])
+for s in ("A", "Cnw", "Cw"):
+    v = runs[("startup", "server_start", s, "ms")]
+    if not v:
+        continue
+    added = med(v) - base
+    tgt, ver = ("", "") if s == "A" else ("< 50 ms", verdict(added < 50))
+    md.append(f"| {LABEL[s]} | {med(v):.1f} ms | {min(v):.1f} – {max(v):.1f} ms | "
+              f"{'' if s == 'A' else f'{added:+.1f} ms'} | {tgt} | {ver} |")
+    csv_rows.append(["startup", "server_start", s, f"{med(v):.1f}", f"{min(v):.1f}", f"{max(v):.1f}", "ms",
+                     f"{added:.1f}" if s != "A" else "", "added ms vs A" if s != "A" else "",
+                     "<50ms" if s != "A" else "", ver])
+md.append("")
+
+# ---------------------------------------------------------------- encryption status
+enc_path = os.path.join(W, "enc_status.csv")
+if os.path.exists(enc_path):
+    md.append("## What the loaded clusters encrypted during the run")
+    md.append("")
+    md.append("`ephemeral_crypt_encryption_status()` after the SQL workloads and pgbench (B must show nothing).")
+    md.append("")
+    md.append("| state | category | enabled | files encrypted | bytes encrypted | bytes decrypted | failures | plaintext fallbacks |")
+    md.append("|---|---|---|---:|---:|---:|---:|---:|")
+    with open(enc_path) as f:
+        for line in f:
+            p = line.strip().split(",")
+            if len(p) < 8:
+                continue
+            md.append(f"| {p[0]} | {p[1]} | {p[2]} | {int(p[3]):,} | {int(p[4]) / 2**30:,.2f} GiB | "
+                      f"{int(p[5]) / 2**30:,.2f} GiB | {p[6]} | {p[7]} |")
+    md.append("")
+
+# ---------------------------------------------------------------- summary of targets
+misses = [r for r in csv_rows if r[10] == "MISS"]
+passes = [r for r in csv_rows if r[10] == "PASS"]
+md.append("## Targets")
+md.append("")
+md.append(f"{len(passes)} PASS, {len(misses)} MISS. A missed target is reported, not treated as a failure.")
+if misses:
+    md.append("")
+    for r in misses:
+        md.append(f"- MISS: {r[0]} {r[1]} ({r[2]}): {r[7]} ({r[8]}), target {r[9]}")
+md.append("")
+
+for fname, title in (("profile_sql.txt", "one sort on state C, `perf record -e cpu-clock -a`, postgres processes only"),
+                     ("profile_layer.txt", "`layer_bench` (layer pwrite/pread on the page cache), `perf record -e cpu-clock`")):
+    p = os.path.join(W, fname)
+    if os.path.exists(p) and os.path.getsize(p) > 0:
+        if fname == "profile_sql.txt":
+            md.append("## Where the time goes")
+            md.append("")
+            notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "PROFILE_NOTES.md")
+            if os.path.exists(notes):
+                md.append(open(notes).read().strip())
+                md.append("")
+        md.append(f"Top symbols, {title} (share of samples, dso, symbol):")
+        md.append("")
+        md.append("```")
+        md.extend(l.rstrip() for l in open(p))
+        md.append("```")
+        md.append("")
+
+md.append("## Files")
+md.append("")
+md.append("- `bench/RESULTS.md`: this report; `bench/results.csv`: one row per figure (median, min, max, ratio, "
+          "target, verdict); `bench/results-runs.csv`: every single run; `bench/ratios.png`: the ratios as a "
+          "chart (when gnuplot is installed).")
+md.append("- Knobs: `BENCH_ROUNDS`, `BENCH_SCALE`, `BENCH_PGBENCH_ROUNDS`, `BENCH_PGBENCH_SECONDS`, "
+          "`BENCH_PGBENCH_SCALE`, `BENCH_PGBENCH_CLIENTS`, `BENCH_STARTS`, `BENCH_ENGINE_REPS`, `BENCH_QUICK=1` "
+          "(see the head of `bench/run.sh`).")
+md.append("")
+
+os.makedirs(OUT, exist_ok=True)
+with open(os.path.join(OUT, "RESULTS.md"), "w") as f:
+    f.write("\n".join(md))
+with open(os.path.join(OUT, "results.csv"), "w", newline="") as f:
+    wr = csv.writer(f)
+    wr.writerow(["section", "item", "state", "median", "min", "max", "unit", "ratio", "ratio_basis",
+                 "target", "verdict"])
+    wr.writerows(csv_rows)
+
+# gnuplot: ratios of B and C against A (time ratios for SQL, TPS ratios for
+# pgbench) and the engine against openssl speed.
+items = []
+for name, s, r in chart:
+    if name not in [i[0] for i in items]:
+        items.append([name, None, None])
+    for i in items:
+        if i[0] == name:
+            i[1 if s == "B" else 2] = r
+with open(os.path.join(W, "ratios.dat"), "w") as f:
+    for name, b, c in items:
+        f.write(f"\"{name}\" {b if b is not None else '-'} {c if c is not None else '-'}\n")
+with open(os.path.join(W, "ratios.gp"), "w") as f:
+    f.write(f"""set terminal pngcairo size 1200,520 noenhanced font ",10"
+set output "{os.path.join(os.path.abspath(OUT), 'ratios.png')}"
+set title "ephemeral_crypt: ratios (SQL: time vs not loaded, lower is better; pgbench: TPS vs not loaded; engine: vs openssl speed)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set datafile missing '-'
+set yrange [0:*]
+set xtics rotate by -30
+set grid ytics
+set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1.5
+plot "{os.path.join(W, 'ratios.dat')}" using 2:xtic(1) title "B: loaded, all off", '' using 3 title "C: loaded, all on"
+""")
+print(f"wrote {os.path.join(OUT, 'RESULTS.md')} and results.csv ({len(passes)} PASS, {len(misses)} MISS)")
