@@ -281,6 +281,25 @@ std::int64_t EncryptedFile::pread(PositionalIo& io, void* buf, std::size_t len,
     return static_cast<std::int64_t>(len);
 }
 
+int EncryptedFile::grow_last_unit(PositionalIo& io, std::uint64_t new_size) noexcept {
+    const std::uint64_t last = size_ / kUnit;
+    const std::size_t old_len = unit_length(last, size_);
+    if (old_len == 0 || old_len == kUnit) {
+        return 0;  // no partial last unit: nothing was encrypted at a shorter length
+    }
+    Scratch* s = scratch();
+    if (s == nullptr) {
+        return -ENOMEM;
+    }
+    const int rc = load_unit(io, last, old_len, s->unit);
+    if (rc < 0) {
+        return rc;
+    }
+    const std::size_t grown = unit_length(last, new_size);
+    std::memset(s->unit + old_len, 0, grown - old_len);
+    return store_unit(io, last, s->unit, grown);
+}
+
 int EncryptedFile::prepare_growth(PositionalIo& io, std::uint64_t new_size) noexcept {
     if (!cipher_ || new_size <= size_) {
         return 0;
@@ -289,28 +308,15 @@ int EncryptedFile::prepare_growth(PositionalIo& io, std::uint64_t new_size) noex
     if (s == nullptr) {
         return -ENOMEM;
     }
-    const std::uint64_t old_last = size_ / kUnit;
-    const std::size_t old_len = unit_length(old_last, size_);
-    if (old_len > 0 && old_len < kUnit) {
-        int rc = load_unit(io, old_last, old_len, s->unit);
-        if (rc < 0) {
-            return rc;
-        }
-        const std::size_t grown = unit_length(old_last, new_size);
-        std::memset(s->unit + old_len, 0, grown - old_len);
-        rc = store_unit(io, old_last, s->unit, grown);
-        if (rc < 0) {
-            return rc;
-        }
+    const int rc = grow_last_unit(io, new_size);
+    if (rc < 0) {
+        return rc;
     }
     const std::uint64_t new_last = (new_size - 1) / kUnit;
     const std::size_t new_last_len = unit_length(new_last, new_size);
     if (new_last * kUnit >= size_ && new_last_len < kXtsMinimumBytes) {
         std::memset(s->unit, 0, new_last_len);
-        const int rc = store_unit(io, new_last, s->unit, new_last_len);
-        if (rc < 0) {
-            return rc;
-        }
+        return store_unit(io, new_last, s->unit, new_last_len);
     }
     return 0;
 }
@@ -338,16 +344,8 @@ std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_
 
     // The old last unit grows when the file does; if this write does not
     // touch it, it must be re-encrypted at its new length on its own.
-    const std::uint64_t old_last = old_size / kUnit;
-    if (new_size > old_size && old_size % kUnit != 0 && old_last < offset / kUnit) {
-        const std::size_t old_len = unit_length(old_last, old_size);
-        int rc = load_unit(io, old_last, old_len, s->unit);
-        if (rc < 0) {
-            return rc;
-        }
-        const std::size_t grown = unit_length(old_last, new_size);
-        std::memset(s->unit + old_len, 0, grown - old_len);
-        rc = store_unit(io, old_last, s->unit, grown);
+    if (new_size > old_size && old_size / kUnit < offset / kUnit) {
+        const int rc = grow_last_unit(io, new_size);
         if (rc < 0) {
             return rc;
         }

@@ -71,6 +71,9 @@ class EncryptedFile {
                   std::uint8_t* out) noexcept;
     int store_unit(PositionalIo& io, std::uint64_t unit, const std::uint8_t* plain,
                    std::size_t len) noexcept;
+    // Re-encrypts a partial last unit at the length it has in a file of
+    // `new_size` bytes (its ciphertext depends on its length).
+    int grow_last_unit(PositionalIo& io, std::uint64_t new_size) noexcept;
     // Re-encrypts the current last unit (and writes a new short last unit)
     // so the file can grow to `new_size` without changing physical bytes
     // outside those units.

@@ -44,6 +44,21 @@ void set_error(char* errbuf, std::size_t errlen, const std::string& message) noe
     }
 }
 
+// The one place where C++ exceptions stop: every entry point that can fail
+// runs its body through this, so nothing is ever thrown into PostgreSQL's C
+// frames. The PostgreSQL side turns the -1 and the message into an ereport.
+template <class Body>
+int fenced(char* errbuf, std::size_t errlen, Body&& body) noexcept {
+    try {
+        return body();
+    } catch (const std::exception& e) {
+        set_error(errbuf, errlen, e.what());
+    } catch (...) {
+        set_error(errbuf, errlen, "unexpected C++ exception");
+    }
+    return -1;
+}
+
 ec::Category category_at(int index) noexcept {
     return ec::kAllCategories[index];
 }
@@ -456,7 +471,7 @@ extern "C" {
 
 int ec_bridge_create_key_and_configure(const ec_settings* settings, ec_event_callback callback,
                                        char* errbuf, size_t errlen) {
-    try {
+    return fenced(errbuf, errlen, [&]() -> int {
         g_key = ec::InstanceKey::generate();
         const std::string id = g_key->id_hex();
         std::snprintf(g_key_id, sizeof(g_key_id), "%s", id.c_str());
@@ -479,12 +494,7 @@ int ec_bridge_create_key_and_configure(const ec_settings* settings, ec_event_cal
         config.on_event = forward_event;
         ip::configure(config);
         return 0;
-    } catch (const std::exception& e) {
-        set_error(errbuf, errlen, e.what());
-    } catch (...) {
-        set_error(errbuf, errlen, "unknown error while creating the instance key");
-    }
-    return -1;
+    });
 }
 
 int ec_bridge_install(bool inject_failure, int* objects_patched, int* slots_patched, char* errbuf,
@@ -493,7 +503,7 @@ int ec_bridge_install(bool inject_failure, int* objects_patched, int* slots_patc
         set_error(errbuf, errlen, "fault injected by ephemeral_crypt.test_fault = install_layer");
         return -1;
     }
-    try {
+    return fenced(errbuf, errlen, [&]() -> int {
         const ip::InstallReport report = ip::install();
         *objects_patched = report.objects_patched;
         *slots_patched = report.slots_patched;
@@ -502,28 +512,16 @@ int ec_bridge_install(bool inject_failure, int* objects_patched, int* slots_patc
             return -1;
         }
         return 0;
-    } catch (const std::exception& e) {
-        set_error(errbuf, errlen, e.what());
-    } catch (...) {
-        set_error(errbuf, errlen, "unknown error while installing the file-access layer");
-    }
-    return -1;
+    });
 }
 
 int ec_bridge_self_test(char* errbuf, size_t errlen) {
-    try {
-        return self_test(errbuf, errlen);
-    } catch (const std::exception& e) {
-        set_error(errbuf, errlen, e.what());
-    } catch (...) {
-        set_error(errbuf, errlen, "unknown error in the self-test");
-    }
-    return -1;
+    return fenced(errbuf, errlen, [&]() -> int { return self_test(errbuf, errlen); });
 }
 
 int ec_bridge_encrypt_plaintext_wal(int* converted, char* errbuf, size_t errlen) {
     *converted = 0;
-    try {
+    return fenced(errbuf, errlen, [&]() -> int {
         DIR* dir = opendir("pg_wal");
         if (dir == nullptr) {
             set_error(errbuf, errlen,
@@ -563,12 +561,7 @@ int ec_bridge_encrypt_plaintext_wal(int* converted, char* errbuf, size_t errlen)
             }
         }
         return 0;
-    } catch (const std::exception& e) {
-        set_error(errbuf, errlen, e.what());
-    } catch (...) {
-        set_error(errbuf, errlen, "unknown error while encrypting plaintext WAL");
-    }
-    return -1;
+    });
 }
 
 static ec::Policy to_core_policy(const ec_policy* policy) {
@@ -634,10 +627,20 @@ bool ec_bridge_policy_digest(const ec_policy* policy, char digest[65]) {
     }
 }
 
+static int count_foreign_wal_unfenced(char* key_id, size_t key_id_len);
+
 int ec_bridge_count_foreign_wal(char* key_id, size_t key_id_len) {
     if (key_id_len > 0) {
         key_id[0] = '\0';
     }
+    // An exception here can only be out of memory; report none found and let
+    // the startup process meet the files itself.
+    return std::max(0, fenced(nullptr, 0, [&]() -> int {
+                        return count_foreign_wal_unfenced(key_id, key_id_len);
+                    }));
+}
+
+static int count_foreign_wal_unfenced(char* key_id, size_t key_id_len) {
     DIR* dir = opendir("pg_wal");
     if (dir == nullptr) {
         return 0;

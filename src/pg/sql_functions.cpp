@@ -54,6 +54,16 @@ Datum key_age_datum() {
                                TimestampTzGetDatum(key_created_at()));
 }
 
+TupleDesc record_result_descriptor(FunctionCallInfo fcinfo) {
+    TupleDesc tupdesc;
+    if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE) {
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("function returning record called in context that cannot accept "
+                               "type record")));
+    }
+    return BlessTupleDesc(tupdesc);
+}
+
 constexpr int kFileReportColumns = 10;
 
 void file_report_datums(const ec_file_report& report, Datum* datums, bool* nulls) {
@@ -81,13 +91,7 @@ void file_report_datums(const ec_file_report& report, Datum* datums, bool* nulls
 
 Datum ephemeral_crypt_status(PG_FUNCTION_ARGS) {
     require_preloaded();
-    TupleDesc tupdesc;
-    if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE) {
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("function returning record called in context that cannot accept "
-                               "type record")));
-    }
-    tupdesc = BlessTupleDesc(tupdesc);
+    TupleDesc tupdesc = record_result_descriptor(fcinfo);
     Datum datums[12];
     bool nulls[12] = {false};
     datums[0] = BoolGetDatum(ec_state.ready);
@@ -146,13 +150,7 @@ Datum ephemeral_crypt_file_status(PG_FUNCTION_ARGS) {
                         errmsg("ephemeral_crypt_file_status: path must not be NULL")));
     }
     char* path = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    TupleDesc tupdesc;
-    if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE) {
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("function returning record called in context that cannot accept "
-                               "type record")));
-    }
-    tupdesc = BlessTupleDesc(tupdesc);
+    TupleDesc tupdesc = record_result_descriptor(fcinfo);
     ec_file_report report;
     char error[256] = {};
     const int rc = ec_bridge_inspect_file(path, &report, error, sizeof(error));
