@@ -20,7 +20,7 @@
 # does not build or install the extension. Knobs (environment):
 #   BENCH_QUICK=1            smoke run: tiny data, 1 round, short pgbench
 #   BENCH_ROUNDS             rounds of the SQL workloads (5)
-#   BENCH_SCALE              millions of rows in the benchmark table (4)
+#   BENCH_SCALE              millions of rows in the benchmark table (3)
 #   BENCH_PGBENCH_ROUNDS     rounds of pgbench per synchronous_commit mode (3)
 #   BENCH_PGBENCH_SECONDS    length of one pgbench run (30)
 #   BENCH_PGBENCH_SCALE      pgbench scale factor (10)
@@ -51,7 +51,7 @@ if [ "$quick" = 1 ]; then
     out_dir=${BENCH_OUT_DIR:-/tmp/ephemeral_crypt-bench-quick}
 else
     rounds=${BENCH_ROUNDS:-5}
-    scale=${BENCH_SCALE:-4}
+    scale=${BENCH_SCALE:-3}
     pgb_rounds=${BENCH_PGBENCH_ROUNDS:-3}
     pgb_secs=${BENCH_PGBENCH_SECONDS:-30}
     pgb_scale=${BENCH_PGBENCH_SCALE:-10}
@@ -169,13 +169,13 @@ step "engine: engine_bench ($engine_reps repetitions, medians)"
 "$build_dir/engine_bench" --benchmark_repetitions="$engine_reps" --benchmark_report_aggregates_only=true \
     --benchmark_out="$work/engine.json" --benchmark_out_format=json --benchmark_color=false \
     >"$work/engine_bench.txt" 2>&1 || { cat "$work/engine_bench.txt" >&2; die "engine_bench failed"; }
-sed -n '/ratio/,$p' "$work/engine_bench.txt" | sed 's/^/    /'
+sed -n '/throughput ratio/,$p' "$work/engine_bench.txt" | sed 's/^/    /'
 
 step "libc layer: layer_bench on tmpfs (/dev/shm) and the page cache (/tmp), $engine_reps repetitions"
 "$build_dir/layer_bench" --benchmark_repetitions="$engine_reps" --benchmark_report_aggregates_only=true \
     --benchmark_out="$work/layer.json" --benchmark_out_format=json --benchmark_color=false \
     >"$work/layer_bench.txt" 2>&1 || { cat "$work/layer_bench.txt" >&2; die "layer_bench failed"; }
-sed -n '/ratio/,$p' "$work/layer_bench.txt" | sed 's/^/    /'
+sed -n '/throughput ratio/,$p' "$work/layer_bench.txt" | sed 's/^/    /'
 
 step "openssl speed -evp aes-256-xts -bytes 8192 (3 runs each way, 3 s each)"
 openssl_speed() {  # [-decrypt] -> bytes per second at 8192-byte blocks

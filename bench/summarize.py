@@ -128,8 +128,8 @@ biggest = max(spill_mib.values()) if spill_mib else 0
 if rows < 10_000_000:
     md.append(f"Scaled down from the issue's \"about 1 GiB\" of spilled data so that the whole harness fits in "
               f"about 25 minutes on {meta['cores']} cores: the largest spill here is about {biggest:,.0f} MiB "
-              f"(BENCH_SCALE={rows / 1e6:g}, millions of rows; `BENCH_SCALE=10` spills about 1 GiB in the sort "
-              f"and takes roughly 2.5× as long).")
+              f"(BENCH_SCALE={rows / 1e6:g}, millions of rows; `BENCH_SCALE=10` spills about 1 GiB in the sort, "
+              f"and the SQL part's run time grows in proportion).")
     md.append("")
 
 # ---------------------------------------------------------------- pgbench

@@ -214,6 +214,11 @@ int open_tracked(int dirfd, const char* path, int flags, mode_t mode, Category c
     if (access == O_WRONLY) {
         real_flags = (real_flags & ~O_ACCMODE) | O_RDWR;
     }
+    // Whether this call creates the file decides whether a refusal below
+    // must remove it again: a refused creation leaves nothing behind.
+    struct stat before {};
+    const bool may_create = (flags & O_CREAT) != 0;
+    const bool existed = may_create && real().fstatat(dirfd, path, &before, 0) == 0;
     const int fd = real().openat(dirfd, path, real_flags, mode);
     if (fd < 0) {
         return fd;
@@ -292,6 +297,9 @@ int open_tracked(int dirfd, const char* path, int flags, mode_t mode, Category c
     }
     if (error != 0) {
         real().close(fd);
+        if (may_create && !existed) {
+            unlinkat(dirfd, path, 0);
+        }
         errno = error;
         return -1;
     }
