@@ -189,6 +189,10 @@ void attach_counters(Counters* shared, bool merge_previous) noexcept {
     g_counters.store(shared, std::memory_order_release);
 }
 
+void detach_counters() noexcept {
+    g_counters.store(&g_local_counters, std::memory_order_release);
+}
+
 Counters& counters() noexcept {
     return *g_counters.load(std::memory_order_acquire);
 }

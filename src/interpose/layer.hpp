@@ -56,6 +56,9 @@ void configure(const LayerConfig& config);
 // after a crash restart, when the old shared memory is already unmapped.
 void attach_counters(Counters* counters, bool merge_previous) noexcept;
 Counters& counters() noexcept;
+// Goes back to process-local counting; for a process that is about to lose
+// its shared memory (the postmaster's exit callbacks run after the detach).
+void detach_counters() noexcept;
 
 // Resolves libc, then patches every loaded object. Fails if any slot could not
 // be written or if the main program's file calls were not found.

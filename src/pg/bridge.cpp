@@ -4,6 +4,8 @@
 // code and a message for the PostgreSQL side to ereport.
 #include "pg/bridge.hpp"
 
+#include <openssl/sha.h>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -627,6 +629,190 @@ bool ec_bridge_policy_digest(const ec_policy* policy, char digest[65]) {
     }
 }
 
+namespace {
+
+constexpr char kSeedPath[] = "ephemeral_crypt.restart";
+constexpr char kSeedMagic[8] = {'E', 'C', 'S', 'E', 'E', 'D', '0', '1'};
+constexpr std::size_t kSeedMaxPrefix = 8192;
+
+struct SeedHeader {
+    char magic[8];
+    std::uint32_t timeline;
+    std::uint32_t prefix_bytes;
+    std::uint64_t checkpoint_lsn;
+};
+
+void fsync_path(const char* path, int flags) {
+    const int fd = ip::real().open(path, flags);
+    if (fd >= 0) {
+        fsync(fd);
+        ip::real().close(fd);
+    }
+}
+
+// Whether the file starts with a header of another instance (every header
+// is another instance's when read before this instance wrote anything).
+bool is_foreign_segment(const std::string& path) {
+    std::uint8_t header[ec::kHeaderBytes];
+    const int fd = ip::real().open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    const ssize_t n = ip::real().pread(fd, header, sizeof(header), 0);
+    ip::real().close(fd);
+    if (n < static_cast<ssize_t>(sizeof(ec::kHeaderMagic)) ||
+        std::memcmp(header, ec::kHeaderMagic, sizeof(ec::kHeaderMagic)) != 0) {
+        return false;
+    }
+    return ec::decode_header(header, static_cast<std::size_t>(n), g_key.get()).status !=
+           ec::HeaderStatus::Ok;
+}
+
+}  // namespace
+
+int ec_bridge_save_restart_seed(const char* segment_path, uint64_t checkpoint_offset,
+                                uint32_t timeline, uint64_t checkpoint_lsn, char* errbuf,
+                                size_t errlen) {
+    return fenced(errbuf, errlen, [&]() -> int {
+        // The checkpoint record's total length sits in its first four bytes.
+        const int fd = ec_open(segment_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            set_error(errbuf, errlen, std::string("cannot open ") + segment_path);
+            return -1;
+        }
+        std::uint32_t record_length = 0;
+        std::vector<std::uint8_t> prefix;
+        bool ok = ec_pread(fd, &record_length, sizeof(record_length),
+                           static_cast<off_t>(checkpoint_offset)) ==
+                  static_cast<ssize_t>(sizeof(record_length));
+        const std::uint64_t end = checkpoint_offset + record_length;
+        ok = ok && record_length > 0 && end <= kSeedMaxPrefix;
+        if (ok) {
+            prefix.resize(end);
+            ok = ec_pread(fd, prefix.data(), prefix.size(), 0) ==
+                 static_cast<ssize_t>(prefix.size());
+        }
+        ec_close(fd);
+        if (!ok) {
+            set_error(errbuf, errlen, "cannot read the checkpoint record");
+            return -1;
+        }
+        SeedHeader header{};
+        std::memcpy(header.magic, kSeedMagic, sizeof(kSeedMagic));
+        header.timeline = timeline;
+        header.prefix_bytes = static_cast<std::uint32_t>(prefix.size());
+        header.checkpoint_lsn = checkpoint_lsn;
+        std::vector<std::uint8_t> file(sizeof(header) + prefix.size());
+        std::memcpy(file.data(), &header, sizeof(header));
+        std::memcpy(file.data() + sizeof(header), prefix.data(), prefix.size());
+        std::uint8_t digest[32];
+        SHA256(file.data(), file.size(), digest);
+        file.insert(file.end(), digest, digest + sizeof(digest));
+        const std::string temp = std::string(kSeedPath) + ".tmp";
+        const int out =
+            ip::real().open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (out < 0 ||
+            ip::real().write(out, file.data(), file.size()) != static_cast<ssize_t>(file.size()) ||
+            fsync(out) != 0) {
+            if (out >= 0) {
+                ip::real().close(out);
+            }
+            set_error(errbuf, errlen, std::string("cannot write ") + temp);
+            return -1;
+        }
+        ip::real().close(out);
+        if (ip::real().rename(temp.c_str(), kSeedPath) != 0) {
+            set_error(errbuf, errlen, std::string("cannot rename ") + temp);
+            return -1;
+        }
+        fsync_path(".", O_RDONLY | O_DIRECTORY);
+        return 0;
+    });
+}
+
+void ec_bridge_discard_restart_seed(void) {
+    unlink(kSeedPath);
+}
+
+int ec_bridge_rebuild_from_seed(const char* segment_path, uint32_t timeline,
+                                uint64_t checkpoint_lsn, uint64_t segment_bytes, char* errbuf,
+                                size_t errlen) {
+    return fenced(errbuf, errlen, [&]() -> int {
+        std::vector<std::uint8_t> file;
+        const int in = ip::real().open(kSeedPath, O_RDONLY | O_CLOEXEC);
+        if (in < 0) {
+            return 0;
+        }
+        std::uint8_t buffer[4096];
+        for (;;) {
+            const ssize_t n = ip::real().read(in, buffer, sizeof(buffer));
+            if (n <= 0) {
+                break;
+            }
+            file.insert(file.end(), buffer, buffer + n);
+        }
+        ip::real().close(in);
+        SeedHeader header{};
+        if (file.size() < sizeof(header) + 32) {
+            return 0;
+        }
+        std::memcpy(&header, file.data(), sizeof(header));
+        std::uint8_t digest[32];
+        SHA256(file.data(), file.size() - 32, digest);
+        const bool valid = std::memcmp(header.magic, kSeedMagic, sizeof(kSeedMagic)) == 0 &&
+                           file.size() == sizeof(header) + header.prefix_bytes + 32 &&
+                           std::memcmp(digest, file.data() + file.size() - 32, 32) == 0;
+        if (!valid || header.timeline != timeline || header.checkpoint_lsn != checkpoint_lsn) {
+            return 0;  // a seed of another checkpoint, or damaged: not this restart's
+        }
+        const std::string temp = "pg_wal/xlogtemp.ephemeral_crypt." + std::to_string(getpid());
+        const int out = ec_open(temp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        bool ok = out >= 0;
+        ok = ok && ec_pwrite(out, file.data() + sizeof(header), header.prefix_bytes, 0) ==
+                       static_cast<ssize_t>(header.prefix_bytes);
+        // The rest of the segment reads as zeros, as a freshly initialised one does.
+        ok = ok && ec_ftruncate(out, static_cast<off_t>(segment_bytes)) == 0;
+        ok = ok && fsync(out) == 0;
+        if (out >= 0) {
+            ec_close(out);
+        }
+        if (!ok || ip::real().rename(temp.c_str(), segment_path) != 0) {
+            unlink(temp.c_str());
+            set_error(errbuf, errlen,
+                      std::string("cannot rebuild ") + segment_path + ": " + std::strerror(errno));
+            return -1;
+        }
+        fsync_path("pg_wal", O_RDONLY | O_DIRECTORY);
+        return 1;
+    });
+}
+
+int ec_bridge_remove_foreign_wal(char* errbuf, size_t errlen) {
+    return fenced(errbuf, errlen, [&]() -> int {
+        std::vector<std::string> foreign;
+        DIR* dir = opendir("pg_wal");
+        if (dir == nullptr) {
+            set_error(errbuf, errlen, std::string("cannot open pg_wal: ") + std::strerror(errno));
+            return -1;
+        }
+        while (const struct dirent* entry = readdir(dir)) {
+            const std::string path = std::string("pg_wal/") + entry->d_name;
+            if (is_segment_name(entry->d_name) && is_foreign_segment(path)) {
+                foreign.push_back(path);
+            }
+        }
+        closedir(dir);
+        for (const std::string& path : foreign) {
+            if (unlink(path.c_str()) != 0) {
+                set_error(errbuf, errlen, "cannot remove " + path + ": " + std::strerror(errno));
+                return -1;
+            }
+        }
+        fsync_path("pg_wal", O_RDONLY | O_DIRECTORY);
+        return static_cast<int>(foreign.size());
+    });
+}
+
 static int count_foreign_wal_unfenced(char* key_id, size_t key_id_len);
 
 int ec_bridge_count_foreign_wal(char* key_id, size_t key_id_len) {
@@ -744,6 +930,10 @@ void ec_bridge_attach_counters(void* shared, bool initialize, bool merge_local) 
         new (counters) ec::Counters();
     }
     ip::attach_counters(counters, merge_local);
+}
+
+void ec_bridge_detach_counters(void) {
+    ip::detach_counters();
 }
 
 void ec_bridge_read_counters(int category, ec_counter_values* out) {

@@ -90,6 +90,26 @@ int ec_bridge_load_policy_file(const char* path, const char* public_key, ec_poli
 /* SHA-256 over the canonical rendering of the policy: 64 hex digits + NUL. */
 bool ec_bridge_policy_digest(const ec_policy* policy, char digest[65]);
 
+/* The restart seed: at a clean shutdown whose checkpoint is the first record
+ * of its segment, the postmaster (which still holds the key) saves the
+ * plaintext of that segment up to the end of the checkpoint record. It holds
+ * only a page header and the checkpoint record, the same facts pg_control
+ * keeps in plaintext, and lets the next instance rebuild the segment byte for
+ * byte under its own key. */
+int ec_bridge_save_restart_seed(const char* segment_path, uint64_t checkpoint_offset,
+                                uint32_t timeline, uint64_t checkpoint_lsn, char* errbuf,
+                                size_t errlen);
+void ec_bridge_discard_restart_seed(void);
+/* Rebuilds `segment_path` from the seed if the seed describes exactly this
+ * checkpoint. Returns 1 when rebuilt, 0 when no matching seed exists, -1 on
+ * error. */
+int ec_bridge_rebuild_from_seed(const char* segment_path, uint32_t timeline,
+                                uint64_t checkpoint_lsn, uint64_t segment_bytes, char* errbuf,
+                                size_t errlen);
+/* Removes every WAL segment in pg_wal whose header belongs to another
+ * instance. Returns how many were removed, -1 on error. */
+int ec_bridge_remove_foreign_wal(char* errbuf, size_t errlen);
+
 /* Counts WAL segments in pg_wal that carry an encryption header of another
  * instance (every header at startup is another instance's: the key is new).
  * Copies the key id of the first one found into key_id (17 bytes). */
@@ -105,6 +125,8 @@ size_t ec_bridge_counters_size(void);
  * adds what this process counted before shared memory existed. */
 void ec_bridge_attach_counters(void* shared, bool initialize, bool merge_local);
 void ec_bridge_read_counters(int category, ec_counter_values* out);
+/* Back to process-local counters, before shared memory goes away. */
+void ec_bridge_detach_counters(void);
 
 /* What file_status and scan report about one file: headers only, never data. */
 typedef struct ec_file_report {

@@ -281,57 +281,6 @@ const char* category_state(int category) {
                : "encrypted (fail_closed)";
 }
 
-// LSN_FORMAT_ARGS relies on a C-only builtin, so LSNs are split by hand.
-// WAL encrypted under a previous instance's key can never be read again. Say
-// so plainly, with what may be lost and the way out, instead of letting the
-// startup process fail on it with an I/O error.
-void refuse_foreign_wal() {
-    char old_key[2 * 8 + 1];
-    const int segments = ec_bridge_count_foreign_wal(old_key, sizeof(old_key));
-    if (segments == 0) {
-        return;
-    }
-    bool crc_ok = false;
-    ControlFileData* control = get_controlfile(DataDir, &crc_ok);
-    const bool clean =
-        crc_ok && (control->state == DB_SHUTDOWNED || control->state == DB_SHUTDOWNED_IN_RECOVERY);
-    const XLogRecPtr redo = control->checkPointCopy.redo;
-    const char* when = timestamptz_to_str(time_t_to_timestamptz(control->time));
-    const char* way_out =
-        "Promote a standby or re-provision this instance from one (pg_basebackup), or restore a "
-        "base backup and let it recover from the archive. Keep this data directory only for "
-        "investigation: its encrypted WAL cannot be read by any instance.";
-    if (clean) {
-        ereport(FATAL,
-                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                 errmsg("ephemeral_crypt: the local WAL belongs to a previous instance whose key "
-                        "is gone"),
-                 errdetail("%d WAL segment(s) in pg_wal were encrypted under instance key %s. "
-                           "The server was shut down cleanly at %s (checkpoint at %X/%X), but "
-                           "this version cannot rebuild the checkpoint record under a new key, "
-                           "so the data directory cannot be restarted with its own WAL.",
-                           segments, old_key[0] ? old_key : "(unknown)", when,
-                           static_cast<uint32>(control->checkPoint >> 32),
-                           static_cast<uint32>(control->checkPoint)),
-                 errhint("%s", way_out)));
-    }
-    ereport(FATAL,
-            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-             errmsg("ephemeral_crypt: the local WAL belongs to a previous instance whose key is "
-                    "gone, and that instance did not shut down cleanly"),
-             errdetail("%d WAL segment(s) in pg_wal were encrypted under instance key %s, which "
-                       "died with that instance (state \"%s\" at %s). Transactions committed "
-                       "after the last checkpoint (redo at %X/%X) were recorded only in that WAL "
-                       "and may be missing locally.",
-                       segments, old_key[0] ? old_key : "(unknown)",
-                       control->state == DB_IN_PRODUCTION         ? "in production"
-                       : control->state == DB_IN_ARCHIVE_RECOVERY ? "in archive recovery"
-                       : control->state == DB_IN_CRASH_RECOVERY   ? "in crash recovery"
-                                                                  : "shutting down",
-                       when, static_cast<uint32>(redo >> 32), static_cast<uint32>(redo)),
-             errhint("%s", way_out)));
-}
-
 void start_encryption() {
     char error[512] = {};
     if (ec_bridge_create_key_and_configure(&ec_state.settings, report_layer_event, error,
@@ -348,7 +297,7 @@ void start_encryption() {
                          "Remove ephemeral_crypt from shared_preload_libraries to start without "
                          "encryption.")));
     }
-    refuse_foreign_wal();
+    ec_wal_restart_prepare();
     if (ec_state.settings.encrypt[2]) {
         if (ec_bridge_encrypt_plaintext_wal(&ec_state.wal_segments_converted, error,
                                             sizeof(error)) != 0) {
@@ -402,6 +351,9 @@ void _PG_init(void) {
     ec_state.settings.data_dir = DataDir;
     start_encryption();
 
+    if (ec_state.settings.encrypt[2]) {
+        ec_wal_restart_register();
+    }
     prev_shmem_request_hook = shmem_request_hook;
     shmem_request_hook = shmem_request;
     prev_shmem_startup_hook = shmem_startup_hook;

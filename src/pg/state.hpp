@@ -21,3 +21,9 @@ extern EphemeralCryptState ec_state;
 extern char* ec_policy_version;
 
 const char* ec_degradation_name(int degradation);
+
+// WAL restart bridge (wal_restart.cpp): register the shutdown sealer and the
+// postmaster's exit hook; and, before the startup process runs, rebuild or
+// remove WAL left by the previous instance (or refuse to start).
+void ec_wal_restart_register();
+void ec_wal_restart_prepare();

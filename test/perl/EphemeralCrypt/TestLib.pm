@@ -43,6 +43,15 @@ our @EXPORT = qw(
   ec_policy_tool
   ec_write_file
   ec_start_refused
+  ec_pgbench_sums
+  ec_check_pgbench_invariant
+  ec_digest
+  ec_controldata
+  ec_lsn
+  ec_kill9_all
+  ec_wal_segments
+  ec_is_plain_wal
+  ec_wait_for_log_since
 );
 
 our $HEADER_SIZE = 4096;
@@ -419,6 +428,177 @@ sub ec_start_refused
 	unlike($log, qr/ephemeral_crypt: ready:/, "$what: no ready line");
 	ok(!-e $node->data_dir . '/postmaster.pid', "$what: no postmaster left running");
 	return $log;
+}
+
+# The four pgbench sums and the history count of a node, as a hash ref:
+# { accounts, tellers, branches, history, count }.
+sub ec_pgbench_sums
+{
+	my ($node, $db) = @_;
+	my $r = $node->safe_psql(
+		$db || 'postgres', q{SELECT (SELECT sum(abalance) FROM pgbench_accounts),
+		                     (SELECT sum(tbalance) FROM pgbench_tellers),
+		                     (SELECT sum(bbalance) FROM pgbench_branches),
+		                     (SELECT coalesce(sum(delta), 0) FROM pgbench_history),
+		                     (SELECT count(*) FROM pgbench_history)});
+	my %s;
+	@s{qw(accounts tellers branches history count)} = split /\|/, $r;
+	return \%s;
+}
+
+# Asserts the TPC-B invariant on a node (the money in accounts, tellers and
+# branches each equals sum(delta) of pgbench_history); returns the sums.
+sub ec_check_pgbench_invariant
+{
+	my ($node, $when, $db) = @_;
+	my $s = ec_pgbench_sums($node, $db);
+	note "$when: accounts $s->{accounts}, tellers $s->{tellers}, branches $s->{branches}, "
+	  . "history $s->{history} over $s->{count} rows";
+	is($s->{accounts}, $s->{history}, "$when: sum(abalance) = sum(delta) of pgbench_history ($s->{history})");
+	is($s->{tellers}, $s->{history}, "$when: sum(tbalance) = sum(delta)");
+	is($s->{branches}, $s->{history}, "$when: sum(bbalance) = sum(delta)");
+	return $s;
+}
+
+# "count|md5" of a table's rows rendered as text, ordered by $order (an
+# expression over the row alias x; default: the row's text): a cheap content
+# fingerprint to compare across nodes.
+sub ec_digest
+{
+	my ($node, $table, $order, $db) = @_;
+	$order ||= 'x::text';
+	return $node->safe_psql($db || 'postgres',
+		"SELECT count(*) || '|' || coalesce(md5(string_agg(x::text, ',' ORDER BY $order)), '-') "
+		  . "FROM $table x");
+}
+
+# pg_controldata of a node's data directory as { field => value }.
+sub ec_controldata
+{
+	my ($node) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'pg_controldata', '-D', $node->data_dir ], '>', \$out, '2>', \$err)
+	  or die "pg_controldata failed: $err";
+	my %cd;
+	for my $line (split /\n/, $out)
+	{
+		$cd{$1} = $2 if $line =~ /^([^:]+):\s*(.*)$/;
+	}
+	return \%cd;
+}
+
+# An LSN ("X/Y") as an integer, for comparisons.
+sub ec_lsn
+{
+	my ($lsn) = @_;
+	die "not an LSN: " . ($lsn // 'undef') unless defined $lsn && $lsn =~ m{^([0-9A-Fa-f]+)/([0-9A-Fa-f]+)$};
+	return hex($1) * (2**32) + hex($2);
+}
+
+# The process ids whose parent is $ppid (from /proc).
+sub _children_of
+{
+	my ($ppid) = @_;
+	my @kids;
+	opendir(my $dh, '/proc') or return ();
+	for my $pid (grep { /^\d+$/ } readdir $dh)
+	{
+		open(my $fh, '<', "/proc/$pid/stat") or next;
+		my $stat = <$fh>;
+		close $fh;
+		next unless defined $stat && $stat =~ /\)\s+(\S)\s+(\d+)/;
+		push @kids, $pid if $2 == $ppid;
+	}
+	closedir $dh;
+	return @kids;
+}
+
+# True while $pid exists and is not a zombie.
+sub _alive
+{
+	my ($pid) = @_;
+	open(my $fh, '<', "/proc/$pid/stat") or return 0;
+	my $stat = <$fh>;
+	close $fh;
+	return 0 unless defined $stat && $stat =~ /\)\s+(\S)/;
+	return $1 ne 'Z' && $1 ne 'X';
+}
+
+# Ends an instance the way a lost host would: freezes the postmaster
+# (SIGSTOP, so that it forks nothing more), collects its children, sends
+# SIGKILL to the postmaster ($node->kill9) and to every child, then to any
+# process still naming the data directory on its command line. Waits until
+# all of them are gone (their shared memory detached), so that a later start
+# is not refused because of a live process. Returns the list of pids killed.
+sub ec_kill9_all
+{
+	my ($node) = @_;
+	my $pidfile = $node->data_dir . '/postmaster.pid';
+	open(my $fh, '<', $pidfile) or die "no $pidfile: $!";
+	my $pm = <$fh>;
+	close $fh;
+	chomp $pm;
+	die "bad postmaster.pid" unless $pm =~ /^\d+$/;
+	kill('STOP', $pm);
+	my @kids = _children_of($pm);
+	kill('STOP', @kids) if @kids;
+	$node->kill9;
+	kill('KILL', $pm);
+	kill('KILL', @kids) if @kids;
+	my @killed = ($pm, @kids);
+	my $datadir = $node->data_dir;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'pgrep', '-f', '--', $datadir ], '>', \$out, '2>', \$err);
+	for my $pid (grep { /^\d+$/ && $_ != $$ } split /\s+/, $out)
+	{
+		kill('KILL', $pid);
+		push @killed, $pid;
+	}
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	while (time < $deadline && grep { _alive($_) } @killed)
+	{
+		usleep(50_000);
+	}
+	my @left = grep { _alive($_) } @killed;
+	die "processes still alive after SIGKILL: @left" if @left;
+	return @killed;
+}
+
+# WAL segment files (24 hex digits, no .partial) of a directory, sorted.
+sub ec_wal_segments
+{
+	my ($dir) = @_;
+	return sort grep { -f $_ && m{/[0-9A-F]{24}$} } glob("$dir/*");
+}
+
+# True when a file starts with a PostgreSQL 15 WAL page header (magic
+# 0xD110) and not with an ephemeral_crypt header.
+sub ec_is_plain_wal
+{
+	my ($path) = @_;
+	open(my $fh, '<:raw', $path) or return 0;
+	my $buf = '';
+	my $n = read($fh, $buf, 8);
+	close $fh;
+	return 0 unless defined $n && $n == 8;
+	return 0 if $buf eq $MAGIC;
+	return unpack('v', substr($buf, 0, 2)) == 0xD110;
+}
+
+# Waits (up to $timeout seconds, default the suite's) until the log after
+# byte $offset matches $re; returns true when it did. Unlike
+# $node->wait_for_log, it returns false on timeout instead of dying.
+sub ec_wait_for_log_since
+{
+	my ($node, $re, $offset, $timeout) = @_;
+	$timeout ||= $PostgreSQL::Test::Utils::timeout_default;
+	my $deadline = time + $timeout;
+	while (time < $deadline)
+	{
+		return 1 if slurp_file($node->logfile, $offset) =~ $re;
+		usleep(100_000);
+	}
+	return 0;
 }
 
 1;

@@ -1,0 +1,267 @@
+/*-------------------------------------------------------------------------
+ *
+ * wal_restart.cpp
+ *		Restarting a data directory whose WAL is encrypted under a key that
+ *		died with the previous instance.
+ *
+ * The next instance cannot read the old WAL, yet startup must read the
+ * shutdown checkpoint and continue writing after it, and a caught-up standby
+ * asks for the checkpoint's segment again from its start. So a clean shutdown
+ * is sealed in three steps:
+ *
+ *  1. a background worker, told to stop, waits until it is the last process
+ *     that can write WAL and switches to a new segment, so the shutdown
+ *     checkpoint becomes the first record of a fresh segment;
+ *  2. the postmaster, exiting after the checkpoint with the key still alive,
+ *     saves that segment's plaintext up to the end of the checkpoint record
+ *     (a page header and the checkpoint record: nothing pg_control does not
+ *     already hold) in the restart seed;
+ *  3. the next postmaster rebuilds the segment byte for byte under its own
+ *     key before the startup process runs, and removes the previous
+ *     instance's other segments, which nothing can read any more.
+ *
+ * A standby instead drops the previous instance's segments and fetches them
+ * again from its primary. Anything else (an unclean end, a missing seed) is
+ * refused with a FATAL that says what may be lost and the way out.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg/pg_includes.hpp"
+
+extern "C" {
+#include "access/xloginsert.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/postmaster.h"
+#include "replication/walsender.h"
+#include "replication/walsender_private.h"
+#include "storage/latch.h"
+#include "storage/procarray.h"
+#include "utils/wait_event.h"
+}
+
+#include "pg/state.hpp"
+
+extern "C" {
+PGDLLEXPORT void ephemeral_crypt_wal_sealer_main(Datum argument);
+}
+
+namespace {
+
+volatile sig_atomic_t stop_requested = false;
+
+void request_stop(SIGNAL_ARGS) {
+    const int saved_errno = errno;
+    stop_requested = true;
+    SetLatch(MyLatch);
+    errno = saved_errno;
+}
+
+// Processes other than this one that may still insert WAL: everything in the
+// proc array except walsenders, which only read it.
+int other_wal_writers() {
+    int walsenders = 0;
+    if (WalSndCtl != nullptr) {
+        for (int i = 0; i < max_wal_senders; ++i) {
+            if (WalSndCtl->walsnds[i].pid != 0) {
+                ++walsenders;
+            }
+        }
+    }
+    return CountDBBackends(InvalidOid) - 1 - walsenders;
+}
+
+void seal_wal_for_restart() {
+    if (RecoveryInProgress()) {
+        return;
+    }
+    // Backends and workers exit concurrently with us; give them time.
+    for (int waited_ms = 0; other_wal_writers() > 0 && waited_ms < 30000; waited_ms += 10) {
+        pg_usleep(10000L);
+    }
+    if (other_wal_writers() > 0) {
+        ereport(LOG, (errmsg("ephemeral_crypt: other processes still write WAL; this shutdown "
+                             "is not sealed for a restart")));
+        return;
+    }
+    // A record first, so the switch below always starts a new segment even if
+    // the insert position sits on a segment boundary. Both are unimportant
+    // records, so they do not wake the bgwriter into logging a snapshot.
+    char marker = 'E';
+    XLogBeginInsert();
+    XLogSetRecordFlags(XLOG_MARK_UNIMPORTANT);
+    XLogRegisterData(&marker, sizeof(marker));
+    XLogInsert(RM_XLOG_ID, XLOG_NOOP);
+    const XLogRecPtr end = RequestXLogSwitch(true);
+    XLogFlush(end);
+}
+
+void capture_restart_seed(int code, Datum) {
+    if (MyProcPid != PostmasterPid) {
+        return;
+    }
+    // Shared memory is already detached when exit callbacks run.
+    ec_bridge_detach_counters();
+    ec_bridge_discard_restart_seed();
+    if (code != 0) {
+        return;
+    }
+    bool crc_ok = false;
+    ControlFileData* control = get_controlfile(DataDir, &crc_ok);
+    if (!crc_ok || control->state != DB_SHUTDOWNED) {
+        return;
+    }
+    const uint32 segment_bytes = control->xlog_seg_size;
+    const uint64 offset = control->checkPoint % segment_bytes;
+    if (offset != SizeOfXLogLongPHD) {
+        ereport(LOG,
+                (errmsg("ephemeral_crypt: the shutdown checkpoint is not the first record of its "
+                        "segment; the next start of this data directory will be refused")));
+        return;
+    }
+    XLogSegNo segment;
+    XLByteToSeg(control->checkPoint, segment, segment_bytes);
+    char name[MAXPGPATH];
+    char path[MAXPGPATH];
+    XLogFileName(name, control->checkPointCopy.ThisTimeLineID, segment, segment_bytes);
+    snprintf(path, sizeof(path), "pg_wal/%s", name);
+    char error[256] = {};
+    if (ec_bridge_save_restart_seed(path, offset, control->checkPointCopy.ThisTimeLineID,
+                                    control->checkPoint, error, sizeof(error)) != 0) {
+        ereport(LOG, (errmsg("ephemeral_crypt: could not save the restart seed: %s", error)));
+    }
+}
+
+// LSN_FORMAT_ARGS relies on a C-only builtin, so LSNs are split by hand.
+uint32 lsn_high(XLogRecPtr lsn) {
+    return static_cast<uint32>(lsn >> 32);
+}
+uint32 lsn_low(XLogRecPtr lsn) {
+    return static_cast<uint32>(lsn);
+}
+
+bool file_exists(const char* path) {
+    return access(path, F_OK) == 0;
+}
+
+const char* const way_out =
+    "Promote a standby or re-provision this instance from one (pg_basebackup), or restore a "
+    "base backup and let it recover from the archive. Keep this data directory only for "
+    "investigation: its encrypted WAL cannot be read by any instance.";
+
+void refuse(int segments, const char* old_key, const ControlFileData* control, bool clean) {
+    const char* when = timestamptz_to_str(time_t_to_timestamptz(control->time));
+    if (clean) {
+        ereport(FATAL,
+                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                 errmsg("ephemeral_crypt: the local WAL belongs to a previous instance whose key "
+                        "is gone"),
+                 errdetail("%d WAL segment(s) in pg_wal were encrypted under instance key %s. "
+                           "The server was shut down cleanly at %s (checkpoint at %X/%X), but "
+                           "that shutdown was not sealed for a restart (no matching restart "
+                           "seed), so the checkpoint record cannot be rebuilt under a new key.",
+                           segments, old_key[0] ? old_key : "(unknown)", when,
+                           lsn_high(control->checkPoint), lsn_low(control->checkPoint)),
+                 errhint("%s", way_out)));
+    }
+    const DBState state = control->state;
+    ereport(FATAL,
+            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+             errmsg("ephemeral_crypt: the local WAL belongs to a previous instance whose key is "
+                    "gone, and that instance did not shut down cleanly"),
+             errdetail("%d WAL segment(s) in pg_wal were encrypted under instance key %s, which "
+                       "died with that instance (state \"%s\" at %s). Transactions committed "
+                       "after the last checkpoint (redo at %X/%X) were recorded only in that WAL "
+                       "and may be missing locally.",
+                       segments, old_key[0] ? old_key : "(unknown)",
+                       state == DB_IN_PRODUCTION         ? "in production"
+                       : state == DB_IN_ARCHIVE_RECOVERY ? "in archive recovery"
+                       : state == DB_IN_CRASH_RECOVERY   ? "in crash recovery"
+                                                         : "shutting down",
+                       when, lsn_high(control->checkPointCopy.redo),
+                       lsn_low(control->checkPointCopy.redo)),
+             errhint("%s", way_out)));
+}
+
+}  // namespace
+
+void ephemeral_crypt_wal_sealer_main(Datum) {
+    pqsignal(SIGTERM, request_stop);
+    BackgroundWorkerUnblockSignals();
+    while (!stop_requested) {
+        const int rc =
+            WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L, PG_WAIT_EXTENSION);
+        (void)rc;
+        ResetLatch(MyLatch);
+    }
+    seal_wal_for_restart();
+    proc_exit(0);
+}
+
+void ec_wal_restart_register() {
+    BackgroundWorker worker;
+    memset(&worker, 0, sizeof(worker));
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker.bgw_restart_time = 5;
+    snprintf(worker.bgw_library_name, BGW_MAXLEN, "ephemeral_crypt");
+    snprintf(worker.bgw_function_name, BGW_MAXLEN, "ephemeral_crypt_wal_sealer_main");
+    snprintf(worker.bgw_name, BGW_MAXLEN, "ephemeral_crypt WAL sealer");
+    snprintf(worker.bgw_type, BGW_MAXLEN, "ephemeral_crypt WAL sealer");
+    RegisterBackgroundWorker(&worker);
+    on_proc_exit(capture_restart_seed, 0);
+}
+
+void ec_wal_restart_prepare() {
+    char old_key[2 * 8 + 1];
+    const int segments = ec_bridge_count_foreign_wal(old_key, sizeof(old_key));
+    if (segments == 0) {
+        ec_bridge_discard_restart_seed();
+        return;
+    }
+    bool crc_ok = false;
+    ControlFileData* control = get_controlfile(DataDir, &crc_ok);
+    char error[256] = {};
+
+    // A standby (or an archive recovery) fetches WAL again from elsewhere.
+    if (file_exists(STANDBY_SIGNAL_FILE) || file_exists(RECOVERY_SIGNAL_FILE)) {
+        const int removed = ec_bridge_remove_foreign_wal(error, sizeof(error));
+        if (removed < 0) {
+            ereport(FATAL, (errmsg("ephemeral_crypt: %s", error)));
+        }
+        ereport(LOG, (errmsg("ephemeral_crypt: removed %d WAL segment(s) encrypted under the "
+                             "previous instance's key %s; recovery fetches them again from the "
+                             "primary or the archive",
+                             removed, old_key[0] ? old_key : "(unknown)")));
+        return;
+    }
+
+    const bool clean = crc_ok && control->state == DB_SHUTDOWNED;
+    if (!clean) {
+        refuse(segments, old_key, control, false);
+    }
+    XLogSegNo segment;
+    XLByteToSeg(control->checkPoint, segment, control->xlog_seg_size);
+    char name[MAXPGPATH];
+    char path[MAXPGPATH];
+    XLogFileName(name, control->checkPointCopy.ThisTimeLineID, segment, control->xlog_seg_size);
+    snprintf(path, sizeof(path), "pg_wal/%s", name);
+    const int rebuilt = ec_bridge_rebuild_from_seed(path, control->checkPointCopy.ThisTimeLineID,
+                                                    control->checkPoint, control->xlog_seg_size,
+                                                    error, sizeof(error));
+    if (rebuilt < 0) {
+        ereport(FATAL, (errmsg("ephemeral_crypt: %s", error)));
+    }
+    if (rebuilt == 0) {
+        refuse(segments, old_key, control, true);
+    }
+    const int removed = ec_bridge_remove_foreign_wal(error, sizeof(error));
+    if (removed < 0) {
+        ereport(FATAL, (errmsg("ephemeral_crypt: %s", error)));
+    }
+    ec_bridge_discard_restart_seed();
+    ereport(LOG,
+            (errmsg("ephemeral_crypt: rebuilt WAL segment %s (shutdown checkpoint at %X/%X) under "
+                    "the new key; removed %d other segment(s) of the previous instance (key %s)",
+                    name, lsn_high(control->checkPoint), lsn_low(control->checkPoint), removed,
+                    old_key[0] ? old_key : "(unknown)")));
+}
