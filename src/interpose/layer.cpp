@@ -113,6 +113,8 @@ const SymbolReplacement* replacement_table(std::size_t* count) noexcept {
         {"splice", as_void(ec_splice)},
         {"fopen", as_void(ec_fopen)},
         {"fopen64", as_void(ec_fopen)},
+        {"rename", as_void(ec_rename)},
+        {"renameat", as_void(ec_renameat)},
         {"dlopen", as_void(ec_dlopen)},
     };
     *count = sizeof(table) / sizeof(table[0]);

@@ -515,6 +515,56 @@ bool refuse_if_tracked(int fd, const char* what) noexcept {
     return true;
 }
 
+// PostgreSQL writes some files that are not WAL through pg_wal/xlogtemp.<pid>
+// and renames them into place (timeline history files). A file that leaves
+// the encrypted categories by rename must arrive in plaintext, or every reader
+// of the destination (which the layer rightly passes through) sees the
+// header. Returns -1 with errno on failure; the source is kept then.
+int rename_out_of_category(int olddirfd, const char* oldpath, int newdirfd,
+                           const char* newpath) noexcept {
+    const int in = open_impl(olddirfd, oldpath, O_RDONLY | O_CLOEXEC, 0);
+    if (in < 0) {
+        return -1;
+    }
+    if (FdTable::instance().lookup(in) == nullptr) {
+        real().close(in);  // plaintext already: an ordinary rename will do
+        return renameat(olddirfd, oldpath, newdirfd, newpath);
+    }
+    struct stat st {};
+    real().fstat(in, &st);
+    char temp[PATH_MAX];
+    std::snprintf(temp, sizeof(temp), "%s.ephemeral_crypt.%d", newpath, static_cast<int>(getpid()));
+    const int out =
+        real().openat(newdirfd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 07777);
+    bool ok = out >= 0;
+    char buffer[8192];
+    off_t offset = 0;
+    while (ok) {
+        const ssize_t n = ec_pread(in, buffer, sizeof(buffer), offset);
+        if (n <= 0) {
+            ok = n == 0;
+            break;
+        }
+        ok = real().write(out, buffer, static_cast<size_t>(n)) == n;
+        offset += n;
+    }
+    std::memset(buffer, 0, sizeof(buffer));
+    const int saved_errno = errno;
+    ok = ok && fsync(out) == 0;
+    if (out >= 0) {
+        real().close(out);
+    }
+    ec_close(in);
+    if (!ok || renameat(newdirfd, temp, newdirfd, newpath) != 0) {
+        const int error = ok ? errno : (saved_errno != 0 ? saved_errno : EIO);
+        unlinkat(newdirfd, temp, 0);
+        errno = error;
+        return -1;
+    }
+    unlinkat(olddirfd, oldpath, 0);
+    return 0;
+}
+
 }  // namespace
 }  // namespace ephemeral_crypt::interpose
 
@@ -1019,6 +1069,17 @@ FILE* ec_fopen(const char* path, const char* mode) noexcept {
         return nullptr;
     }
     return static_cast<FILE*>(real().fopen(path, mode));
+}
+
+int ec_renameat(int olddirfd, const char* oldpath, int newdirfd, const char* newpath) noexcept {
+    if (enabled_category_of(olddirfd, oldpath) && !enabled_category_of(newdirfd, newpath)) {
+        return finish(rename_out_of_category(olddirfd, oldpath, newdirfd, newpath));
+    }
+    return renameat(olddirfd, oldpath, newdirfd, newpath);
+}
+
+int ec_rename(const char* oldpath, const char* newpath) noexcept {
+    return ec_renameat(AT_FDCWD, oldpath, AT_FDCWD, newpath);
 }
 
 void* ec_dlopen(const char* file, int mode) noexcept {

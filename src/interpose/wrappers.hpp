@@ -61,5 +61,7 @@ ssize_t ec_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) noexcept
 ssize_t ec_splice(int fd_in, off_t* off_in, int fd_out, off_t* off_out, size_t len,
                   unsigned int flags) noexcept;
 FILE* ec_fopen(const char* path, const char* mode) noexcept;
+int ec_rename(const char* oldpath, const char* newpath) noexcept;
+int ec_renameat(int olddirfd, const char* oldpath, int newdirfd, const char* newpath) noexcept;
 void* ec_dlopen(const char* file, int mode) noexcept;
 }

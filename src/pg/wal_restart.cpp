@@ -228,10 +228,17 @@ void ec_wal_restart_prepare() {
         if (removed < 0) {
             ereport(FATAL, (errmsg("ephemeral_crypt: %s", error)));
         }
-        ereport(LOG, (errmsg("ephemeral_crypt: removed %d WAL segment(s) encrypted under the "
-                             "previous instance's key %s; recovery fetches them again from the "
-                             "primary or the archive",
-                             removed, old_key[0] ? old_key : "(unknown)")));
+        const XLogRecPtr redo = crc_ok ? control->checkPointCopy.redo : InvalidXLogRecPtr;
+        ereport(LOG,
+                (errmsg("ephemeral_crypt: removed %d WAL segment(s) encrypted under the previous "
+                        "instance's key %s; recovery fetches WAL again from %X/%X (the last "
+                        "restartpoint) from the primary or the archive",
+                        removed, old_key[0] ? old_key : "(unknown)", lsn_high(redo), lsn_low(redo)),
+                 errhint("The primary must still hold that WAL: a replication slot keeps WAL "
+                         "only from what this standby had flushed, so keep wal_keep_size large "
+                         "enough or give the standby a restore_command. If the primary reports "
+                         "\"requested WAL segment has already been removed\", rebuild this "
+                         "standby from the primary.")));
         return;
     }
 

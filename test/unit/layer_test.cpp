@@ -446,6 +446,35 @@ TEST_F(LayerTest, FaultUnderFailOpenAuditWritesMarkedPlaintext) {
     unlink(file.c_str());
 }
 
+TEST_F(LayerTest, RenameOutOfTheCategoriesLeavesPlaintext) {
+    // writeTimeLineHistory writes pg_wal/xlogtemp.<pid> and renames it to a
+    // .history file, which readers expect in plaintext.
+    const std::string temp = path("pg_wal/xlogtemp.history" + std::to_string(getpid()));
+    const std::string history = path("pg_wal/00000002.history");
+    const std::string text = "1\t0/3000000\tno recovery target specified\n";
+    int fd = ec_open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(fd_is_tracked(fd, nullptr));
+    ASSERT_EQ(ec_write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ec_close(fd);
+    ASSERT_EQ(ec_rename(temp.c_str(), history.c_str()), 0);
+    EXPECT_EQ(slurp(history), text);
+    struct stat st {};
+    EXPECT_EQ(stat(temp.c_str(), &st), -1);
+    unlink(history.c_str());
+
+    // Within the categories a rename keeps the file as it is, encrypted.
+    const std::string segment = path("pg_wal/000000010000000000000042");
+    fd = ec_open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    ASSERT_EQ(ec_write(fd, kCanary.data(), kCanary.size()), static_cast<ssize_t>(kCanary.size()));
+    ec_close(fd);
+    ASSERT_EQ(ec_rename(temp.c_str(), segment.c_str()), 0);
+    const std::string raw = slurp(segment);
+    EXPECT_EQ(raw.compare(0, 8, std::string(kHeaderMagic, 8)), 0);
+    EXPECT_EQ(raw.find(kCanary), std::string::npos);
+    unlink(segment.c_str());
+}
+
 TEST_F(LayerTest, CountersFollowTheBytes) {
     Counters& c = counters();
     const auto enc = c.of(Category::Spill).bytes_encrypted.load();

@@ -513,7 +513,8 @@ sub _children_of
 	return @kids;
 }
 
-# True while $pid exists and is not a zombie.
+# 2 while $pid runs, 1 while it is a zombie not yet reaped, 0 once gone.
+# PostgreSQL's lock-file check (kill(pid, 0)) still sees a zombie.
 sub _alive
 {
 	my ($pid) = @_;
@@ -521,7 +522,7 @@ sub _alive
 	my $stat = <$fh>;
 	close $fh;
 	return 0 unless defined $stat && $stat =~ /\)\s+(\S)/;
-	return $1 ne 'Z' && $1 ne 'X';
+	return ($1 eq 'Z' || $1 eq 'X') ? 1 : 2;
 }
 
 # Ends an instance the way a lost host would: freezes the postmaster
@@ -529,7 +530,8 @@ sub _alive
 # SIGKILL to the postmaster ($node->kill9) and to every child, then to any
 # process still naming the data directory on its command line. Waits until
 # all of them are gone (their shared memory detached), so that a later start
-# is not refused because of a live process. Returns the list of pids killed.
+# is not refused because of a live process (or a zombie: PostgreSQL's
+# lock-file check sees those too). Returns the list of pids killed.
 sub ec_kill9_all
 {
 	my ($node) = @_;
@@ -559,8 +561,10 @@ sub ec_kill9_all
 	{
 		usleep(50_000);
 	}
-	my @left = grep { _alive($_) } @killed;
+	my @left = grep { _alive($_) == 2 } @killed;
 	die "processes still alive after SIGKILL: @left" if @left;
+	my @zombies = grep { _alive($_) == 1 } @killed;
+	note "killed processes not yet reaped: @zombies" if @zombies;
 	return @killed;
 }
 
