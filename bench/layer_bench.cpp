@@ -185,13 +185,13 @@ class RatioReporter : public benchmark::ConsoleReporter {
         std::printf("\nlayer/libc throughput ratio, aligned 8 KiB (encrypted spill file):\n");
         for (int place = 0; place < 2; ++place) {
             const std::string arg = "/" + std::to_string(place);
-            std::printf("  %-9s write: %.3f  read: %.3f   (pass-through file: write %.3f, read "
-                        "%.3f)\n",
-                        kPlaceNames[place],
-                        ratio("BM_LayerPwrite8K" + arg, "BM_LibcPwrite8K" + arg),
-                        ratio("BM_LayerPread8K" + arg, "BM_LibcPread8K" + arg),
-                        ratio("BM_PassthroughPwrite8K" + arg, "BM_LibcPwrite8K" + arg),
-                        ratio("BM_PassthroughPread8K" + arg, "BM_LibcPread8K" + arg));
+            std::printf(
+                "  %-9s write: %.3f  read: %.3f   (pass-through file: write %.3f, read "
+                "%.3f)\n",
+                kPlaceNames[place], ratio("BM_LayerPwrite8K" + arg, "BM_LibcPwrite8K" + arg),
+                ratio("BM_LayerPread8K" + arg, "BM_LibcPread8K" + arg),
+                ratio("BM_PassthroughPwrite8K" + arg, "BM_LibcPwrite8K" + arg),
+                ratio("BM_PassthroughPread8K" + arg, "BM_LibcPread8K" + arg));
         }
     }
 

@@ -490,11 +490,12 @@ if [ "$profile" = 1 ]; then
             psql -X -q -h "$work/sock" -p "${port[C]}" -d postgres -At -f "$work/wl_sort.sql" \
             >/dev/null 2>&1 || note "perf record (sort) failed"
         perf report -i "$work/perf.sql.data" --comm postgres --no-children --sort dso,symbol --percent-limit 1.5 --stdio 2>/dev/null |
-            grep -v '^#' | grep -v '^$' | head -25 >"$work/profile_sql.txt" || true
+            grep -v '^#' | grep -v '^$' | sed 's/[[:space:]]\+-[[:space:]]\+-[[:space:]]*$//; s/[[:space:]]*$//' |
+            head -25 >"$work/profile_sql.txt" || true
         perf record -e cpu-clock -o "$work/perf.layer.data" -- "$build_dir/layer_bench" \
             --benchmark_filter='BM_Layer.*/1' --benchmark_min_time=0.5 >/dev/null 2>&1 || note "perf record (layer_bench) failed"
         perf report -i "$work/perf.layer.data" --no-children --sort dso,symbol --percent-limit 1.5 --stdio 2>/dev/null |
-            grep -v '^#' | grep -v '^$' | head -25 >"$work/profile_layer.txt" || true
+            grep -v '^#' | grep -v '^$' | sed 's/[[:space:]]*$//' | head -25 >"$work/profile_layer.txt" || true
         sed 's/^/    /' "$work/profile_sql.txt" | head -12
     else
         note "perf is not usable here; skipping the profile"
