@@ -202,6 +202,23 @@ TEST_F(LayerTest, AReusedDescriptorNumberIsNotTracked) {
     unlink(file.c_str());
 }
 
+TEST_F(LayerTest, CloseRangeReleasesTrackedDescriptors) {
+    const std::string file = fresh();
+    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    const int copy = ec_dup(fd);
+    ASSERT_TRUE(fd_is_tracked(copy, nullptr));
+    const auto open_before = counters().of(Category::Spill).files_open.load();
+    const int low = std::min(fd, copy);
+    const int high = std::max(fd, copy);
+    ASSERT_EQ(ec_close_range(static_cast<unsigned>(low), static_cast<unsigned>(high), 0), 0);
+    EXPECT_FALSE(fd_is_tracked(fd, nullptr));
+    EXPECT_FALSE(fd_is_tracked(copy, nullptr));
+    EXPECT_EQ(open_before - counters().of(Category::Spill).files_open.load(), 2);
+    EXPECT_EQ(fcntl(fd, F_GETFD), -1);  // really closed
+    unlink(file.c_str());
+}
+
 TEST_F(LayerTest, ForkedChildSeesTheSameFile) {
     const std::string file = fresh();
     const std::string text = canary_text(9000);
