@@ -207,6 +207,58 @@ bool is_segment_name(const char* name) {
     return true;
 }
 
+void fsync_path(const char* path, int flags) {
+    const int fd = ip::real().open(path, flags);
+    if (fd >= 0) {
+        fsync(fd);
+        ip::real().close(fd);
+    }
+}
+
+enum class SegmentKind { Plaintext, Current, Foreign };
+
+struct WalSegment {
+    std::string path;
+    SegmentKind kind;
+    std::string key_id;  // set for Foreign segments whose header names a key
+};
+
+// The WAL segments in pg_wal, classified by their first bytes: no header
+// (plaintext), this instance's header, or another instance's. The one place
+// start-up reads segment headers; false if pg_wal cannot be listed.
+bool list_wal_segments(std::vector<WalSegment>* segments) {
+    DIR* dir = opendir("pg_wal");
+    if (dir == nullptr) {
+        return false;
+    }
+    while (const struct dirent* entry = readdir(dir)) {
+        if (!is_segment_name(entry->d_name)) {
+            continue;
+        }
+        WalSegment segment{std::string("pg_wal/") + entry->d_name, SegmentKind::Plaintext, {}};
+        const int fd = ip::real().open(segment.path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            continue;
+        }
+        std::uint8_t header[ec::kHeaderBytes];
+        const ssize_t n = ip::real().pread(fd, header, sizeof(header), 0);
+        ip::real().close(fd);
+        if (n >= static_cast<ssize_t>(sizeof(ec::kHeaderMagic)) &&
+            std::memcmp(header, ec::kHeaderMagic, sizeof(ec::kHeaderMagic)) == 0) {
+            const ec::DecodedHeader decoded =
+                ec::decode_header(header, static_cast<std::size_t>(n), g_key.get());
+            segment.kind = decoded.status == ec::HeaderStatus::Ok ? SegmentKind::Current
+                                                                  : SegmentKind::Foreign;
+            if (decoded.status == ec::HeaderStatus::ForeignInstance) {
+                segment.key_id = ec::key_id_to_hex(decoded.header.key_id);
+            }
+        }
+        segments->push_back(std::move(segment));
+    }
+    closedir(dir);
+    return true;
+}
+
 // Rewrites one plaintext segment through the layer into a temporary file and
 // renames it over the original, durably.
 int encrypt_segment(const std::string& path, char* errbuf, std::size_t errlen) {
@@ -465,12 +517,6 @@ bool ec_bridge_scan_result(int index, ec_file_report* out) {
     return true;
 }
 
-}  // extern "C"
-
-namespace {}  // namespace
-
-extern "C" {
-
 int ec_bridge_create_key_and_configure(const ec_settings* settings, ec_event_callback callback,
                                        char* errbuf, size_t errlen) {
     return fenced(errbuf, errlen, [&]() -> int {
@@ -524,43 +570,23 @@ int ec_bridge_self_test(char* errbuf, size_t errlen) {
 int ec_bridge_encrypt_plaintext_wal(int* converted, char* errbuf, size_t errlen) {
     *converted = 0;
     return fenced(errbuf, errlen, [&]() -> int {
-        DIR* dir = opendir("pg_wal");
-        if (dir == nullptr) {
+        std::vector<WalSegment> segments;
+        if (!list_wal_segments(&segments)) {
             set_error(errbuf, errlen,
                       std::string("could not open pg_wal: ") + std::strerror(errno));
             return -1;
         }
-        std::vector<std::string> plaintext;
-        while (const struct dirent* entry = readdir(dir)) {
-            if (!is_segment_name(entry->d_name)) {
+        for (const WalSegment& segment : segments) {
+            if (segment.kind != SegmentKind::Plaintext) {
                 continue;
             }
-            const std::string path = std::string("pg_wal/") + entry->d_name;
-            const int fd = ip::real().open(path.c_str(), O_RDONLY);
-            if (fd < 0) {
-                continue;
-            }
-            char magic[sizeof(ec::kHeaderMagic)];
-            const ssize_t n = ip::real().pread(fd, magic, sizeof(magic), 0);
-            ip::real().close(fd);
-            if (n != static_cast<ssize_t>(sizeof(magic)) ||
-                std::memcmp(magic, ec::kHeaderMagic, sizeof(magic)) != 0) {
-                plaintext.push_back(path);
-            }
-        }
-        closedir(dir);
-        for (const std::string& path : plaintext) {
-            if (encrypt_segment(path, errbuf, errlen) != 0) {
+            if (encrypt_segment(segment.path, errbuf, errlen) != 0) {
                 return -1;
             }
             ++*converted;
         }
         if (*converted > 0) {
-            const int dirfd = ip::real().open("pg_wal", O_RDONLY | O_DIRECTORY);
-            if (dirfd >= 0) {
-                fsync(dirfd);
-                ip::real().close(dirfd);
-            }
+            fsync_path("pg_wal", O_RDONLY | O_DIRECTORY);
         }
         return 0;
     });
@@ -641,32 +667,6 @@ struct SeedHeader {
     std::uint32_t prefix_bytes;
     std::uint64_t checkpoint_lsn;
 };
-
-void fsync_path(const char* path, int flags) {
-    const int fd = ip::real().open(path, flags);
-    if (fd >= 0) {
-        fsync(fd);
-        ip::real().close(fd);
-    }
-}
-
-// Whether the file starts with a header of another instance (every header
-// is another instance's when read before this instance wrote anything).
-bool is_foreign_segment(const std::string& path) {
-    std::uint8_t header[ec::kHeaderBytes];
-    const int fd = ip::real().open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return false;
-    }
-    const ssize_t n = ip::real().pread(fd, header, sizeof(header), 0);
-    ip::real().close(fd);
-    if (n < static_cast<ssize_t>(sizeof(ec::kHeaderMagic)) ||
-        std::memcmp(header, ec::kHeaderMagic, sizeof(ec::kHeaderMagic)) != 0) {
-        return false;
-    }
-    return ec::decode_header(header, static_cast<std::size_t>(n), g_key.get()).status !=
-           ec::HeaderStatus::Ok;
-}
 
 }  // namespace
 
@@ -789,31 +789,27 @@ int ec_bridge_rebuild_from_seed(const char* segment_path, uint32_t timeline,
 
 int ec_bridge_remove_foreign_wal(char* errbuf, size_t errlen) {
     return fenced(errbuf, errlen, [&]() -> int {
-        std::vector<std::string> foreign;
-        DIR* dir = opendir("pg_wal");
-        if (dir == nullptr) {
+        std::vector<WalSegment> segments;
+        if (!list_wal_segments(&segments)) {
             set_error(errbuf, errlen, std::string("cannot open pg_wal: ") + std::strerror(errno));
             return -1;
         }
-        while (const struct dirent* entry = readdir(dir)) {
-            const std::string path = std::string("pg_wal/") + entry->d_name;
-            if (is_segment_name(entry->d_name) && is_foreign_segment(path)) {
-                foreign.push_back(path);
+        int removed = 0;
+        for (const WalSegment& segment : segments) {
+            if (segment.kind != SegmentKind::Foreign) {
+                continue;
             }
-        }
-        closedir(dir);
-        for (const std::string& path : foreign) {
-            if (unlink(path.c_str()) != 0) {
-                set_error(errbuf, errlen, "cannot remove " + path + ": " + std::strerror(errno));
+            if (unlink(segment.path.c_str()) != 0) {
+                set_error(errbuf, errlen,
+                          "cannot remove " + segment.path + ": " + std::strerror(errno));
                 return -1;
             }
+            ++removed;
         }
         fsync_path("pg_wal", O_RDONLY | O_DIRECTORY);
-        return static_cast<int>(foreign.size());
+        return removed;
     });
 }
-
-static int count_foreign_wal_unfenced(char* key_id, size_t key_id_len);
 
 int ec_bridge_count_foreign_wal(char* key_id, size_t key_id_len) {
     if (key_id_len > 0) {
@@ -822,45 +818,19 @@ int ec_bridge_count_foreign_wal(char* key_id, size_t key_id_len) {
     // An exception here can only be out of memory; report none found and let
     // the startup process meet the files itself.
     return std::max(0, fenced(nullptr, 0, [&]() -> int {
-                        return count_foreign_wal_unfenced(key_id, key_id_len);
+                        std::vector<WalSegment> segments;
+                        list_wal_segments(&segments);
+                        int found = 0;
+                        for (const WalSegment& segment : segments) {
+                            if (segment.kind != SegmentKind::Foreign) {
+                                continue;
+                            }
+                            if (found++ == 0 && key_id_len > segment.key_id.size()) {
+                                std::snprintf(key_id, key_id_len, "%s", segment.key_id.c_str());
+                            }
+                        }
+                        return found;
                     }));
-}
-
-static int count_foreign_wal_unfenced(char* key_id, size_t key_id_len) {
-    DIR* dir = opendir("pg_wal");
-    if (dir == nullptr) {
-        return 0;
-    }
-    int found = 0;
-    while (const struct dirent* entry = readdir(dir)) {
-        if (!is_segment_name(entry->d_name)) {
-            continue;
-        }
-        const std::string path = std::string("pg_wal/") + entry->d_name;
-        const int fd = ip::real().open(path.c_str(), O_RDONLY);
-        if (fd < 0) {
-            continue;
-        }
-        std::uint8_t header[ec::kHeaderBytes];
-        const ssize_t n = ip::real().pread(fd, header, sizeof(header), 0);
-        ip::real().close(fd);
-        if (n < static_cast<ssize_t>(sizeof(ec::kHeaderMagic)) ||
-            std::memcmp(header, ec::kHeaderMagic, sizeof(ec::kHeaderMagic)) != 0) {
-            continue;
-        }
-        const ec::DecodedHeader decoded =
-            ec::decode_header(header, static_cast<std::size_t>(n), g_key.get());
-        if (decoded.status == ec::HeaderStatus::Ok) {
-            continue;
-        }
-        if (found++ == 0 && key_id_len > 2 * ec::kKeyIdBytes &&
-            decoded.status == ec::HeaderStatus::ForeignInstance) {
-            std::snprintf(key_id, key_id_len, "%s",
-                          ec::key_id_to_hex(decoded.header.key_id).c_str());
-        }
-    }
-    closedir(dir);
-    return found;
 }
 
 bool ec_bridge_expose_key_for_testing(const char* path) {
