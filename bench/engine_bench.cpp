@@ -9,12 +9,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "core/encrypted_file.hpp"
 #include "../test/unit/memory_io.hpp"
+#include "rate_reporter.hpp"
 
 namespace ec = ephemeral_crypt;
 
@@ -22,8 +22,6 @@ namespace {
 
 constexpr std::size_t kPage = 8192;
 constexpr std::size_t kPages = 256;  // a 2 MiB file, cache resident
-
-std::map<std::string, double> g_bytes_per_second;
 
 void record(benchmark::State& state, const char* /*label*/) {
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * kPage);
@@ -137,36 +135,10 @@ void BM_MemoryFileCopy8K(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoryFileCopy8K);
 
-class RatioReporter : public benchmark::ConsoleReporter {
+class RatioReporter : public ephemeral_crypt::bench::RateReporter {
   public:
-    void ReportRuns(const std::vector<Run>& runs) override {
-        ConsoleReporter::ReportRuns(runs);
-        for (const Run& run : runs) {
-            auto it = run.counters.find("bytes_per_second");
-            if (it == run.counters.end()) {
-                continue;
-            }
-            // With --benchmark_repetitions the median is the figure to compare.
-            std::string name = run.benchmark_name();
-            const std::string median = "_median";
-            if (run.run_type == Run::RT_Aggregate) {
-                if (name.size() <= median.size() ||
-                    name.compare(name.size() - median.size(), median.size(), median) != 0) {
-                    continue;
-                }
-                name.resize(name.size() - median.size());
-            }
-            rates_[name] = it->second.value;
-        }
-    }
     void Finalize() override {
         ConsoleReporter::Finalize();
-        auto ratio = [&](const char* a, const char* b) {
-            if (!rates_.count(a) || !rates_.count(b) || rates_[b] == 0) {
-                return -1.0;
-            }
-            return rates_[a] / rates_[b];
-        };
         std::printf("\nengine/raw EVP XTS throughput ratio (target >= 0.90):\n");
         std::printf("  write 8 KiB: %.3f\n", ratio("BM_EngineWrite8K", "BM_RawEvpXtsEncrypt8K"));
         std::printf("  read  8 KiB: %.3f\n", ratio("BM_EngineRead8K", "BM_RawEvpXtsDecrypt8K"));
@@ -176,9 +148,6 @@ class RatioReporter : public benchmark::ConsoleReporter {
         std::printf("  read  8 KiB: %.3f\n",
                     ratio("BM_EngineRead8K_MemoryFile", "BM_RawEvpXtsDecrypt8K"));
     }
-
-  private:
-    std::map<std::string, double> rates_;
 };
 
 }  // namespace

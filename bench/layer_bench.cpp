@@ -16,13 +16,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "interpose/layer.hpp"
 #include "interpose/wrappers.hpp"
+#include "rate_reporter.hpp"
 
 namespace ec = ephemeral_crypt;
 namespace ip = ephemeral_crypt::interpose;
@@ -153,35 +153,10 @@ BENCHMARK(BM_Pread8K<Path::Libc>)->Name("BM_LibcPread8K")->Arg(0)->Arg(1);
 BENCHMARK(BM_Pread8K<Path::Layer>)->Name("BM_LayerPread8K")->Arg(0)->Arg(1);
 BENCHMARK(BM_Pread8K<Path::LayerPassthrough>)->Name("BM_PassthroughPread8K")->Arg(0)->Arg(1);
 
-class RatioReporter : public benchmark::ConsoleReporter {
+class RatioReporter : public ephemeral_crypt::bench::RateReporter {
   public:
-    void ReportRuns(const std::vector<Run>& runs) override {
-        ConsoleReporter::ReportRuns(runs);
-        for (const Run& run : runs) {
-            auto it = run.counters.find("bytes_per_second");
-            if (it == run.counters.end()) {
-                continue;
-            }
-            std::string name = run.benchmark_name();
-            const std::string median = "_median";
-            if (run.run_type == Run::RT_Aggregate) {
-                if (name.size() <= median.size() ||
-                    name.compare(name.size() - median.size(), median.size(), median) != 0) {
-                    continue;
-                }
-                name.resize(name.size() - median.size());
-            }
-            rates_[name] = it->second.value;
-        }
-    }
     void Finalize() override {
         ConsoleReporter::Finalize();
-        auto ratio = [&](const std::string& a, const std::string& b) {
-            if (!rates_.count(a) || !rates_.count(b) || rates_[b] == 0) {
-                return -1.0;
-            }
-            return rates_[a] / rates_[b];
-        };
         std::printf("\nlayer/libc throughput ratio, aligned 8 KiB (encrypted spill file):\n");
         for (int place = 0; place < 2; ++place) {
             const std::string arg = "/" + std::to_string(place);
@@ -194,9 +169,6 @@ class RatioReporter : public benchmark::ConsoleReporter {
                 ratio("BM_PassthroughPread8K" + arg, "BM_LibcPread8K" + arg));
         }
     }
-
-  private:
-    std::map<std::string, double> rates_;
 };
 
 }  // namespace
