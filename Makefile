@@ -15,7 +15,7 @@ OBJS = $(SOURCES:.cpp=.o)
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CXXFLAGS = -std=c++17 -fvisibility=hidden -Wno-missing-field-initializers -Wno-register -MMD -MP
-SHLIB_LINK = -lcrypto -lsodium -lstdc++ -ldl
+SHLIB_LINK = -lgcrypt -lcrypto -lsodium -lstdc++ -ldl
 
 # EC_TEST_HOOKS=1 builds the test-only hook that can hand the instance key to
 # a test (and only when EPHEMERAL_CRYPT_TEST_FAULTS=1 and
@@ -50,7 +50,7 @@ POLICY_TOOL = ephemeral_crypt_policy
 CORE_OBJS = $(patsubst %.cpp,%.o,$(wildcard src/core/*.cpp))
 all: $(POLICY_TOOL)
 $(POLICY_TOOL): tools/ephemeral_crypt_policy.o $(CORE_OBJS)
-	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS) -lcrypto -lsodium
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS) -lgcrypt -lcrypto -lsodium
 install: install-policy-tool
 .PHONY: install-policy-tool
 install-policy-tool: $(POLICY_TOOL)

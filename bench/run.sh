@@ -10,7 +10,8 @@
 #   A  not loaded          (no shared_preload_libraries)
 #   B  loaded, all off     (encrypt_temp_relations/encrypt_spill_files/encrypt_wal = off)
 #   C  loaded, all on      (temp relations, spill files and WAL encrypted)
-# The SQL workloads and pgbench alternate A B C A B C ... on three clusters
+# The SQL workloads and pgbench alternate the states (the order rotated each
+# round: A B C, B C A, C A B) on three clusters
 # cloned from one data directory, running side by side (only one is busy at
 # a time). Medians, min-max and ratios against A are reported with the
 # targets; a missed target is reported as MISS, never as a failure.
@@ -19,10 +20,10 @@
 # unprivileged user. Uses the extension installed in PostgreSQL's libdir; it
 # does not build or install the extension. Knobs (environment):
 #   BENCH_QUICK=1            smoke run: tiny data, 1 round, short pgbench
-#   BENCH_ROUNDS             rounds of the SQL workloads (5)
+#   BENCH_ROUNDS             rounds of the SQL workloads (9)
 #   BENCH_SCALE              millions of rows in the benchmark table (3)
-#   BENCH_PGBENCH_ROUNDS     rounds of pgbench per synchronous_commit mode (3)
-#   BENCH_PGBENCH_SECONDS    length of one pgbench run (30)
+#   BENCH_PGBENCH_ROUNDS     rounds of pgbench per synchronous_commit mode (5)
+#   BENCH_PGBENCH_SECONDS    length of one pgbench run (20)
 #   BENCH_PGBENCH_SCALE      pgbench scale factor (10)
 #   BENCH_PGBENCH_CLIENTS    pgbench clients (4; 2 threads)
 #   BENCH_STARTS             server starts per state for the startup figure (10)
@@ -50,10 +51,10 @@ if [ "$quick" = 1 ]; then
     profile=${BENCH_PROFILE:-0}
     out_dir=${BENCH_OUT_DIR:-/tmp/ephemeral_crypt-bench-quick}
 else
-    rounds=${BENCH_ROUNDS:-5}
+    rounds=${BENCH_ROUNDS:-9}
     scale=${BENCH_SCALE:-3}
-    pgb_rounds=${BENCH_PGBENCH_ROUNDS:-3}
-    pgb_secs=${BENCH_PGBENCH_SECONDS:-30}
+    pgb_rounds=${BENCH_PGBENCH_ROUNDS:-5}
+    pgb_secs=${BENCH_PGBENCH_SECONDS:-20}
     pgb_scale=${BENCH_PGBENCH_SCALE:-10}
     starts=${BENCH_STARTS:-10}
     engine_reps=${BENCH_ENGINE_REPS:-5}
@@ -406,16 +407,27 @@ run_workload() {  # state name
 }
 temp_bytes() { scalar "$1" "SELECT sum(temp_bytes) FROM pg_stat_database"; }
 
-step "SQL workloads: warm-up pass (not counted), plans and temp data written per workload (state A)"
+# Bytes state C's cipher processed, all categories: "encrypted decrypted".
+cipher_bytes() { scalar C "SELECT sum(bytes_encrypted), sum(bytes_decrypted) FROM ephemeral_crypt_encryption_status()" | tr '|' ' '; }
+
+step "SQL workloads: warm-up pass (not counted); temp data written (A) and bytes through the cipher (C) per workload"
 for w in "${workloads[@]}"; do
     for s in A B C; do
         before=$(temp_bytes "$s")
+        [ "$s" = C ] && read -r enc0 dec0 < <(cipher_bytes)
         ms=$(run_workload "$s" "$w" | paste -sd' ')
         sleep 1.2  # the backend flushes its statistics at exit
         after=$(temp_bytes "$s")
         if [ "$s" = A ]; then
             echo "sql,$w,A,0,temp_bytes,$((after - before)),B" >>"$runs_csv"
             note "$w: A ${ms} ms, $(((after - before) / 1048576)) MiB of temp files"
+        else
+            if [ "$s" = C ]; then
+                read -r enc1 dec1 < <(cipher_bytes)
+                echo "sql,$w,C,0,cipher_encrypted,$((enc1 - enc0)),B" >>"$runs_csv"
+                echo "sql,$w,C,0,cipher_decrypted,$((dec1 - dec0)),B" >>"$runs_csv"
+                note "$w: C ${ms} ms, encrypted $(((enc1 - enc0) / 1048576)) MiB, decrypted $(((dec1 - dec0) / 1048576)) MiB"
+            fi
         fi
     done
 done
@@ -428,11 +440,21 @@ for w in sort hashjoin hashagg parallel_hashjoin; do
 done
 grep -q 'Parallel Hash' "$work/plans.txt" || note "warning: the parallel hash join plan has no Parallel Hash node (see $work/plans.txt)"
 
-step "SQL workloads: $rounds rounds, A B C alternated"
+# Round r runs the states in a rotated order (A B C, B C A, C A B, ...), so no
+# state always runs first, or always right after another state's run.
+round_order() {  # round -> states
+    case $(($1 % 3)) in
+    1) echo A B C ;;
+    2) echo B C A ;;
+    0) echo C A B ;;
+    esac
+}
+
+step "SQL workloads: $rounds rounds, the order of A B C rotated each round"
 for r in $(seq 1 "$rounds"); do
     for w in "${workloads[@]}"; do
         line=""
-        for s in A B C; do
+        for s in $(round_order "$r"); do
             mapfile -t times < <(run_workload "$s" "$w")
             if [ "$w" = temp_table ]; then
                 [ "${#times[@]}" -eq 2 ] || die "temp_table on $s: expected 2 timings, got ${#times[@]}"
@@ -450,11 +472,11 @@ for r in $(seq 1 "$rounds"); do
 done
 
 ########################################################################
-step "pgbench TPC-B-like: scale $pgb_scale, $pgb_clients clients, ${pgb_secs}s, $pgb_rounds rounds per synchronous_commit mode, A B C alternated"
+step "pgbench TPC-B-like: scale $pgb_scale, $pgb_clients clients, ${pgb_secs}s, $pgb_rounds rounds per synchronous_commit mode, order of A B C rotated"
 for r in $(seq 1 "$pgb_rounds"); do
     for sc in on off; do
         line=""
-        for s in A B C; do
+        for s in $(round_order "$r"); do
             psql_on "$s" -c "CHECKPOINT;" >/dev/null
             out=$(as_test_user env PGOPTIONS="-c synchronous_commit=$sc" pgbench -M prepared \
                 -c "$pgb_clients" -j 2 -T "$pgb_secs" -h "$work/sock" -p "${port[$s]}" postgres 2>&1) ||

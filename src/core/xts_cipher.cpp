@@ -1,20 +1,46 @@
-// EVP glue for AES-256-XTS. The cipher is fetched once per process: fetching
-// walks the provider registry and would dominate small-unit throughput.
+// libgcrypt glue for AES-256-XTS. libgcrypt is used for the bulk cipher
+// because its XTS runs on VAES/AVX2 where the CPU has it, while OpenSSL 3.0's
+// stays on 128-bit AES-NI, and because re-setting the tweak is a 16-byte copy
+// rather than OpenSSL's full parameter negotiation (about 85 ns per unit).
+// Both produce the same IEEE 1619 ciphertext; the unit tests check that.
 #include "core/xts_cipher.hpp"
 
-#include <openssl/evp.h>
+#include <gcrypt.h>
+#include <sodium.h>
 
 #include <cstring>
-
-#include "core/crypto_error.hpp"
+#include <mutex>
+#include <string>
 
 namespace ephemeral_crypt {
 
 namespace {
 
-const EVP_CIPHER* cached_xts() noexcept {
-    static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-XTS", nullptr);
-    return cipher;
+// Debian's postgres already maps libgcrypt (through libsystemd), so another
+// component may have finished its initialisation; otherwise we finish it. Its
+// secure memory pool is not used: key schedules live in cipher handles, which
+// gcry_cipher_close wipes.
+void initialise_gcrypt() {
+    static std::once_flag once;
+    static bool usable = false;
+    std::call_once(once, [] {
+        if (gcry_check_version(kMinimumGcryptVersion) == nullptr) {
+            return;
+        }
+        if (gcry_control(GCRYCTL_INITIALIZATION_FINISHED_P) == 0) {
+            gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
+            gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
+        }
+        usable = true;
+    });
+    if (!usable) {
+        throw CryptoError(std::string("libgcrypt ") + gcry_check_version(nullptr) +
+                          " is older than the required " + kMinimumGcryptVersion);
+    }
+}
+
+[[noreturn]] void throw_gcrypt_error(const char* operation, gcry_error_t error) {
+    throw CryptoError(std::string(operation) + " failed: " + gcry_strerror(error));
 }
 
 constexpr std::uint64_t kShortUnitTweakBit = std::uint64_t{1} << 63;
@@ -29,52 +55,50 @@ inline void tweak_for(std::uint64_t unit_index, std::uint8_t tweak[16]) noexcept
 }  // namespace
 
 XtsCipher::XtsCipher(const std::uint8_t key[kFileKeyBytes]) {
-    const EVP_CIPHER* cipher = cached_xts();
-    if (cipher == nullptr) {
-        throw_openssl_error("fetching AES-256-XTS");
+    initialise_gcrypt();
+    // IEEE 1619 and FIPS IG A.9 require distinct halves; libgcrypt checks
+    // that only in FIPS mode.
+    constexpr std::size_t half = kFileKeyBytes / 2;
+    if (sodium_memcmp(key, key + half, half) == 0) {
+        throw CryptoError("setting the AES-256-XTS key failed: its two halves are equal");
     }
-    encrypt_ctx_ = EVP_CIPHER_CTX_new();
-    decrypt_ctx_ = EVP_CIPHER_CTX_new();
-    if (encrypt_ctx_ == nullptr || decrypt_ctx_ == nullptr) {
-        EVP_CIPHER_CTX_free(encrypt_ctx_);
-        EVP_CIPHER_CTX_free(decrypt_ctx_);
-        throw_openssl_error("allocating a cipher context");
+    gcry_cipher_hd_t handle = nullptr;
+    gcry_error_t error = gcry_cipher_open(&handle, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_XTS, 0);
+    if (error != 0) {
+        throw_gcrypt_error("opening an AES-256-XTS handle", error);
     }
-    std::uint8_t zero_tweak[16] = {};
-    if (EVP_CipherInit_ex2(encrypt_ctx_, cipher, key, zero_tweak, 1, nullptr) != 1 ||
-        EVP_CipherInit_ex2(decrypt_ctx_, cipher, key, zero_tweak, 0, nullptr) != 1) {
-        EVP_CIPHER_CTX_free(encrypt_ctx_);
-        EVP_CIPHER_CTX_free(decrypt_ctx_);
-        throw_openssl_error("setting the AES-256-XTS key");
+    error = gcry_cipher_setkey(handle, key, kFileKeyBytes);
+    if (error != 0) {
+        gcry_cipher_close(handle);
+        throw_gcrypt_error("setting the AES-256-XTS key", error);
     }
+    handle_ = handle;
 }
 
 XtsCipher::~XtsCipher() {
-    // EVP_CIPHER_CTX_free cleanses the key schedule before freeing it.
-    EVP_CIPHER_CTX_free(encrypt_ctx_);
-    EVP_CIPHER_CTX_free(decrypt_ctx_);
+    // gcry_cipher_close wipes the key schedule before freeing it.
+    gcry_cipher_close(handle_);
 }
 
-bool XtsCipher::run(EVP_CIPHER_CTX* ctx, std::uint64_t unit_index, const std::uint8_t* in,
+bool XtsCipher::run(bool encrypt, std::uint64_t unit_index, const std::uint8_t* in,
                     std::uint8_t* out, std::size_t len) noexcept {
     std::uint8_t tweak[16];
     tweak_for(unit_index, tweak);
-    // Re-initialising with only an IV keeps the key schedule and allocates nothing.
-    if (EVP_CipherInit_ex2(ctx, nullptr, nullptr, tweak, -1, nullptr) != 1) {
+    if (gcry_cipher_setiv(handle_, tweak, sizeof(tweak)) != 0) {
         return false;
     }
-    int out_len = 0;
-    if (EVP_CipherUpdate(ctx, out, &out_len, in, static_cast<int>(len)) != 1) {
-        return false;
-    }
-    return static_cast<std::size_t>(out_len) == len;
+    // In place is libgcrypt's (nullptr, 0) form; out == in is not allowed.
+    const std::uint8_t* source = in == out ? nullptr : in;
+    const std::size_t source_len = in == out ? 0 : len;
+    const gcry_error_t error = encrypt ? gcry_cipher_encrypt(handle_, out, len, source, source_len)
+                                       : gcry_cipher_decrypt(handle_, out, len, source, source_len);
+    return error == 0;
 }
 
 bool XtsCipher::short_unit(std::uint64_t unit_index, const std::uint8_t* in, std::uint8_t* out,
                            std::size_t len) noexcept {
-    std::uint8_t zeros[kXtsMinimumBytes] = {};
-    std::uint8_t keystream[kXtsMinimumBytes];
-    if (!run(encrypt_ctx_, unit_index | kShortUnitTweakBit, zeros, keystream, sizeof(keystream))) {
+    std::uint8_t keystream[kXtsMinimumBytes] = {};
+    if (!run(true, unit_index | kShortUnitTweakBit, keystream, keystream, sizeof(keystream))) {
         return false;
     }
     for (std::size_t i = 0; i < len; ++i) {
@@ -91,7 +115,7 @@ bool XtsCipher::encrypt_unit(std::uint64_t unit_index, const std::uint8_t* in, s
     if (len < kXtsMinimumBytes) {
         return short_unit(unit_index, in, out, len);
     }
-    return run(encrypt_ctx_, unit_index, in, out, len);
+    return run(true, unit_index, in, out, len);
 }
 
 bool XtsCipher::decrypt_unit(std::uint64_t unit_index, const std::uint8_t* in, std::uint8_t* out,
@@ -102,7 +126,7 @@ bool XtsCipher::decrypt_unit(std::uint64_t unit_index, const std::uint8_t* in, s
     if (len < kXtsMinimumBytes) {
         return short_unit(unit_index, in, out, len);
     }
-    return run(decrypt_ctx_, unit_index, in, out, len);
+    return run(false, unit_index, in, out, len);
 }
 
 }  // namespace ephemeral_crypt

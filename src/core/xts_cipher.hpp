@@ -1,7 +1,7 @@
-// AES-256-XTS (IEEE 1619) over 4096-byte data units, through OpenSSL EVP so
-// AES-NI and VAES are used when present. One object holds an encrypt and a
-// decrypt context set up once per file; per-unit calls only reset the tweak,
-// so they never allocate.
+// AES-256-XTS (IEEE 1619) over 4096-byte data units, through libgcrypt, whose
+// XTS uses VAES/AVX2 and AES-NI when present. One object holds one cipher
+// handle keyed once per file; per-unit calls only reset the tweak, so they
+// never allocate. Throws CryptoError only from the constructor.
 #pragma once
 
 #include "core/no_postgres.hpp"
@@ -12,16 +12,19 @@
 #include "core/crypto_error.hpp"
 #include "core/instance_key.hpp"
 
-typedef struct evp_cipher_ctx_st EVP_CIPHER_CTX;
+struct gcry_cipher_handle;
 
 namespace ephemeral_crypt {
 
 inline constexpr std::size_t kDataUnitBytes = 4096;
 inline constexpr std::size_t kXtsMinimumBytes = 16;
+// XTS arrived in libgcrypt 1.8; its VAES/AVX2 path, which the throughput
+// figures in bench/RESULTS.md rely on, in 1.9.
+inline constexpr const char* kMinimumGcryptVersion = "1.8.0";
 
 class XtsCipher {
   public:
-    // Throws CryptoError if OpenSSL rejects the key (for instance equal halves).
+    // Throws CryptoError if libgcrypt is unusable or rejects the key.
     explicit XtsCipher(const std::uint8_t key[kFileKeyBytes]);
     ~XtsCipher();
     XtsCipher(const XtsCipher&) = delete;
@@ -38,13 +41,12 @@ class XtsCipher {
                       std::size_t len) noexcept;
 
   private:
-    bool run(EVP_CIPHER_CTX* ctx, std::uint64_t unit_index, const std::uint8_t* in,
-             std::uint8_t* out, std::size_t len) noexcept;
+    bool run(bool encrypt, std::uint64_t unit_index, const std::uint8_t* in, std::uint8_t* out,
+             std::size_t len) noexcept;
     bool short_unit(std::uint64_t unit_index, const std::uint8_t* in, std::uint8_t* out,
                     std::size_t len) noexcept;
 
-    EVP_CIPHER_CTX* encrypt_ctx_ = nullptr;
-    EVP_CIPHER_CTX* decrypt_ctx_ = nullptr;
+    gcry_cipher_handle* handle_ = nullptr;
 };
 
 }  // namespace ephemeral_crypt

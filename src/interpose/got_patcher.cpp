@@ -188,22 +188,31 @@ const char* slot_symbol(const DynamicTables& tables, const Elf64_Rela& r) noexce
     return tables.strtab + name;
 }
 
-// The mappings of one object, from /proc/self/maps, so that a page is given
-// back exactly the protection it had rather than what the program headers say
-// it should have (a half-relocated object in another thread's dlopen, or pages
-// someone else has re-protected, would otherwise be left wrong).
+// The process's mappings, from /proc/self/maps, so that a page is given back
+// exactly the protection it had rather than what the program headers say it
+// should have (a half-relocated object in another thread's dlopen, or pages
+// someone else has re-protected, would otherwise be left wrong). Read once per
+// pass: generating the file costs the kernel a walk of every mapping, and one
+// read per object was most of the extension's start-up time. The snapshot
+// stays true for the pass because the pass runs under the loader's lock and
+// gives every page it touches back its original protection.
 struct MappingCache {
     struct Range {
         Address start;
         Address end;
         int prot;
     };
-    static constexpr int kCapacity = 64;
+    static constexpr int kCapacity = 4096;
     Range ranges[kCapacity];
     int count = 0;
     bool loaded = false;
     bool readable = false;
+    bool truncated = false;  // more mappings than kCapacity: look the rest up in the headers
 };
+
+// Used only inside dl_iterate_phdr callbacks, which the loader's lock
+// serializes; static because it is too large for a library's stack frame.
+MappingCache g_mappings;
 
 Address parse_hex(const char*& p, const char* end) noexcept {
     Address value = 0;
@@ -236,7 +245,11 @@ void add_mapping(MappingCache& cache, const char* line, std::size_t length, Addr
         return;
     }
     ++p;
-    if (stop <= low || start >= high || cache.count == MappingCache::kCapacity) {
+    if (stop <= low || start >= high) {
+        return;
+    }
+    if (cache.count == MappingCache::kCapacity) {
+        cache.truncated = true;
         return;
     }
     int prot = PROT_NONE;
@@ -248,6 +261,9 @@ void add_mapping(MappingCache& cache, const char* line, std::size_t length, Addr
 
 void load_mappings(MappingCache& cache, Address low, Address high) noexcept {
     cache.loaded = true;
+    cache.count = 0;
+    cache.readable = false;
+    cache.truncated = false;
     int fd =
         static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC));
     if (fd < 0) {
@@ -314,23 +330,26 @@ int prot_from_headers(const ObjectView& object, Address page) noexcept {
 
 int current_prot(const ObjectView& object, MappingCache& cache, Address page) noexcept {
     if (!cache.loaded) {
-        Address low = mapped_start(object);
-        Address high = low;
-        for (Elf64_Half i = 0; i < object.phnum; ++i) {
-            const Elf64_Phdr& ph = object.phdr[i];
-            if (ph.p_type == PT_LOAD && object.bias + ph.p_vaddr + ph.p_memsz > high) {
-                high = object.bias + ph.p_vaddr + ph.p_memsz;
-            }
-        }
-        load_mappings(cache, low, high);
+        load_mappings(cache, 0, ~Address{0});
     }
     if (cache.readable) {
-        for (int i = 0; i < cache.count; ++i) {
-            if (page >= cache.ranges[i].start && page < cache.ranges[i].end) {
-                return cache.ranges[i].prot;
+        // /proc/self/maps lists mappings in address order.
+        int low = 0;
+        int high = cache.count;
+        while (low < high) {
+            const int mid = low + (high - low) / 2;
+            if (cache.ranges[mid].end <= page) {
+                low = mid + 1;
+            } else {
+                high = mid;
             }
         }
-        return -1;
+        if (low < cache.count && page >= cache.ranges[low].start) {
+            return cache.ranges[low].prot;
+        }
+        if (!cache.truncated) {
+            return -1;
+        }
     }
     return prot_from_headers(object, page);
 }
@@ -418,6 +437,9 @@ int patch_object(dl_phdr_info* info, std::size_t, void* data) noexcept {
     PatchContext& context = *static_cast<PatchContext*>(data);
     bool first = context.first_object;
     context.first_object = false;
+    if (first) {
+        g_mappings.loaded = false;  // a new pass: the last pass's snapshot is stale
+    }
     ObjectView object{info->dlpi_name, info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum};
     // Only the main program has no name; a nameless later entry is the vDSO
     // (whose tables glibc leaves unrelocated) or something equally foreign.
@@ -436,7 +458,7 @@ int patch_object(dl_phdr_info* info, std::size_t, void* data) noexcept {
     if (!read_dynamic(object, tables)) {
         return 0;
     }
-    MappingCache cache;
+    MappingCache& cache = g_mappings;
     bool wrote = false;
     for (std::size_t i = 0; i < tables.jmprel_count; ++i) {
         const char* name = slot_symbol(tables, tables.jmprel[i]);
