@@ -133,9 +133,9 @@ bool skip_object(const char* path, void* base) noexcept {
         return true;
     }
     static const char* const kSystemLibraries[] = {
-        "/libc.so",      "/ld-linux",    "/libcrypto.so", "/libssl.so",     "/libsodium.so",
-        "/libstdc++.so", "/libgcc_s.so", "/libm.so",      "/libpthread.so", "/libdl.so",
-        "linux-vdso",    "/libasan.so",  "/libubsan.so",
+        "/libc.so",      "/ld-linux",     "/libcrypto.so", "/libssl.so",   "/libsodium.so",
+        "/libgcrypt.so", "/libstdc++.so", "/libgcc_s.so",  "/libm.so",     "/libpthread.so",
+        "/libdl.so",     "linux-vdso",    "/libasan.so",   "/libubsan.so",
     };
     for (const char* library : kSystemLibraries) {
         if (name_contains(path, library)) {
