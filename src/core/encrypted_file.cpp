@@ -32,22 +32,11 @@ Scratch* scratch() noexcept {
 }
 
 bool all_zero(const std::uint8_t* data, std::size_t len) noexcept {
-    // Real ciphertext almost always differs from zero in its first word, so
-    // this usually returns after one comparison.
-    std::size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        std::uint64_t word;
-        std::memcpy(&word, data + i, sizeof(word));
-        if (word != 0) {
-            return false;
-        }
-    }
-    for (; i < len; ++i) {
-        if (data[i] != 0) {
-            return false;
-        }
-    }
-    return true;
+    // A buffer is all zeros when its first byte is zero and it equals itself
+    // shifted by one byte. libc's vectorised memcmp does the scan and stops at
+    // the first non-zero byte, which in ciphertext or a page header comes within
+    // a few bytes; only zero pages are scanned whole, at memcmp's speed.
+    return len == 0 || (data[0] == 0 && std::memcmp(data, data + 1, len - 1) == 0);
 }
 
 }  // namespace
@@ -341,6 +330,14 @@ std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_
     }
     const std::uint64_t old_size = size_;
     const std::uint64_t new_size = std::max(old_size, end);
+    // PostgreSQL writes whole buffers of zeros when md.c extends a relation
+    // and when a WAL segment is pre-filled. Units such a write covers are
+    // stored as zeros, which read back as zeros (DESIGN.md section 4), at no
+    // cipher cost. Only a write that is zero throughout qualifies, so where
+    // zero runs lie inside real data is not revealed; what is revealed is
+    // that PostgreSQL zero-filled those units, which its I/O pattern shows.
+    // Units under one AES block keep their keystream, as reads expect.
+    const bool zero_write = all_zero(in, len);
 
     // The old last unit grows when the file does; if this write does not
     // touch it, it must be re-encrypted at its new length on its own.
@@ -360,7 +357,10 @@ std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_
         const std::uint64_t cover_end = std::min<std::uint64_t>(end, unit_start + new_len);
         std::uint8_t* cipher_out = s->chunk + chunk_len;
         if (cover_start == unit_start && cover_end == unit_start + new_len) {
-            if (!cipher_->encrypt_unit(unit, in + (unit_start - offset), cipher_out, new_len)) {
+            if (zero_write && new_len >= kXtsMinimumBytes) {
+                std::memset(cipher_out, 0, new_len);
+            } else if (!cipher_->encrypt_unit(unit, in + (unit_start - offset), cipher_out,
+                                              new_len)) {
                 return -EIO;
             }
         } else {

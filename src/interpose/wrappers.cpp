@@ -758,13 +758,22 @@ off_t ec_lseek(int fd, off_t offset, int whence) noexcept {
             break;
         }
         case SEEK_END: {
-            // md.c and BufFile size files this way; another process may have
-            // grown the file, so ask the kernel.
-            struct stat st {};
-            if (real().fstat(fd, &st) != 0) {
-                return -1;
+            // md.c sizes a relation this way before every extension. A file in
+            // the categories has one writer at a time (a backend's temp
+            // relation, a participant's spill file, a WAL segment of fixed
+            // size), and the engine's size is what that writer wrote, so it
+            // answers without an fstat. A file without a header yet has no
+            // engine; the kernel answers for it.
+            off_t size = 0;
+            if (EncryptedFile* engine = engine_for(state, fd)) {
+                size = static_cast<off_t>(engine->size());
+            } else {
+                struct stat st {};
+                if (real().fstat(fd, &st) != 0) {
+                    return -1;
+                }
+                size = st.st_size > kHeader ? st.st_size - kHeader : 0;
             }
-            const off_t size = st.st_size > kHeader ? st.st_size - kHeader : 0;
             target = size + offset;
             break;
         }
