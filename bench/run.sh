@@ -508,12 +508,21 @@ if [ "$profile" = 1 ]; then
         psql_on C -c "CHECKPOINT;" >/dev/null
         runas=()
         [ "$(id -u)" -eq 0 ] && runas=(runuser -u "$EC_TEST_USER" --)
+        # The backend's pid comes first in psql's output, so the report can
+        # leave out every other process (other servers may share the machine).
+        { echo "SELECT pg_backend_pid();"; cat "$work/wl_sort.sql"; } >"$work/wl_sort_pid.sql"
+        chmod 644 "$work/wl_sort_pid.sql"
         perf record -e cpu-clock -a -o "$work/perf.sql.data" -- "${runas[@]}" \
-            psql -X -q -h "$work/sock" -p "${port[C]}" -d postgres -At -f "$work/wl_sort.sql" \
-            >/dev/null 2>&1 || note "perf record (sort) failed"
-        perf report -i "$work/perf.sql.data" --comm postgres --no-children --sort dso,symbol --percent-limit 1.5 --stdio 2>/dev/null |
+            psql -X -q -h "$work/sock" -p "${port[C]}" -d postgres -At -f "$work/wl_sort_pid.sql" \
+            >"$work/sort_pid.out" 2>&1 || note "perf record (sort) failed"
+        sort_pid=$(grep -m1 -E '^[0-9]+$' "$work/sort_pid.out" || true)
+        pid_filter=(--comm postgres)
+        [ -n "$sort_pid" ] && pid_filter=(--pid "$sort_pid")
+        perf report -i "$work/perf.sql.data" "${pid_filter[@]}" --no-children --sort dso,symbol --percent-limit 1.5 --stdio 2>/dev/null |
             grep -v '^#' | grep -v '^$' | sed 's/[[:space:]]\+-[[:space:]]\+-[[:space:]]*$//; s/[[:space:]]*$//' |
             head -25 >"$work/profile_sql.txt" || true
+        perf report -i "$work/perf.sql.data" "${pid_filter[@]}" --no-children --sort dso --stdio 2>/dev/null |
+            grep '%' | sed 's/[[:space:]]*$//' | head -8 >"$work/profile_sql_dso.txt" || true
         perf record -e cpu-clock -o "$work/perf.layer.data" -- "$build_dir/layer_bench" \
             --benchmark_filter='BM_Layer.*/1' --benchmark_min_time=0.5 >/dev/null 2>&1 || note "perf record (layer_bench) failed"
         perf report -i "$work/perf.layer.data" --no-children --sort dso,symbol --percent-limit 1.5 --stdio 2>/dev/null |

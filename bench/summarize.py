@@ -141,7 +141,8 @@ md.append(f"One cluster configuration (shared_buffers 256MB, jit off, autovacuum
           f"**UNCLEAR**: the median misses but the interval reaches the target, so this run cannot tell. "
           f"**Cipher floor** is what the cipher work alone would add: the bytes state C encrypted and "
           f"decrypted in that workload (its counters, read around the warm-up run) at the engine's measured "
-          f"throughput (below), over A's median time.")
+          f"throughput (below), over A's median time. It is an upper bound where PostgreSQL writes zero-filled "
+          f"pages or WAL: the counters include those bytes, which are stored as zeros without cipher work.")
 md.append("")
 md.append("| workload | temp files written | state | median | min – max | ratio vs A | 90% interval | cipher floor | target | |")
 md.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---|")
@@ -386,18 +387,19 @@ if misses or unclear:
         md.append(f"- {r[10]}: {r[0]} {r[1]} ({r[2]}): {r[7]} ({r[8]}), target {r[9]}")
 md.append("")
 
-for fname, title in (("profile_sql.txt", "one sort on state C, `perf record -e cpu-clock -a`, postgres processes only"),
-                     ("profile_layer.txt", "`layer_bench` (layer pwrite/pread on the page cache), `perf record -e cpu-clock`")):
+for fname, title in (("profile_sql_dso.txt", "one sort on state C, its backend only, by library"),
+                     ("profile_sql.txt", "one sort on state C, its backend only, top symbols"),
+                     ("profile_layer.txt", "`layer_bench` (layer pwrite/pread on the page cache), top symbols")):
     p = os.path.join(W, fname)
     if os.path.exists(p) and os.path.getsize(p) > 0:
-        if fname == "profile_sql.txt":
+        if fname == "profile_sql_dso.txt":
             md.append("## Where the time goes")
             md.append("")
             notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "PROFILE_NOTES.md")
             if os.path.exists(notes):
                 md.append(open(notes).read().strip())
                 md.append("")
-        md.append(f"Top symbols, {title} (share of samples, dso, symbol):")
+        md.append(f"`perf record -e cpu-clock`, {title} (share of samples):")
         md.append("")
         md.append("```")
         md.extend(l.rstrip() for l in open(p))
