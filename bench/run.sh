@@ -518,10 +518,10 @@ if [ "$profile" = 1 ]; then
         sort_pid=$(grep -m1 -E '^[0-9]+$' "$work/sort_pid.out" || true)
         pid_filter=(--comm postgres)
         [ -n "$sort_pid" ] && pid_filter=(--pid "$sort_pid")
-        perf report -i "$work/perf.sql.data" "${pid_filter[@]}" --no-children --sort dso,symbol --percent-limit 1.5 --stdio 2>/dev/null |
+        perf report -i "$work/perf.sql.data" "${pid_filter[@]}" --percentage relative --no-children --sort dso,symbol --percent-limit 1.5 --stdio 2>/dev/null |
             grep -v '^#' | grep -v '^$' | sed 's/[[:space:]]\+-[[:space:]]\+-[[:space:]]*$//; s/[[:space:]]*$//' |
             head -25 >"$work/profile_sql.txt" || true
-        perf report -i "$work/perf.sql.data" "${pid_filter[@]}" --no-children --sort dso --stdio 2>/dev/null |
+        perf report -i "$work/perf.sql.data" "${pid_filter[@]}" --percentage relative --no-children --sort dso --stdio 2>/dev/null |
             grep '%' | sed 's/[[:space:]]*$//' | head -8 >"$work/profile_sql_dso.txt" || true
         perf record -e cpu-clock -o "$work/perf.layer.data" -- "$build_dir/layer_bench" \
             --benchmark_filter='BM_Layer.*/1' --benchmark_min_time=0.5 >/dev/null 2>&1 || note "perf record (layer_bench) failed"
