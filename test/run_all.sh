@@ -78,8 +78,28 @@ run_suite "unit tests (ctest)" unit_plain
 run_suite "unit tests under ASan+UBSan (ctest)" unit_sanitized
 run_suite "header fuzzer (libFuzzer, ${EC_FUZZ_SECONDS:-30} s)" header_fuzzer
 run_suite "clang-format" format_check
+
+# The benchmark harness must keep running from a fresh clone. Its figures are
+# not checked (timings never go into tests): only that it completes and
+# writes a report with every section.
+bench_smoke() {
+    local out
+    out=$(mktemp -d /tmp/ephemeral_crypt-bench-smoke.XXXXXX)
+    BENCH_QUICK=1 BENCH_OUT_DIR="$out" bash bench/run.sh >"$out/run.log" 2>&1 || {
+        tail -30 "$out/run.log"
+        return 1
+    }
+    local section missing=0
+    for section in "## SQL workloads" "## pgbench" "## Engine" "## The libc layer" "## Server start" "## Targets"; do
+        grep -q "^$section" "$out/RESULTS.md" || { echo "RESULTS.md lacks '$section'"; missing=1; }
+    done
+    grep -E '^[0-9]+ PASS, [0-9]+ UNCLEAR, [0-9]+ MISS' "$out/RESULTS.md" || missing=1
+    [ $missing -eq 0 ] && rm -rf "$out"
+    return $missing
+}
 run_suite "extension build and install (PGXS)" extension_install
 run_suite "pg_regress and TAP (make installcheck)" extension_installcheck
+run_suite "benchmark harness smoke run (BENCH_QUICK=1; figures not checked)" bench_smoke
 if [ "${EC_PG_SUITES:-1}" = 1 ]; then
     run_suite "PostgreSQL's own suites, parity with and without the extension" make -s pg-suite-parity
 fi
