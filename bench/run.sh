@@ -421,13 +421,11 @@ for w in "${workloads[@]}"; do
         if [ "$s" = A ]; then
             echo "sql,$w,A,0,temp_bytes,$((after - before)),B" >>"$runs_csv"
             note "$w: A ${ms} ms, $(((after - before) / 1048576)) MiB of temp files"
-        else
-            if [ "$s" = C ]; then
-                read -r enc1 dec1 < <(cipher_bytes)
-                echo "sql,$w,C,0,cipher_encrypted,$((enc1 - enc0)),B" >>"$runs_csv"
-                echo "sql,$w,C,0,cipher_decrypted,$((dec1 - dec0)),B" >>"$runs_csv"
-                note "$w: C ${ms} ms, encrypted $(((enc1 - enc0) / 1048576)) MiB, decrypted $(((dec1 - dec0) / 1048576)) MiB"
-            fi
+        elif [ "$s" = C ]; then
+            read -r enc1 dec1 < <(cipher_bytes)
+            echo "sql,$w,C,0,cipher_encrypted,$((enc1 - enc0)),B" >>"$runs_csv"
+            echo "sql,$w,C,0,cipher_decrypted,$((dec1 - dec0)),B" >>"$runs_csv"
+            note "$w: C ${ms} ms, encrypted $(((enc1 - enc0) / 1048576)) MiB, decrypted $(((dec1 - dec0) / 1048576)) MiB"
         fi
     done
 done

@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -193,7 +194,7 @@ const char* slot_symbol(const DynamicTables& tables, const Elf64_Rela& r) noexce
 // should have (a half-relocated object in another thread's dlopen, or pages
 // someone else has re-protected, would otherwise be left wrong). Read once per
 // pass: generating the file costs the kernel a walk of every mapping, and one
-// read per object was most of the extension's start-up time. The snapshot
+// read per object was a large part of the extension's start-up. The snapshot
 // stays true for the pass because the pass runs under the loader's lock and
 // gives every page it touches back its original protection.
 struct MappingCache {
@@ -231,8 +232,7 @@ Address parse_hex(const char*& p, const char* end) noexcept {
     return value;
 }
 
-void add_mapping(MappingCache& cache, const char* line, std::size_t length, Address low,
-                 Address high) noexcept {
+void add_mapping(MappingCache& cache, const char* line, std::size_t length) noexcept {
     const char* p = line;
     const char* end = line + length;
     Address start = parse_hex(p, end);
@@ -245,9 +245,6 @@ void add_mapping(MappingCache& cache, const char* line, std::size_t length, Addr
         return;
     }
     ++p;
-    if (stop <= low || start >= high) {
-        return;
-    }
     if (cache.count == MappingCache::kCapacity) {
         cache.truncated = true;
         return;
@@ -259,7 +256,7 @@ void add_mapping(MappingCache& cache, const char* line, std::size_t length, Addr
     cache.ranges[cache.count++] = {start, stop, prot};
 }
 
-void load_mappings(MappingCache& cache, Address low, Address high) noexcept {
+void load_mappings(MappingCache& cache) noexcept {
     cache.loaded = true;
     cache.count = 0;
     cache.readable = false;
@@ -285,7 +282,7 @@ void load_mappings(MappingCache& cache, Address low, Address high) noexcept {
         }
         for (long i = 0; i < got; ++i) {
             if (buffer[i] == '\n') {
-                add_mapping(cache, line, line_length, low, high);
+                add_mapping(cache, line, line_length);
                 line_length = 0;
             } else if (line_length < sizeof line) {
                 line[line_length++] = buffer[i];
@@ -330,22 +327,16 @@ int prot_from_headers(const ObjectView& object, Address page) noexcept {
 
 int current_prot(const ObjectView& object, MappingCache& cache, Address page) noexcept {
     if (!cache.loaded) {
-        load_mappings(cache, 0, ~Address{0});
+        load_mappings(cache);
     }
     if (cache.readable) {
         // /proc/self/maps lists mappings in address order.
-        int low = 0;
-        int high = cache.count;
-        while (low < high) {
-            const int mid = low + (high - low) / 2;
-            if (cache.ranges[mid].end <= page) {
-                low = mid + 1;
-            } else {
-                high = mid;
-            }
-        }
-        if (low < cache.count && page >= cache.ranges[low].start) {
-            return cache.ranges[low].prot;
+        const MappingCache::Range* begin = cache.ranges;
+        const MappingCache::Range* end = begin + cache.count;
+        const MappingCache::Range* range = std::partition_point(
+            begin, end, [page](const MappingCache::Range& r) { return r.end <= page; });
+        if (range != end && page >= range->start) {
+            return range->prot;
         }
         if (!cache.truncated) {
             return -1;
