@@ -4,13 +4,25 @@
 #   make && make install          build and install the extension
 #   make installcheck             pg_regress (temporary instance) and TAP tests
 #   make pg-suite-parity          PostgreSQL's own suites with and without the extension
+#
+# Builds in another directory work too, as pg_buildext does them for the
+# Debian packages (make -C build-17 -f ../Makefile VPATH=..).
+#
+# The version is set in one place, the top entry of debian/changelog: the
+# extension's default_version in ephemeral_crypt.control is made from it.
+
+# The source directory: "." in the tree, $(VPATH) in a build directory.
+ec_srcdir := $(if $(VPATH),$(patsubst %/,%,$(VPATH)),.)
+# Files matching the patterns below the source directory, relative to it.
+ec_files = $(patsubst $(ec_srcdir)/%,%,$(wildcard $(addprefix $(ec_srcdir)/,$(1))))
+EC_VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' $(ec_srcdir)/debian/changelog)
 
 EXTENSION = ephemeral_crypt
 MODULE_big = ephemeral_crypt
-DATA = $(wildcard sql/ephemeral_crypt--*.sql)
+DATA = $(call ec_files,sql/ephemeral_crypt--*.sql)
 PGFILEDESC = "ephemeral_crypt - instance-bound encryption of temp files, spill files and WAL"
 
-SOURCES = $(wildcard src/core/*.cpp src/interpose/*.cpp src/pg/*.cpp)
+SOURCES = $(call ec_files,src/core/*.cpp src/interpose/*.cpp src/pg/*.cpp)
 OBJS = $(SOURCES:.cpp=.o)
 
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -25,16 +37,16 @@ ifeq ($(EC_TEST_HOOKS),1)
 PG_CPPFLAGS += -DEPHEMERAL_CRYPT_TEST_HOOKS
 endif
 
-REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/ephemeral_crypt--%,$(wildcard sql/*.sql)))
+REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/ephemeral_crypt--%,$(call ec_files,sql/*.sql)))
 REGRESS_OPTS = --temp-instance=$(or $(EC_REGRESS_TMP),./tmp_regress) \
 	--temp-config=$(srcdir)/test/regress.conf
-ifneq ($(wildcard test/t/*.pl),)
+ifneq ($(call ec_files,test/t/*.pl),)
 TAP_TESTS = 1
-PROVE_TESTS = $(wildcard test/t/*.pl)
+PROVE_TESTS = $(addprefix $(ec_srcdir)/,$(call ec_files,test/t/*.pl))
 endif
 PROVE_FLAGS = -I$(srcdir)/test/perl
 
-EXTRA_CLEAN = src/pg/test_hooks.stamp $(OBJS:.o=.d) tmp_regress results regression.diffs regression.out
+EXTRA_CLEAN = $(ec_srcdir)/$(EXTENSION).control src/pg/test_hooks.stamp $(OBJS:.o=.d) tmp_regress results regression.diffs regression.out
 
 # Bitcode for JIT inlining is of no use for this extension and would need a
 # clang matching the server's build.
@@ -47,13 +59,14 @@ include $(PGXS)
 # The policy signing tool, built from the same core sources and installed
 # next to the server's binaries.
 POLICY_TOOL = ephemeral_crypt_policy
-CORE_OBJS = $(patsubst %.cpp,%.o,$(wildcard src/core/*.cpp))
+CORE_OBJS = $(patsubst %.cpp,%.o,$(call ec_files,src/core/*.cpp))
 all: $(POLICY_TOOL)
 $(POLICY_TOOL): tools/ephemeral_crypt_policy.o $(CORE_OBJS)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS) -lgcrypt -lcrypto -lsodium
 install: install-policy-tool
 .PHONY: install-policy-tool
 install-policy-tool: $(POLICY_TOOL)
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
 	$(INSTALL_PROGRAM) $(POLICY_TOOL) '$(DESTDIR)$(bindir)/$(POLICY_TOOL)'
 EXTRA_CLEAN += $(POLICY_TOOL) tools/ephemeral_crypt_policy.o tools/ephemeral_crypt_policy.d
 
@@ -67,10 +80,22 @@ override PROVE_FLAGS += -I$(srcdir)/test/perl
 pg-suite-parity:
 	bash $(srcdir)/test/pg_suites.sh
 
-# Everything is rebuilt whenever EC_TEST_HOOKS changes, so a test build is
-# never installed by a later plain `make install` (or the reverse).
+# The control file, with the version from debian/changelog.
+all: $(ec_srcdir)/$(EXTENSION).control
+$(ec_srcdir)/$(EXTENSION).control: $(ec_srcdir)/$(EXTENSION).control.in $(ec_srcdir)/debian/changelog
+	sed 's/@EC_VERSION@/$(EC_VERSION)/' $< > $@
+
+# A build directory needs the source tree's subdirectories for its objects.
+ifneq ($(ec_srcdir),.)
+$(shell mkdir -p $(sort $(dir $(OBJS) tools/x)))
+endif
+
+# Everything is rebuilt whenever EC_TEST_HOOKS or the server's major changes,
+# so a test build is never installed by a later plain `make install` (or the
+# reverse), and no object compiled against one major's headers is linked for
+# another.
 src/pg/test_hooks.stamp: FORCE
-	@echo "$(EC_TEST_HOOKS)" | cmp -s - $@ || echo "$(EC_TEST_HOOKS)" > $@
+	@echo "$(EC_TEST_HOOKS) $(MAJORVERSION)" | cmp -s - $@ || echo "$(EC_TEST_HOOKS) $(MAJORVERSION)" > $@
 $(OBJS) $(CORE_OBJS): src/pg/test_hooks.stamp
 .PHONY: FORCE
 FORCE:

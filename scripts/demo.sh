@@ -4,18 +4,45 @@
 # category encrypted), drive the same workload through every category while
 # the files exist, scan the disk for the workload's canary strings, and print
 # the status report and the evidence.
+#
+#   bash scripts/demo.sh                   on this Debian 12 host, PostgreSQL 15
+#   PG_MAJOR=18 bash scripts/demo.sh       in the chroot of the release that
+#                                          ships that major (scripts/chroot.sh)
+#   EC_DEMO_INSTALLED=1 bash scripts/demo.sh
+#                                          against the extension already
+#                                          installed (a postgresql-NN-ephemeral-crypt
+#                                          package): nothing is built; PG_CONFIG
+#                                          names the major's pg_config
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+
+if [ -n "${PG_MAJOR:-}" ] && [ "${EC_IN_CHROOT:-0}" != 1 ] && [ "$PG_MAJOR" != 15 ]; then
+    source scripts/chroot.sh
+    bash scripts/install-deps.sh
+    sync_source "$(ensure_build_root "$PG_MAJOR")"
+    run_in_build_root "$PG_MAJOR" bash scripts/demo.sh
+    exit
+fi
 source scripts/common.sh
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "installing build dependencies (Debian packages)"
-bash scripts/install-deps.sh
-step "building and installing the extension"
-make -s -j"$(nproc)" >/dev/null
-make -s install >/dev/null
+if [ "${EC_DEMO_INSTALLED:-0}" = 1 ]; then
+    step "using the installed extension: $("$PG_CONFIG" --pkglibdir)/ephemeral_crypt.so ($("$PG_CONFIG" --version))"
+    [ -f "$("$PG_CONFIG" --pkglibdir)/ephemeral_crypt.so" ] || {
+        echo "ephemeral_crypt is not installed for $("$PG_CONFIG" --version)" >&2
+        exit 1
+    }
+else
+    if [ "${EC_IN_CHROOT:-0}" != 1 ]; then
+        step "installing build dependencies (Debian packages)"
+        bash scripts/install-deps.sh
+    fi
+    step "building and installing the extension ($("$PG_CONFIG" --version))"
+    make -s -j"$(nproc)" >/dev/null
+    make -s install >/dev/null
+fi
 
 work=$(mktemp -d /tmp/ephemeral_crypt-demo.XXXXXX)
 chmod 755 "$work"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs, from Debian's archive, everything ephemeral_crypt needs to build,
-# test and benchmark. Idempotent: it does nothing when all packages are there.
+# Installs, from Debian's archive, everything ephemeral_crypt needs on this
+# Debian 12 host to build, test, package and benchmark, and to make the
+# chroots of the other releases (scripts/chroot.sh installs what goes into
+# those). Idempotent: it does nothing when all packages are there.
 set -euo pipefail
 
 packages=(
@@ -8,6 +10,7 @@ packages=(
     libssl-dev libsodium-dev libgcrypt20-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
     postgresql-15 postgresql-server-dev-15 postgresql-contrib libipc-run-perl
     openssl valgrind binutils
+    debootstrap curl xz-utils bzip2 dpkg-dev debhelper fakeroot postgresql-server-dev-all
 )
 
 missing=()

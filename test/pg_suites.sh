@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
 # PostgreSQL's own suites with and without ephemeral_crypt, compared for parity.
 #
-# Takes PostgreSQL 15's regression suite (src/test/regress, parallel schedule)
-# and contrib/test_decoding's suites (regress and isolation) from Debian's
-# source package, and runs each twice on a temporary instance of the installed
-# server, both times with a tiny work_mem and logical_decoding_work_mem so that
-# sorts, hashes and logical decoding spill to disk:
+# Takes the regression suite (src/test/regress, parallel schedule) and
+# contrib/test_decoding's suites (regress and isolation) of the installed
+# server's major from Debian's archive (scripts/pg_source.sh), and runs each
+# twice on a temporary instance of the installed server, both times with a
+# tiny work_mem and logical_decoding_work_mem so that sorts, hashes and
+# logical decoding spill to disk:
 #
 #   baseline   no extension
 #   extension  shared_preload_libraries = 'ephemeral_crypt' and all three
 #              categories encrypted (temp relations, spill files, WAL)
 #
 # The same tests must pass and the same tests fail in both runs. Parity, not
-# zero failures, is the criterion: Debian's archive may serve an older 15.x
-# source than the installed server, and a few tests can then fail even without
-# the extension. Exits 0 on parity for every suite.
+# zero failures, is the criterion: Debian's archive may serve an older minor
+# release's source than the installed server's, and a few tests can then fail
+# even without the extension. Exits 0 on parity for every suite, 1 on a
+# difference, 2 on an error, and 3 when the archive serves no source of this
+# major (the run cannot happen; the message says which versions were tried).
 #
-# Must be started as root (it may configure a deb-src entry and download the
-# source; the servers run as $EC_TEST_USER) or as an unprivileged user once
-# the source is cached.
+# Runs the servers as $EC_TEST_USER when started as root. Needs the
+# installed major's postgresql-server-dev package (pg_regress and
+# pg_isolation_regress).
 #
 # Environment:
 #   EC_PRELOAD           library preloaded in the second run; a name in
@@ -33,16 +36,13 @@
 #                        regression suite)
 #   EC_PG_SUITES_LIST    suites to run (default
 #                        "regress test_decoding test_decoding_isolation")
-#   EC_PGSRC_CACHE       where the source package is downloaded, unpacked and
-#                        built (default /var/tmp/ephemeral_crypt-pgsrc)
-#   EC_PG_SRC_VERSION    Debian version of the postgresql-15 source to use
-#                        (default: the installed server's if the archive has
-#                        it, else the newest the archive has)
+#   EC_PG_SRC_TREE       the unpacked source to take the suites from (default:
+#                        fetched with scripts/pg_source.sh into EC_PGSRC_CACHE)
+#   EC_PGSRC_CACHE       where sources are unpacked and the suites' test
+#                        modules built (default /var/tmp/ephemeral_crypt-pgsrc)
 #   EC_PG_SUITES_RESULTS results directory, emptied first
 #                        (default /tmp/ephemeral_crypt-pg-suites)
 #   EC_PG_SUITE_TIMEOUT  seconds allowed for one run of one suite (default 1800)
-#   EC_BUILD_PG_REGRESS  1: build pg_regress from the source even when the
-#                        installed one (postgresql-server-dev-15) is there
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 source "$top/scripts/common.sh"
@@ -59,7 +59,6 @@ DEFAULT_EXTRA_CONF="ephemeral_crypt.encrypt_temp_relations = on
 ephemeral_crypt.encrypt_spill_files = on
 ephemeral_crypt.encrypt_wal = on"
 EC_EXTRA_CONF=${EC_EXTRA_CONF-$DEFAULT_EXTRA_CONF}
-SRC_PACKAGE=postgresql-15
 
 # Both runs: small enough that sorts, hashes and tuplestores spill to
 # pgsql_tmp, and reorder buffers to pg_replslot/*/*.spill. test_decoding keeps
@@ -90,141 +89,37 @@ stage() {
 stage_done() { say "$* ($((SECONDS - stage_start)) s)"; }
 
 # ---------------------------------------------------------------------------
-# 1. The source package
+# 1. The source
 # ---------------------------------------------------------------------------
 
-installed_version=$(dpkg-query -W -f='${Version}' "$SRC_PACKAGE" 2>/dev/null) ||
-    die "$SRC_PACKAGE is not installed"
+MAJOR=$("$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
 server_version=$("$PG_CONFIG" --version)
+installed_version=$(dpkg-query -W -f='${Version}' "postgresql-$MAJOR" 2>/dev/null) ||
+    die "postgresql-$MAJOR is not installed"
 
-# The unpacked tree for a Debian version, if it is in the cache.
-cached_tree() {
-    local dir=$CACHE/$1
-    [ -f "$dir/.complete" ] || return 1
-    cat "$dir/.complete"
-}
-
-# Adds deb-src entries mirroring the existing Debian deb entries, unless some
-# deb-src entry is configured already.
-ensure_deb_src() {
-    if grep -qsE '^[[:space:]]*(deb-src[[:space:]]|Types:.*deb-src)' \
-        /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; then
+# Sets SRC to the unpacked tree to use, fetching it when needed.
+obtain_source() {
+    if [ -n "${EC_PG_SRC_TREE:-}" ]; then
+        [ -f "$EC_PG_SRC_TREE/src/test/regress/parallel_schedule" ] ||
+            die "EC_PG_SRC_TREE=$EC_PG_SRC_TREE holds no regression suite"
+        SRC=$EC_PG_SRC_TREE
         return 0
     fi
-    [ "$(id -u)" -eq 0 ] || die "no deb-src entry in apt's sources and not root to add one"
-    local deb822=/etc/apt/sources.list.d/ephemeral_crypt-deb-src.sources
-    local oneline=/etc/apt/sources.list.d/ephemeral_crypt-deb-src.list
-    local f
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        [ "$f" = "$deb822" ] && continue
-        # Every stanza of type deb pointing at a Debian archive, as deb-src.
-        awk 'BEGIN { RS = "" }
-             /(^|\n)Types:[^\n]*deb/ && /(^|\n)URIs:[^\n]*debian/ {
-                 sub(/Types:[^\n]*/, "Types: deb-src"); print; print ""
-             }' "$f"
-    done >"$deb822.new"
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [ -f "$f" ] || continue
-        [ "$f" = "$oneline" ] && continue
-        sed -nE 's/^[[:space:]]*deb[[:space:]]+(.*debian.*)$/deb-src \1/p' "$f"
-    done >"$oneline.new"
-    local added=0
-    for f in "$deb822" "$oneline"; do
-        if [ -s "$f.new" ]; then
-            mv "$f.new" "$f"
-            say "added deb-src entries in $f"
-            added=1
-        else
-            rm -f "$f.new"
-        fi
-    done
-    [ $added -eq 1 ] || die "found no Debian deb entry in apt's sources to mirror as deb-src"
-}
-
-# Downloads and unpacks $SRC_PACKAGE at version $1 into the cache.
-download_source() {
-    local version=$1 dir=$CACHE/$1 tmp
-    command -v dpkg-source >/dev/null || {
-        say "installing dpkg-dev (for dpkg-source)"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dpkg-dev >/dev/null ||
-            die "cannot install dpkg-dev"
-    }
-    tmp=$(mktemp -d "$CACHE/download.XXXXXX")
-    chmod 755 "$tmp"
-    say "downloading the source of $SRC_PACKAGE $version into $dir"
-    if ! (cd "$tmp" && apt-get source -qq "$SRC_PACKAGE=$version") >"$tmp.log" 2>&1; then
-        grep -v '^W: Download is performed unsandboxed' "$tmp.log" | sed 's/^/    /'
-
-        rm -rf "$tmp" "$tmp.log"
-        return 1
+    local out rc
+    out=$(bash "$top/scripts/pg_source.sh" fetch "$MAJOR" "$CACHE")
+    rc=$?
+    if [ $rc -eq 3 ]; then
+        say "the archive serves no source of postgresql-$MAJOR: $out"
+        echo "pg suites parity: NOT RUN (no source of postgresql-$MAJOR is served: $out)"
+        exit 3
     fi
-    rm -f "$tmp.log"
-    local tree
-    tree=$(find "$tmp" -mindepth 1 -maxdepth 1 -type d -name "$SRC_PACKAGE-*" | head -1)
-    [ -n "$tree" ] && [ -f "$tree/src/test/regress/parallel_schedule" ] || {
-        rm -rf "$tmp"
-        die "apt-get source gave no usable tree"
-    }
-    rm -rf "$dir"
-    mv "$tmp" "$dir"
-    echo "$dir/$(basename "$tree")" >"$dir/.complete"
-}
-
-# Sets SRC to the unpacked tree to use, downloading it when needed.
-obtain_source() {
-    local want=${EC_PG_SRC_VERSION:-} fallback=$CACHE/fallback-for-$installed_version
-    mkdir -p "$CACHE"
-    chmod 755 "$CACHE" 2>/dev/null
-    if [ -n "$want" ]; then
-        SRC=$(cached_tree "$want") && return 0
-    else
-        SRC=$(cached_tree "$installed_version") && return 0
-        # An earlier run found the installed version's source missing from
-        # the archive and took the newest there was.
-        if [ -f "$fallback" ]; then
-            SRC=$(cached_tree "$(cat "$fallback")") && return 0
-        fi
-    fi
-    [ "$(id -u)" -eq 0 ] || die "the source is not cached in $CACHE and only root may download it"
-    ensure_deb_src
-    say "apt-get update"
-    apt-get update -qq || die "apt-get update failed"
-    local available
-    available=$(apt-cache showsrc "$SRC_PACKAGE" 2>/dev/null | sed -n 's/^Version: //p' | sort -u)
-    [ -n "$available" ] || die "the archive serves no source for $SRC_PACKAGE"
-    say "source versions in the archive: $(echo $available)"
-    if [ -n "$want" ]; then
-        download_source "$want" || die "apt-get source $SRC_PACKAGE=$want failed"
-    else
-        # The installed server's version first, then the others, newest
-        # first: an index may list a version whose files the mirror lacks.
-        local v candidates
-        candidates=$( (grep -xF "$installed_version" <<<"$available"
-            for v in $available; do
-                [ "$v" = "$installed_version" ] && continue
-                echo "$v"
-            done | sort -r -V) )
-        for v in $candidates; do
-            if download_source "$v"; then
-                want=$v
-                break
-            fi
-            say "could not download the source of $SRC_PACKAGE $v"
-        done
-        [ -n "$want" ] || die "could not download any source of $SRC_PACKAGE"
-        if [ "$want" != "$installed_version" ]; then
-            say "using the source of $want for the installed server $installed_version"
-            echo "$want" >"$fallback"
-        fi
-    fi
-    SRC=$(cached_tree "$want") || die "no source tree"
+    [ $rc -eq 0 ] || die "could not fetch the source of postgresql-$MAJOR"
+    SRC=$out
 }
 
 # ---------------------------------------------------------------------------
 # 2. What the suites need from the source: the C test modules of
-#    src/test/regress (built with PGXS against the installed server's
-#    headers) and, when the installed one is missing, pg_regress
+#    src/test/regress, built with PGXS against the installed server's headers
 # ---------------------------------------------------------------------------
 
 build_modules() {
@@ -252,29 +147,6 @@ EOF
         return 1
     }
     echo "$stamp" >"$build/.stamp"
-}
-
-build_pg_regress() {
-    local src=$1 build=$2
-    if [ -x "$build/src/test/regress/pg_regress" ] && [ -x "$build/src/test/isolation/pg_isolation_regress" ]; then
-        say "pg_regress: cached in $build"
-        return 0
-    fi
-    rm -rf "$build"
-    mkdir -p "$build"
-    say "configuring the source for pg_regress (VPATH build in $build)"
-    (cd "$build" && "$src/configure" --without-readline --without-icu --without-zlib \
-        --without-llvm --prefix="$("$PG_CONFIG" --bindir)/..") >"$build/configure.log" 2>&1 || {
-        tail -30 "$build/configure.log" >&2
-        return 1
-    }
-    say "building pg_regress and pg_isolation_regress"
-    (make -C "$build/src/test/regress" -j"$(nproc)" pg_regress &&
-        make -C "$build/src/test/isolation" -j"$(nproc)" pg_isolation_regress isolationtester) \
-        >"$build/make.log" 2>&1 || {
-        tail -30 "$build/make.log" >&2
-        return 1
-    }
 }
 
 # ---------------------------------------------------------------------------
@@ -353,7 +225,7 @@ run_suite() {
     sed -nE \
         -e 's/^(test +| +)([^ ]+) +\.\.\. (ok|FAILED|failed \(ignored\)).*/\2 \3/p' \
         -e 's/^(not ok|ok) +[0-9]+ +[-+] +([^ ]+) .*/\2 \1/p' "$out.out" |
-        sed -E 's/ (ok)$/ pass/; s/ (FAILED|not ok)$/ fail/; s/ failed \(ignored\)$/ fail(ignored)/' |
+        sed -E 's/ (FAILED|not ok)$/ fail/; s/ ok$/ pass/; s/ failed \(ignored\)$/ fail(ignored)/' |
         sort -u -k1,1 >"$out.results"
     # A failure whose output holds exactly the lines of an expected file in
     # another order (a query without ORDER BY whose plan or physical row order
@@ -423,23 +295,17 @@ fi
 
 stage "stage 1: PostgreSQL source (cache $CACHE)"
 obtain_source
-src_version=$(basename "$(dirname "$SRC")")
-stage_done "source: $SRC (Debian $src_version)"
+src_version=$(cat "$SRC/.complete" 2>/dev/null || basename "$SRC")
+stage_done "source: $SRC (PostgreSQL $src_version)"
 
 stage "stage 2: building what the suites need"
-MODULES_DIR=$CACHE/$src_version/modules
+MODULES_DIR=$CACHE/$MAJOR/modules-$src_version
 build_modules "$SRC" "$MODULES_DIR" || die "building regress.so, autoinc.so and refint.so failed"
-installed_regress=$(dirname "$PGXS")/../test/regress/pg_regress
-installed_isolation=$(dirname "$PGXS")/../test/isolation/pg_isolation_regress
-if [ "${EC_BUILD_PG_REGRESS:-0}" != 1 ] && [ -x "$installed_regress" ] && [ -x "$installed_isolation" ]; then
-    PG_REGRESS=$(readlink -f "$installed_regress")
-    PG_ISOLATION_REGRESS=$(readlink -f "$installed_isolation")
-    say "pg_regress: the installed one, $PG_REGRESS"
-else
-    build_pg_regress "$SRC" "$CACHE/$src_version/build" || die "building pg_regress failed"
-    PG_REGRESS=$CACHE/$src_version/build/src/test/regress/pg_regress
-    PG_ISOLATION_REGRESS=$CACHE/$src_version/build/src/test/isolation/pg_isolation_regress
-fi
+PG_REGRESS=$(readlink -f "$(dirname "$PGXS")/../test/regress/pg_regress")
+PG_ISOLATION_REGRESS=$(readlink -f "$(dirname "$PGXS")/../test/isolation/pg_isolation_regress")
+[ -x "$PG_REGRESS" ] && [ -x "$PG_ISOLATION_REGRESS" ] ||
+    die "pg_regress or pg_isolation_regress is missing (install postgresql-server-dev-$MAJOR)"
+say "pg_regress: $PG_REGRESS"
 stage_done "built"
 
 rm -rf "$RESULTS"
@@ -510,5 +376,5 @@ done
 say "results (diffs, outputs, server logs, configurations): $RESULTS"
 say "total time $((SECONDS - script_start)) s"
 [ $all_parity = 1 ] && verdict=PARITY || verdict=DIFFERENT
-echo "pg suites parity: $(printf '%s, ' "${summary[@]}" | sed 's/, $//'): $verdict"
+echo "pg suites parity, PostgreSQL $MAJOR (server $installed_version, suites from $src_version): $(printf '%s, ' "${summary[@]}" | sed 's/, $//'): $verdict"
 [ $all_parity = 1 ]

@@ -1,32 +1,244 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit tests (plain and under ASan/UBSan), the
-# extension's pg_regress and TAP tests against real servers, and PostgreSQL's
-# own suites for parity when asked (EC_PG_SUITES=1). Ends with one
-# "N passed, N failed" line counting the suites.
+# Runs the whole test suite on every PostgreSQL major the project supports and
+# ends with one "N passed, N failed" line counting the suites.
+#
+#   bash test/run_all.sh                   everything
+#   PG_MAJOR=18 bash test/run_all.sh       one major alone (or a list: "18 19")
+#
+# PostgreSQL 15 is Debian 12's, on this host; 17, 18 and 19 are the stock
+# packages of trixie, sid and experimental, in chroots of those releases
+# (scripts/chroot.sh), where the extension is built with that release's own
+# compiler and libraries.
+#
+# Once, on the host (skipped when PG_MAJOR is set): the unit tests plain and
+# under ASan+UBSan, the fuzzers, clang-format, and a smoke run of the
+# benchmark harness. Then for each major, against its own stock server:
+#   - the extension's build and install (PGXS);
+#   - pg_regress and every TAP test (make installcheck);
+#   - PostgreSQL's own regression, test_decoding and isolation suites, with
+#     and without the extension, for parity (test/pg_suites.sh); not run, and
+#     said so, where the archive serves no source of that major;
+#   - the Debian package: built with dpkg-buildpackage, installed with apt into
+#     a clean root of its release, and the main job (scripts/demo.sh) run
+#     against the installed files.
+# With 18 and 19 both in the run: pg_upgrade from 18 to 19 (test/upgrade).
+#
+# Inside a build root, "run_all.sh --step NAME" runs one per-major step.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 source scripts/common.sh
+source scripts/chroot.sh
+
+jobs=$(nproc)
+host_major=$("$PG_CONFIG" --version 2>/dev/null | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+EC_DEB_OUT=/var/tmp/ephemeral_crypt-debs
+
+# ---------------------------------------------------------------------------
+# Steps that run once per major, inside that major's environment
+# ---------------------------------------------------------------------------
+
+step_install() {
+    make -j"$jobs" EC_TEST_HOOKS=1 >/dev/null && make install EC_TEST_HOOKS=1 >/dev/null
+}
+
+# pg_regress and TAP in a scratch copy the unprivileged user can write to.
+# Extra make arguments (REGRESS=, PROVE_TESTS=...) are passed through.
+step_installcheck() {
+    local scratch
+    scratch=$(make_scratch_tree "$top")
+    as_test_user make -C "$scratch" installcheck EC_REGRESS_TMP="$scratch/tmp_regress" "$@"
+    local rc=$?
+    if [ $rc -ne 0 ]; then
+        head -100 "$scratch"/regression.diffs 2>/dev/null
+        ls "$scratch"/tmp_check/log/ 2>/dev/null
+    else
+        rm -rf "$scratch"
+    fi
+    return $rc
+}
+
+step_parity() {
+    make -s pg-suite-parity
+}
+
+# Builds the Debian packages (one per installed major) from a copy of the
+# source tree and leaves them in $EC_DEB_OUT.
+step_package() {
+    local scratch version
+    scratch=$(mktemp -d /tmp/ephemeral_crypt-deb.XXXXXX)
+    version=$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+    mkdir "$scratch/ephemeral-crypt-$version"
+    tar -C "$top" --exclude='./build*' --exclude=./.git --exclude='./tmp_*' -cf - . |
+        tar -C "$scratch/ephemeral-crypt-$version" -xf -
+    (cd "$scratch/ephemeral-crypt-$version" && make -s distclean >/dev/null 2>&1
+        dpkg-buildpackage -us -uc) >"$scratch/build.log" 2>&1 || {
+        tail -40 "$scratch/build.log"
+        return 1
+    }
+    grep -E '^dpkg-deb: building package' "$scratch/build.log"
+    rm -rf "$EC_DEB_OUT"
+    mkdir -p "$EC_DEB_OUT"
+    cp "$scratch"/*.deb "$EC_DEB_OUT"/
+    rm -rf "$scratch"
+}
+
+step_upgrade() {
+    step_installcheck REGRESS= PROVE_TESTS="$(echo test/upgrade/*.pl)" \
+        EC_UPGRADE_OLD_INSTALL="/usr/lib/postgresql/$EC_UPGRADE_FROM"
+}
+
+if [ "${1:-}" = --step ]; then
+    "step_$2" "${@:3}"
+    exit
+fi
+
+# ---------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------
 
 bash scripts/install-deps.sh || exit 1
-jobs=$(nproc)
 passed=0
 failed=0
 failures=()
+not_run=()
+started=$SECONDS
 
 run_suite() {
     local name=$1
     shift
+    local t0=$SECONDS
     echo "=== $name"
     if "$@"; then
         passed=$((passed + 1))
-        echo "=== $name: passed"
+        echo "=== $name: passed ($((SECONDS - t0)) s)"
     else
         failed=$((failed + 1))
         failures+=("$name")
-        echo "=== $name: FAILED"
+        echo "=== $name: FAILED ($((SECONDS - t0)) s)"
     fi
 }
+
+# in_env MAJOR [NAME=VALUE...] STEP [ARG...]: runs a step in MAJOR's
+# environment (this host for its own major, else the build root of the
+# release that ships it), with the given variables set.
+in_env() {
+    local major=$1 vars=()
+    shift
+    while [[ ${1:-} == *=* ]]; do
+        vars+=("$1")
+        shift
+    done
+    if [ "$major" = "$host_major" ]; then
+        env "${vars[@]}" bash test/run_all.sh --step "$@"
+    else
+        local rc=0
+        ROOT_ENV=("${vars[@]}")
+        run_in_build_root "$major" bash test/run_all.sh --step "$@" || rc=$?
+        ROOT_ENV=()
+        return $rc
+    fi
+}
+
+# The filesystem root of MAJOR's environment ("" for this host).
+env_root() {
+    [ "$1" = "$host_major" ] && return 0
+    echo "$EC_CHROOT_CACHE/build-$(release_of_major "$1")"
+}
+
+prepare_env() {
+    local major=$1
+    [ "$major" = "$host_major" ] && return 0
+    local root
+    root=$(ensure_build_root "$major") || return 1
+    sync_source "$root"
+    run_in_root "$root" sh -c "pg_config_major=\$(/usr/lib/postgresql/$major/bin/pg_config --version); echo \"  \$pg_config_major, \$(. /etc/os-release; echo \$PRETTY_NAME), \$(dpkg-query -W -f='\${Package} \${Version}' postgresql-$major)\""
+}
+
+# Fetches the major's source on the host and runs the parity step in its
+# environment; a major whose source the archive does not serve is listed as
+# not run instead of counted.
+parity() {
+    local major=$1 tree rc root
+    tree=$(bash scripts/pg_source.sh fetch "$major")
+    rc=$?
+    if [ $rc -eq 3 ]; then
+        not_run+=("PostgreSQL $major: PostgreSQL's own suites (parity): the archive serves no source of postgresql-$major ($tree)")
+        echo "=== PostgreSQL $major: PostgreSQL's own suites: NOT RUN, the archive serves no source of postgresql-$major ($tree)"
+        return 0
+    fi
+    local name="PostgreSQL $major: PostgreSQL's own suites, parity with and without the extension"
+    if [ $rc -ne 0 ]; then
+        run_suite "$name" false
+        return 0
+    fi
+    root=$(env_root "$major")
+    if [ -n "$root" ]; then
+        local inside=/var/tmp/ephemeral_crypt-pgsrc/$major
+        rm -rf "$root$inside"
+        mkdir -p "$root$inside"
+        cp -a "$tree" "$root$inside/"
+        tree=$inside/$(basename "$tree")
+    fi
+    run_suite "$name" in_env "$major" EC_PG_SRC_TREE="$tree" parity
+}
+
+# Builds the packages in the major's environment (once per release and run),
+# installs this major's into a clean root of its release with apt, and runs
+# the main job there against the installed files.
+package_test() {
+    local major=$1 release root debs clean
+    release=$(release_of_major "$major") || return 1
+    root=$(env_root "$major")
+    debs=$root$EC_DEB_OUT
+    if [ ! -f "$debs/.run-$run_id" ]; then
+        in_env "$major" package || return 1
+        touch "$debs/.run-$run_id"
+    fi
+    local deb
+    deb=$(ls "$debs"/postgresql-"$major"-ephemeral-crypt_*.deb 2>/dev/null | head -1)
+    [ -n "$deb" ] || { echo "no postgresql-$major-ephemeral-crypt package was built"; return 1; }
+    clean=$EC_CHROOT_CACHE/clean-$release-$major
+    make_clean_root "$release" "$clean" || return 1
+    mkdir -p "$clean/root/ephemeral_crypt"
+    cp "$deb" "$clean/root/"
+    cp -a scripts "$clean/root/ephemeral_crypt/"
+    local rc=0
+    echo "  installing $(basename "$deb") into a clean $release root"
+    apt_in_root "$clean" install -qq "/root/$(basename "$deb")" >"$clean.log" 2>&1 ||
+        { tail -20 "$clean.log"; rc=1; }
+    if [ $rc -eq 0 ]; then
+        ROOT_ENV=(PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" EC_DEMO_INSTALLED=1)
+        run_in_root "$clean" bash -c 'dpkg -L "postgresql-$0-ephemeral-crypt" | grep -E "(\.so|\.control|ephemeral_crypt_policy)$" | sed "s/^/  installed: /" &&
+            bash /root/ephemeral_crypt/scripts/demo.sh' "$major" >"$clean-demo.log" 2>&1 || rc=1
+        ROOT_ENV=()
+        grep -E '^  installed: |^  (category|temp_relation|spill|wal) |^RESULT' "$clean-demo.log"
+        [ $rc -eq 0 ] || tail -30 "$clean-demo.log"
+    fi
+    remove_root "$clean"
+    return $rc
+}
+
+version_suites() {
+    local major=$1 release
+    release=$(release_of_major "$major") || { run_suite "PostgreSQL $major" false; return; }
+    local where="this host"
+    [ "$major" != "$host_major" ] && where="a $release chroot"
+    echo
+    echo "##### PostgreSQL $major: Debian $release's stock packages, on $where"
+    if [ "$major" != "$host_major" ]; then
+        local before=$failed
+        run_suite "PostgreSQL $major: $release build root" prepare_env "$major"
+        [ $failed -gt $before ] && return
+    fi
+    run_suite "PostgreSQL $major: extension build and install (PGXS)" in_env "$major" install
+    run_suite "PostgreSQL $major: pg_regress and TAP (make installcheck)" in_env "$major" installcheck
+    parity "$major"
+    run_suite "PostgreSQL $major: Debian package, installed into a clean $release root, main job" \
+        package_test "$major"
+}
+
+# --- once, on the host ------------------------------------------------------
 
 unit_plain() {
     cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
@@ -56,29 +268,6 @@ format_check() {
     git ls-files '*.cpp' '*.hpp' 2>/dev/null | xargs clang-format --dry-run -Werror
 }
 
-extension_install() {
-    make -j"$jobs" EC_TEST_HOOKS=1 >/dev/null && make install EC_TEST_HOOKS=1 >/dev/null
-}
-
-extension_installcheck() {
-    local scratch
-    scratch=$(make_scratch_tree "$top")
-    as_test_user make -C "$scratch" installcheck EC_REGRESS_TMP="$scratch/tmp_regress"
-    local rc=$?
-    if [ $rc -ne 0 ]; then
-        cat "$scratch"/regression.diffs 2>/dev/null | head -100
-        ls "$scratch"/tmp_check/log/ 2>/dev/null
-    else
-        rm -rf "$scratch"
-    fi
-    return $rc
-}
-
-run_suite "unit tests (ctest)" unit_plain
-run_suite "unit tests under ASan+UBSan (ctest)" unit_sanitized
-run_suite "header fuzzer (libFuzzer, ${EC_FUZZ_SECONDS:-30} s)" header_fuzzer
-run_suite "clang-format" format_check
-
 # The benchmark harness must keep running from a fresh clone. Its figures are
 # not checked (timings never go into tests): only that it completes and
 # writes a report with every section.
@@ -97,14 +286,35 @@ bench_smoke() {
     [ $missing -eq 0 ] && rm -rf "$out"
     return $missing
 }
-run_suite "extension build and install (PGXS)" extension_install
-run_suite "pg_regress and TAP (make installcheck)" extension_installcheck
-run_suite "benchmark harness smoke run (BENCH_QUICK=1; figures not checked)" bench_smoke
-if [ "${EC_PG_SUITES:-1}" = 1 ]; then
-    run_suite "PostgreSQL's own suites, parity with and without the extension" make -s pg-suite-parity
+
+run_id=$$-$(date +%s)
+majors=${PG_MAJOR:-15 17 18 19}
+if [ -z "${PG_MAJOR:-}" ]; then
+    echo "##### Once, on this host"
+    run_suite "unit tests (ctest)" unit_plain
+    run_suite "unit tests under ASan+UBSan (ctest)" unit_sanitized
+    run_suite "header fuzzer (libFuzzer, ${EC_FUZZ_SECONDS:-30} s)" header_fuzzer
+    run_suite "clang-format" format_check
+fi
+for major in $majors; do
+    version_suites "$major"
+    if [ "$major" = "$host_major" ] && [ -z "${PG_MAJOR:-}" ]; then
+        # Uses the host's installed test build of the extension.
+        run_suite "benchmark harness smoke run (BENCH_QUICK=1; figures not checked)" bench_smoke
+    fi
+done
+if [[ " $majors " == *" 18 "* ]] && [[ " $majors " == *" 19 "* ]]; then
+    echo
+    echo "##### pg_upgrade from PostgreSQL 18 to 19 (sid chroot, both installed)"
+    run_suite "pg_upgrade 18 -> 19 with the extension and encrypted WAL" \
+        in_env 19 EC_UPGRADE_FROM=18 upgrade
 fi
 
 echo
+echo "total time $((SECONDS - started)) s"
+for name in "${not_run[@]}"; do
+    echo "NOT RUN: $name"
+done
 for name in "${failures[@]}"; do
     echo "FAILED: $name"
 done

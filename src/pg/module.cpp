@@ -168,15 +168,28 @@ void check_guard_rails() {
                  errhint("Use an archive_library module (it runs in-process and archives "
                          "plaintext WAL), or set ephemeral_crypt.encrypt_wal = off.")));
     }
-    // PostgreSQL 18 can bypass libc for data I/O; the layer would never see it.
-    const char* io_method = GetConfigOption("io_method", true, false);
-    if (io_method != nullptr && strcmp(io_method, "io_uring") == 0) {
-        ereport(FATAL, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("ephemeral_crypt cannot run with io_method = io_uring"),
-                        errdetail("io_uring submits reads and writes to the kernel without calling "
-                                  "libc, so the encryption layer would not see them."),
-                        errhint("Set io_method = worker or io_method = sync.")));
+#if PG_VERSION_NUM >= 180000 && defined(IOMETHOD_IO_URING_ENABLED)
+    // Asynchronous I/O (PostgreSQL 18 and 19) carries one kind of file I/O
+    // only: reads of relation blocks into shared and local buffers
+    // (smgrstartreadv, from the buffer manager's read streams). BufFile, WAL
+    // and logical decoding spills stay synchronous. io_method = worker runs
+    // local-buffer reads, that is temporary tables, synchronously in the
+    // backend through libc, and I/O workers are forked from the postmaster
+    // like any other child, so they inherit the layer. io_method = io_uring
+    // submits those reads to the kernel itself, past libc: it would read a
+    // temporary table's ciphertext as pages. It is refused only then.
+    if (ec_state.settings.encrypt[0] && io_method == IOMETHOD_IO_URING) {
+        ereport(FATAL,
+                (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                 errmsg("ephemeral_crypt.encrypt_temp_relations cannot be combined with "
+                        "io_method = io_uring"),
+                 errdetail("With io_method = io_uring, the server reads temporary tables' pages "
+                           "straight from the kernel without calling libc, so the encryption "
+                           "layer would not see those reads."),
+                 errhint("Set io_method = worker (the default) or io_method = sync, or set "
+                         "ephemeral_crypt.encrypt_temp_relations = off.")));
     }
+#endif
 }
 
 const char* policy_problem(int status) {

@@ -17,12 +17,24 @@ extern "C" {
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#if PG_VERSION_NUM >= 180000
+#include "storage/aio.h"
+#endif
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 }
+
+// How the server prints an LSN, so that messages match pg_controldata and the
+// server's own: PostgreSQL 19 pads the low half to eight hex digits.
+#if PG_VERSION_NUM >= 190000
+#define EC_LSN_FORMAT "%X/%08X"
+#else
+#define EC_LSN_FORMAT "%X/%X"
+#endif
 
 // PostgreSQL 15 leaves PGDLLEXPORT empty on ELF platforms; the library is
 // built with -fvisibility=hidden, so the symbols the server looks up (module

@@ -156,7 +156,8 @@ void refuse(int segments, const char* old_key, const ControlFileData* control, b
                  errmsg("ephemeral_crypt: the local WAL belongs to a previous instance whose key "
                         "is gone"),
                  errdetail("%d WAL segment(s) in pg_wal were encrypted under instance key %s. "
-                           "The server was shut down cleanly at %s (checkpoint at %X/%X), but "
+                           "The server was shut down cleanly at %s (checkpoint at " EC_LSN_FORMAT
+                           "), but "
                            "that shutdown was not sealed for a restart (no matching restart "
                            "seed), so the checkpoint record cannot be rebuilt under a new key.",
                            segments, old_key[0] ? old_key : "(unknown)", when,
@@ -164,22 +165,23 @@ void refuse(int segments, const char* old_key, const ControlFileData* control, b
                  errhint("%s", way_out)));
     }
     const DBState state = control->state;
-    ereport(FATAL,
-            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-             errmsg("ephemeral_crypt: the local WAL belongs to a previous instance whose key is "
-                    "gone, and that instance did not shut down cleanly"),
-             errdetail("%d WAL segment(s) in pg_wal were encrypted under instance key %s, which "
-                       "died with that instance (state \"%s\" at %s). Transactions committed "
-                       "after the last checkpoint (redo at %X/%X) were recorded only in that WAL "
-                       "and may be missing locally.",
-                       segments, old_key[0] ? old_key : "(unknown)",
-                       state == DB_IN_PRODUCTION         ? "in production"
-                       : state == DB_IN_ARCHIVE_RECOVERY ? "in archive recovery"
-                       : state == DB_IN_CRASH_RECOVERY   ? "in crash recovery"
-                                                         : "shutting down",
-                       when, lsn_high(control->checkPointCopy.redo),
-                       lsn_low(control->checkPointCopy.redo)),
-             errhint("%s", way_out)));
+    ereport(
+        FATAL,
+        (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+         errmsg("ephemeral_crypt: the local WAL belongs to a previous instance whose key is "
+                "gone, and that instance did not shut down cleanly"),
+         errdetail(
+             "%d WAL segment(s) in pg_wal were encrypted under instance key %s, which "
+             "died with that instance (state \"%s\" at %s). Transactions committed "
+             "after the last checkpoint (redo at " EC_LSN_FORMAT ") were recorded only in that WAL "
+             "and may be missing locally.",
+             segments, old_key[0] ? old_key : "(unknown)",
+             state == DB_IN_PRODUCTION         ? "in production"
+             : state == DB_IN_ARCHIVE_RECOVERY ? "in archive recovery"
+             : state == DB_IN_CRASH_RECOVERY   ? "in crash recovery"
+                                               : "shutting down",
+             when, lsn_high(control->checkPointCopy.redo), lsn_low(control->checkPointCopy.redo)),
+         errhint("%s", way_out)));
 }
 
 }  // namespace
@@ -231,7 +233,8 @@ void ec_wal_restart_prepare() {
         const XLogRecPtr redo = crc_ok ? control->checkPointCopy.redo : InvalidXLogRecPtr;
         ereport(LOG,
                 (errmsg("ephemeral_crypt: removed %d WAL segment(s) encrypted under the previous "
-                        "instance's key %s; recovery fetches WAL again from %X/%X (the last "
+                        "instance's key %s; recovery fetches WAL again from " EC_LSN_FORMAT
+                        " (the last "
                         "restartpoint) from the primary or the archive",
                         removed, old_key[0] ? old_key : "(unknown)", lsn_high(redo), lsn_low(redo)),
                  errhint("The primary must still hold that WAL: a replication slot keeps WAL "
@@ -267,7 +270,8 @@ void ec_wal_restart_prepare() {
     }
     ec_bridge_discard_restart_seed();
     ereport(LOG,
-            (errmsg("ephemeral_crypt: rebuilt WAL segment %s (shutdown checkpoint at %X/%X) under "
+            (errmsg("ephemeral_crypt: rebuilt WAL segment %s (shutdown checkpoint at " EC_LSN_FORMAT
+                    ") under "
                     "the new key; removed %d other segment(s) of the previous instance (key %s)",
                     name, lsn_high(control->checkPoint), lsn_low(control->checkPoint), removed,
                     old_key[0] ? old_key : "(unknown)")));

@@ -78,8 +78,10 @@ my $committed_before = $node->safe_psql('postgres', 'SELECT count(*) FROM pgbenc
 my $log_offset = -s $node->logfile;
 is(kill('KILL', $victim), 1, "SIGKILL sent to backend $victim");
 
-# The postmaster notices, terminates everything and recovers.
-ok($node->wait_for_log(qr/server process \(PID $victim\) was terminated by signal 9/, $log_offset),
+# The postmaster notices, terminates everything and recovers. From
+# PostgreSQL 18 on it names the process by its type ("client backend (PID n)")
+# where earlier majors say "server process (PID n)".
+ok($node->wait_for_log(qr/(?:server process|client backend) \(PID $victim\) was terminated by signal 9/, $log_offset),
 	'the postmaster reports the killed backend');
 ok($node->wait_for_log(qr/all server processes terminated; reinitializing/, $log_offset),
 	'the postmaster reinitializes');

@@ -51,6 +51,7 @@ our @EXPORT = qw(
   ec_kill9_all
   ec_wal_segments
   ec_is_plain_wal
+  ec_wal_page_magic
   ec_wait_for_log_since
 );
 
@@ -88,18 +89,21 @@ EOC
 }
 
 # ec_new_node($name, extension => 0|1, encrypt_wal => 0|1, conf => '...',
-#             allows_streaming => 'logical'|1|0, init => {...})
+#             allows_streaming => 'logical'|1|0, init => {...},
+#             install_path => '/usr/lib/postgresql/NN')
 #
 # Creates and initialises (does not start) a node. With extension => 1 the
 # library is preloaded; encrypt_wal defaults to on in that case. Extra
-# settings in conf are appended last.
+# settings in conf are appended last. install_path runs another installed
+# major's binaries (for pg_upgrade).
 sub ec_new_node
 {
 	my ($name, %opts) = @_;
 	my $extension = exists $opts{extension} ? $opts{extension} : 1;
 	my $streaming =
 	  exists $opts{allows_streaming} ? $opts{allows_streaming} : 'logical';
-	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $node = PostgreSQL::Test::Cluster->new($name,
+		$opts{install_path} ? (install_path => $opts{install_path}) : ());
 	$node->init(allows_streaming => $streaming, %{ $opts{init} || {} });
 	$node->append_conf('postgresql.conf', ec_common_conf());
 	if ($extension)
@@ -575,8 +579,20 @@ sub ec_wal_segments
 	return sort grep { -f $_ && m{/[0-9A-F]{24}$} } glob("$dir/*");
 }
 
-# True when a file starts with a PostgreSQL 15 WAL page header (magic
-# 0xD110) and not with an ephemeral_crypt header.
+# The WAL page magic of the server under test (XLOG_PAGE_MAGIC, which each
+# major changes), read from its own headers.
+sub ec_wal_page_magic
+{
+	my $include = `pg_config --includedir-server`;
+	chomp $include;
+	my $header = slurp_file("$include/access/xlog_internal.h");
+	$header =~ /#define\s+XLOG_PAGE_MAGIC\s+(0x[0-9A-Fa-f]+)/
+	  or die "no XLOG_PAGE_MAGIC in $include/access/xlog_internal.h";
+	return hex $1;
+}
+
+# True when a file starts with a WAL page header of the server under test
+# and not with an ephemeral_crypt header.
 sub ec_is_plain_wal
 {
 	my ($path) = @_;
@@ -586,7 +602,7 @@ sub ec_is_plain_wal
 	close $fh;
 	return 0 unless defined $n && $n == 8;
 	return 0 if $buf eq $MAGIC;
-	return unpack('v', substr($buf, 0, 2)) == 0xD110;
+	return unpack('v', substr($buf, 0, 2)) == ec_wal_page_magic();
 }
 
 # Waits (up to $timeout seconds, default the suite's) until the log after
