@@ -30,7 +30,7 @@ EC_CHROOT_CACHE=${EC_CHROOT_CACHE:-/var/tmp/ephemeral_crypt-chroots}
 # Where the source tree is copied inside a root.
 EC_CHROOT_SRC=/var/tmp/ephemeral_crypt-src
 # Bumped whenever what goes into a root changes, so cached roots are redone.
-EC_CHROOT_RECIPE=4
+EC_CHROOT_RECIPE=5
 
 ec_chroot_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -67,20 +67,13 @@ suite_of_major() {
     esac
 }
 
-# The URI of the Debian archive that apt on this machine uses: the first deb
-# entry for the host's own release that is not the security archive.
-# EC_DEBIAN_ARCHIVE overrides it.
-debian_archive_uri() {
-    if [ -n "${EC_DEBIAN_ARCHIVE:-}" ]; then
-        echo "$EC_DEBIAN_ARCHIVE"
-        return 0
-    fi
-    local codename uri=
-    codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
-    local f
+# The URI that apt on this machine takes SUITE from (a deb entry naming it),
+# or nothing.
+apt_uri_of_suite() {
+    local suite=$1 f uri=
     for f in /etc/apt/sources.list.d/*.sources; do
         [ -f "$f" ] || continue
-        uri=$(awk -v codename="$codename" 'BEGIN { RS = "" }
+        uri=$(awk -v suite="$suite" 'BEGIN { RS = "" }
             {
                 types = uris = suites = ""
                 n = split($0, lines, "\n")
@@ -89,7 +82,7 @@ debian_archive_uri() {
                     if (lines[i] ~ /^URIs:/) uris = lines[i]
                     if (lines[i] ~ /^Suites:/) suites = lines[i]
                 }
-                if (types ~ /[ \t]deb([ \t]|$)/ && suites ~ ("[ \t]" codename "([ \t]|$)") && uris !~ /security/) {
+                if (types ~ /[ \t]deb([ \t]|$)/ && suites ~ ("[ \t]" suite "([ \t]|$)")) {
                     sub(/^URIs:[ \t]*/, "", uris); split(uris, u, /[ \t]+/); print u[1]; exit
                 }
             }' "$f")
@@ -98,15 +91,29 @@ debian_archive_uri() {
     if [ -z "$uri" ]; then
         for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
             [ -f "$f" ] || continue
-            uri=$(awk -v codename="$codename" '$1 == "deb" && $0 !~ /security/ {
-                    for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /=/) { u = $i; break }
-                    if ($(i + 1) == codename) { print u; exit }
+            uri=$(awk -v suite="$suite" '$1 == "deb" {
+                    for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /=/) break
+                    if ($(i + 1) == suite) { print $i; exit }
                 }' "$f")
             [ -n "$uri" ] && break
         done
     fi
-    [ -n "$uri" ] || chroot_die "found no Debian archive for $codename in apt's sources"
     echo "${uri%/}"
+}
+
+host_codename() { (. /etc/os-release && echo "$VERSION_CODENAME"); }
+
+# The URI of the Debian archive that apt on this machine uses: where it takes
+# the host's own release from. EC_DEBIAN_ARCHIVE overrides it.
+debian_archive_uri() {
+    if [ -n "${EC_DEBIAN_ARCHIVE:-}" ]; then
+        echo "$EC_DEBIAN_ARCHIVE"
+        return 0
+    fi
+    local uri
+    uri=$(apt_uri_of_suite "$(host_codename)")
+    [ -n "$uri" ] || chroot_die "found no Debian archive for $(host_codename) in apt's sources"
+    echo "$uri"
 }
 
 # Mounts what servers and tools need inside ROOT: /proc, and /dev with its
@@ -161,6 +168,15 @@ configure_apt() {
     {
         echo "deb $uri $release main"
         [ "$release" = sid ] && echo "deb $uri experimental main"
+        # The host's own release gets the updates this host gets, so that a
+        # package built here installs in a clean root of it.
+        if [ "$release" = "$(host_codename)" ]; then
+            local suite suite_uri
+            for suite in "$release-updates" "$release-security"; do
+                suite_uri=$(apt_uri_of_suite "$suite")
+                [ -n "$suite_uri" ] && echo "deb $suite_uri $suite main"
+            done
+        fi
     } >"$root/etc/apt/sources.list"
     cat >"$root/etc/apt/apt.conf.d/90ephemeral-crypt" <<'EOF'
 // The archive is a frozen snapshot: its Release files are past Valid-Until.
