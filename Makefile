@@ -47,7 +47,8 @@ include $(PGXS)
 # The policy signing tool, built from the same core sources and installed
 # next to the server's binaries.
 POLICY_TOOL = ephemeral_crypt_policy
-CORE_OBJS = $(patsubst %.cpp,%.o,$(wildcard src/core/*.cpp))
+# The instance key's test hooks stay out of the tool even in a test build.
+CORE_OBJS = $(filter-out src/core/instance_key_test_hooks.o,$(patsubst %.cpp,%.o,$(wildcard src/core/*.cpp)))
 all: $(POLICY_TOOL)
 $(POLICY_TOOL): tools/ephemeral_crypt_policy.o $(CORE_OBJS)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS) -lgcrypt -lcrypto -lsodium

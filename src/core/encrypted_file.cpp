@@ -76,27 +76,25 @@ EncryptedFile::OpenOutcome EncryptedFile::create(PositionalIo& io, const Instanc
     if (!plaintext_audit) {
         cipher = make_cipher(key, header, &outcome.error);
         if (!cipher) {
-            outcome.status = HeaderStatus::Ok;
             return outcome;
         }
     }
     alignas(64) std::uint8_t encoded[kHeaderBytes];
     if (!encode_header(header, key, encoded)) {
         outcome.error = EIO;
-        outcome.status = HeaderStatus::Ok;
         return outcome;
     }
     const std::int64_t written = io.write_at(encoded, sizeof(encoded), 0);
     if (written != static_cast<std::int64_t>(sizeof(encoded))) {
         outcome.error = written < 0 ? static_cast<int>(-written) : EIO;
-        outcome.status = HeaderStatus::Ok;
         return outcome;
     }
-    outcome.status = HeaderStatus::Ok;
     outcome.file.reset(new (std::nothrow) EncryptedFile(header, std::move(cipher), 0));
     if (!outcome.file) {
         outcome.error = ENOMEM;
+        return outcome;
     }
+    outcome.status = HeaderStatus::Ok;
     return outcome;
 }
 
@@ -125,8 +123,7 @@ EncryptedFile::OpenOutcome EncryptedFile::open(PositionalIo& io, const InstanceK
             return outcome;
         }
     }
-    const std::uint64_t logical =
-        static_cast<std::uint64_t>(physical) > kHeaderBytes ? physical - kHeaderBytes : 0;
+    const auto logical = static_cast<std::uint64_t>(logical_from_physical(physical));
     outcome.file.reset(new (std::nothrow)
                            EncryptedFile(decoded.header, std::move(cipher), logical));
     if (!outcome.file) {
@@ -140,7 +137,7 @@ int EncryptedFile::refresh_size(PositionalIo& io) noexcept {
     if (physical < 0) {
         return static_cast<int>(physical);
     }
-    size_ = static_cast<std::uint64_t>(physical) > kHeaderBytes ? physical - kHeaderBytes : 0;
+    size_ = static_cast<std::uint64_t>(logical_from_physical(physical));
     return 0;
 }
 
@@ -332,7 +329,7 @@ std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_
     const std::uint64_t new_size = std::max(old_size, end);
     // PostgreSQL writes whole buffers of zeros when md.c extends a relation
     // and when a WAL segment is pre-filled. Units such a write covers are
-    // stored as zeros, which read back as zeros (DESIGN.md section 4), at no
+    // stored as zeros, which read back as zeros (docs/formats.md, "Data"), at no
     // cipher cost. Only a write that is zero throughout qualifies, so where
     // zero runs lie inside real data is not revealed; what is revealed is
     // that PostgreSQL zero-filled those units, which its I/O pattern shows.

@@ -8,14 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "core/hex.hpp"
+
 namespace ephemeral_crypt::testing {
 
 inline std::vector<std::uint8_t> from_hex(const std::string& hex) {
-    std::vector<std::uint8_t> out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-        out.push_back(static_cast<std::uint8_t>(std::stoul(hex.substr(i, 2), nullptr, 16)));
-    }
-    return out;
+    return bytes_from_hex(hex);
 }
 
 inline std::uint64_t test_seed() {
