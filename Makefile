@@ -10,7 +10,7 @@ MODULE_big = ephemeral_crypt
 DATA = $(wildcard sql/ephemeral_crypt--*.sql)
 PGFILEDESC = "ephemeral_crypt - instance-bound encryption of temp files, spill files and WAL"
 
-SOURCES = $(wildcard src/core/*.cpp src/interpose/*.cpp src/pg/*.cpp)
+SOURCES = $(wildcard src/core/*.cpp src/interpose/*.cpp src/engine/*.cpp src/pg/*.cpp)
 OBJS = $(SOURCES:.cpp=.o)
 
 PG_CPPFLAGS = -I$(srcdir)/src

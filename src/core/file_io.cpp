@@ -70,6 +70,10 @@ int sync_parent_directory(const FileCalls& calls, int dirfd, const char* path) n
         std::memcpy(directory, path, len);
         directory[len] = '\0';
     }
+    return sync_directory(calls, dirfd, directory);
+}
+
+int sync_directory(const FileCalls& calls, int dirfd, const char* directory) noexcept {
     const int fd = calls.openat(dirfd, directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         return -1;

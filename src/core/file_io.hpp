@@ -49,6 +49,8 @@ struct FileCalls {
 // libc's own functions, for callers outside the server process.
 const FileCalls& libc_file_calls() noexcept;
 
+// fsyncs the directory `directory` (relative to dirfd). 0, or -1 with errno.
+int sync_directory(const FileCalls& calls, int dirfd, const char* directory) noexcept;
 // fsyncs the directory that holds `path` (relative to dirfd; "." when the
 // path has no slash). 0, or -1 with errno.
 int sync_parent_directory(const FileCalls& calls, int dirfd, const char* path) noexcept;
