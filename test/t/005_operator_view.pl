@@ -344,7 +344,7 @@ EOP
 		is($out, '', "new session: $sql: no result");
 	}
 	is($plain->safe_psql('postgres', 'SELECT 1'), '1', 'not preloaded: the server keeps running');
-	unlike(slurp_file($plain->logfile), qr/ephemeral_crypt: ready:/, 'not preloaded: no ready line');
+	is(scalar(ec_ready_lines($plain)), 0, 'not preloaded: no ready line');
 	$plain->stop;
 }
 

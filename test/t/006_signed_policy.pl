@@ -158,11 +158,11 @@ configure(policy_file => $good, policy_public_key => $pub, require_signed_policy
 	is($s->query_safe('FETCH 1 FROM c'), '200000', 'good signed policy: a spilled sort is held');
 	my @spill = ec_category_files($node, 'spill');
 	cmp_ok(scalar(@spill), '>', 0, 'good signed policy: spill files exist');
-	my @spill_enc = grep { my ($m) = ec_read_header($_); defined $m && $m eq 'EPHCRYPT' } @spill;
+	my @spill_enc = grep { my ($m) = ec_read_header($_); defined $m && $m eq $EC_MAGIC } @spill;
 	is_deeply(\@spill_enc, [], 'good signed policy: no spill file is encrypted (spill = off in the file)');
 	my @temp = grep { -s $_ } ec_category_files($node, 'temp_relation');
 	cmp_ok(scalar(@temp), '>', 0, 'good signed policy: temp relation files exist');
-	my @temp_bad = grep { my ($m, $id) = ec_read_header($_); !defined $m || $m ne 'EPHCRYPT' || $id ne $r->{key} } @temp;
+	my @temp_bad = grep { my ($m, $id) = ec_read_header($_); !defined $m || $m ne $EC_MAGIC || $id ne $r->{key} } @temp;
 	is_deeply(\@temp_bad, [], 'good signed policy: every temp relation file is encrypted under the instance key');
 	$s->quit;
 	$node->stop;
