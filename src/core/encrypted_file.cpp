@@ -397,40 +397,29 @@ std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_
 }
 
 int EncryptedFile::truncate(PositionalIo& io, std::uint64_t length) noexcept {
-    if (length >= size_) {
-        const int rc = prepare_growth(io, length);
-        if (rc < 0) {
-            return rc;
-        }
-        const int trc = io.truncate(kHeaderBytes + length);
-        if (trc < 0) {
-            return trc;
-        }
-        size_ = length;
-        return 0;
-    }
-    Scratch* s = scratch();
-    if (s == nullptr) {
-        return -ENOMEM;
-    }
+    // Growing re-encrypts the old last unit at its new length first.
+    // Shrinking into the middle of a unit keeps that unit's first bytes: they
+    // are read before the cut and stored again, at the shorter length, after.
     const std::uint64_t new_last = length / kUnit;
     const std::size_t kept = unit_length(new_last, length);
-    const bool reencrypt = cipher_ && kept > 0 && kept < unit_length(new_last, size_);
-    if (reencrypt) {
-        const int rc = load_unit(io, new_last, unit_length(new_last, size_), s->unit);
-        if (rc < 0) {
-            return rc;
-        }
+    const bool reencrypt =
+        length < size_ && cipher_ && kept > 0 && kept < unit_length(new_last, size_);
+    Scratch* s = reencrypt ? scratch() : nullptr;
+    if (reencrypt && s == nullptr) {
+        return -ENOMEM;
     }
-    const int trc = io.truncate(kHeaderBytes + length);
-    if (trc < 0) {
-        return trc;
+    int rc = length >= size_ ? prepare_growth(io, length) : 0;
+    if (rc == 0 && reencrypt) {
+        rc = load_unit(io, new_last, unit_length(new_last, size_), s->unit);
+    }
+    if (rc == 0) {
+        rc = io.truncate(kHeaderBytes + length);
+    }
+    if (rc < 0) {
+        return rc;
     }
     size_ = length;
-    if (reencrypt) {
-        return store_unit(io, new_last, s->unit, kept);
-    }
-    return 0;
+    return reencrypt ? store_unit(io, new_last, s->unit, kept) : 0;
 }
 
 int EncryptedFile::allocate(PositionalIo& io, std::uint64_t offset, std::uint64_t len) noexcept {

@@ -34,41 +34,68 @@ namespace ip = ephemeral_crypt::interpose;
 
 // ---- The C header mirrors these C++ definitions ----
 
+namespace {
+
+// True when each C value equals the C++ enumerator beside it.
+template <class Enum, std::size_t N>
+constexpr bool mirrors(const int (&c_values)[N], const Enum (&cpp_values)[N]) {
+    for (std::size_t i = 0; i < N; ++i) {
+        if (c_values[i] != static_cast<int>(cpp_values[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+using ec::Category;
+using ec::Degradation;
+using ec::PolicyFileStatus;
+using engine::PathProblem;
+using engine::PolicyVerdict;
+using ip::LayerEvent;
+
+}  // namespace
+
 static_assert(EC_CATEGORY_COUNT == ec::kCategoryCount);
-static_assert(EC_CATEGORY_TEMP_RELATION == ec::category_index(ec::Category::TempRelation));
-static_assert(EC_CATEGORY_SPILL == ec::category_index(ec::Category::Spill));
-static_assert(EC_CATEGORY_WAL == ec::category_index(ec::Category::Wal));
-static_assert(EC_FAIL_CLOSED == static_cast<int>(ec::Degradation::FailClosed));
-static_assert(EC_FAIL_OPEN_AUDIT == static_cast<int>(ec::Degradation::FailOpenAudit));
-static_assert(EC_EVENT_IO_FAILURE == static_cast<int>(ip::LayerEvent::IoFailure));
-static_assert(EC_EVENT_HEADER_REJECTED == static_cast<int>(ip::LayerEvent::HeaderRejected));
-static_assert(EC_EVENT_PLAINTEXT_FALLBACK == static_cast<int>(ip::LayerEvent::PlaintextFallback));
-static_assert(EC_EVENT_BYPASS_REFUSED == static_cast<int>(ip::LayerEvent::BypassRefused));
-static_assert(EC_KEY_ID_BUFFER == 2 * ec::kKeyIdBytes + 1);
-static_assert(sizeof(ec_file_report{}.key_id) == EC_KEY_ID_BUFFER);
-static_assert(EC_DIGEST_BUFFER == 2 * ec::kSha256Bytes + 1);
-static_assert(sizeof(ec_policy_resolution{}.digest) == EC_DIGEST_BUFFER);
-static_assert(EC_POLICY_VERSION_BUFFER == ec::kPolicyVersionMaxBytes + 1);
-static_assert(sizeof(ec_policy{}.version) == EC_POLICY_VERSION_BUFFER);
+static_assert(mirrors({EC_CATEGORY_TEMP_RELATION, EC_CATEGORY_SPILL, EC_CATEGORY_WAL},
+                      {static_cast<int>(ec::category_index(Category::TempRelation)),
+                       static_cast<int>(ec::category_index(Category::Spill)),
+                       static_cast<int>(ec::category_index(Category::Wal))}),
+              "category indexes");
+static_assert(mirrors({EC_FAIL_CLOSED, EC_FAIL_OPEN_AUDIT},
+                      {Degradation::FailClosed, Degradation::FailOpenAudit}),
+              "degradation classes");
+static_assert(mirrors({EC_EVENT_IO_FAILURE, EC_EVENT_HEADER_REJECTED, EC_EVENT_PLAINTEXT_FALLBACK,
+                       EC_EVENT_BYPASS_REFUSED},
+                      {LayerEvent::IoFailure, LayerEvent::HeaderRejected,
+                       LayerEvent::PlaintextFallback, LayerEvent::BypassRefused}),
+              "layer events");
+static_assert(mirrors({EC_POLICY_OK, EC_POLICY_MISSING, EC_POLICY_UNREADABLE, EC_POLICY_MALFORMED,
+                       EC_POLICY_UNSIGNED, EC_POLICY_BAD_SIGNATURE},
+                      {PolicyFileStatus::Ok, PolicyFileStatus::Missing,
+                       PolicyFileStatus::Unreadable, PolicyFileStatus::Malformed,
+                       PolicyFileStatus::Unsigned, PolicyFileStatus::BadSignature}),
+              "policy file statuses");
+static_assert(mirrors({EC_POLICY_ACCEPTED, EC_POLICY_SIGNED_BUT_NO_FILE, EC_POLICY_FILE_REJECTED},
+                      {PolicyVerdict::Accepted, PolicyVerdict::SignedButNoFile,
+                       PolicyVerdict::FileRejected}),
+              "policy verdicts");
+static_assert(mirrors({EC_PATH_OK, EC_PATH_EMPTY, EC_PATH_TRAVERSAL, EC_PATH_OUTSIDE,
+                       EC_PATH_MISSING, EC_PATH_NOT_REGULAR, EC_PATH_UNREADABLE},
+                      {PathProblem::None, PathProblem::Empty, PathProblem::Traversal,
+                       PathProblem::Outside, PathProblem::Missing, PathProblem::NotRegular,
+                       PathProblem::Unreadable}),
+              "path problems");
+// The text buffers: key id, digest and policy version, and the header
+// status names the file report carries.
+static_assert(EC_KEY_ID_BUFFER == 2 * ec::kKeyIdBytes + 1 &&
+              sizeof(ec_file_report{}.key_id) == EC_KEY_ID_BUFFER);
+static_assert(EC_DIGEST_BUFFER == 2 * ec::kSha256Bytes + 1 &&
+              sizeof(ec_policy_resolution{}.digest) == EC_DIGEST_BUFFER);
+static_assert(EC_POLICY_VERSION_BUFFER == ec::kPolicyVersionMaxBytes + 1 &&
+              sizeof(ec_policy{}.version) == EC_POLICY_VERSION_BUFFER);
 static_assert(sizeof(ec_file_report{}.header_status) >
               std::string_view("unsupported_version").size());
-static_assert(EC_POLICY_OK == static_cast<int>(ec::PolicyFileStatus::Ok));
-static_assert(EC_POLICY_MISSING == static_cast<int>(ec::PolicyFileStatus::Missing));
-static_assert(EC_POLICY_UNREADABLE == static_cast<int>(ec::PolicyFileStatus::Unreadable));
-static_assert(EC_POLICY_MALFORMED == static_cast<int>(ec::PolicyFileStatus::Malformed));
-static_assert(EC_POLICY_UNSIGNED == static_cast<int>(ec::PolicyFileStatus::Unsigned));
-static_assert(EC_POLICY_BAD_SIGNATURE == static_cast<int>(ec::PolicyFileStatus::BadSignature));
-static_assert(EC_POLICY_ACCEPTED == static_cast<int>(engine::PolicyVerdict::Accepted));
-static_assert(EC_POLICY_SIGNED_BUT_NO_FILE ==
-              static_cast<int>(engine::PolicyVerdict::SignedButNoFile));
-static_assert(EC_POLICY_FILE_REJECTED == static_cast<int>(engine::PolicyVerdict::FileRejected));
-static_assert(EC_PATH_OK == static_cast<int>(engine::PathProblem::None));
-static_assert(EC_PATH_EMPTY == static_cast<int>(engine::PathProblem::Empty));
-static_assert(EC_PATH_TRAVERSAL == static_cast<int>(engine::PathProblem::Traversal));
-static_assert(EC_PATH_OUTSIDE == static_cast<int>(engine::PathProblem::Outside));
-static_assert(EC_PATH_MISSING == static_cast<int>(engine::PathProblem::Missing));
-static_assert(EC_PATH_NOT_REGULAR == static_cast<int>(engine::PathProblem::NotRegular));
-static_assert(EC_PATH_UNREADABLE == static_cast<int>(engine::PathProblem::Unreadable));
 
 namespace {
 

@@ -96,12 +96,12 @@ typedef struct ec_policy {
 } ec_policy;
 
 enum ec_policy_file_status {
-    EC_POLICY_OK = 0,
-    EC_POLICY_MISSING = 1,
-    EC_POLICY_UNREADABLE = 2,
-    EC_POLICY_MALFORMED = 3,
-    EC_POLICY_UNSIGNED = 4,
-    EC_POLICY_BAD_SIGNATURE = 5,
+    EC_POLICY_OK = 0, /* parsed, and signed by the configured key */
+    EC_POLICY_MISSING,
+    EC_POLICY_UNREADABLE,
+    EC_POLICY_MALFORMED,
+    EC_POLICY_UNSIGNED,
+    EC_POLICY_BAD_SIGNATURE
 };
 
 enum ec_policy_verdict {
@@ -188,12 +188,12 @@ typedef struct ec_file_report {
 
 enum ec_path_problem {
     EC_PATH_OK = 0,
-    EC_PATH_EMPTY = 1,
-    EC_PATH_TRAVERSAL = 2,
-    EC_PATH_OUTSIDE = 3,
-    EC_PATH_MISSING = 4,
-    EC_PATH_NOT_REGULAR = 5,
-    EC_PATH_UNREADABLE = 6,
+    EC_PATH_EMPTY,       /* "" or NULL */
+    EC_PATH_TRAVERSAL,   /* a ".." component */
+    EC_PATH_OUTSIDE,     /* outside the data directory and its tablespaces */
+    EC_PATH_MISSING,     /* no such file */
+    EC_PATH_NOT_REGULAR, /* a directory, a device... */
+    EC_PATH_UNREADABLE   /* the path cannot be resolved: error has the errno */
 };
 
 /* Inspects one file named relative to the data directory or absolutely

@@ -16,11 +16,16 @@
 
 namespace ephemeral_crypt::interpose {
 
-std::int64_t FdIo::read_at(void* buf, std::size_t len, std::uint64_t offset) noexcept {
+namespace {
+
+// Repeats `step(done)`, a pread or pwrite of what is left at offset + done,
+// until `len` bytes have moved, retrying EINTR. A read stops at the end of
+// the file; a write that moves nothing is out of space.
+template <class Step>
+std::int64_t move_all(std::size_t len, Direction direction, Step&& step) noexcept {
     std::size_t done = 0;
     while (done < len) {
-        const ssize_t n = real().pread(fd_, static_cast<char*>(buf) + done, len - done,
-                                       static_cast<off_t>(offset + done));
+        const ssize_t n = step(done);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -28,6 +33,9 @@ std::int64_t FdIo::read_at(void* buf, std::size_t len, std::uint64_t offset) noe
             return -errno;
         }
         if (n == 0) {
+            if (direction == Direction::Write) {
+                return -ENOSPC;
+            }
             break;
         }
         done += static_cast<std::size_t>(n);
@@ -35,23 +43,20 @@ std::int64_t FdIo::read_at(void* buf, std::size_t len, std::uint64_t offset) noe
     return static_cast<std::int64_t>(done);
 }
 
+}  // namespace
+
+std::int64_t FdIo::read_at(void* buf, std::size_t len, std::uint64_t offset) noexcept {
+    return move_all(len, Direction::Read, [&](std::size_t done) {
+        return real().pread(fd_, static_cast<char*>(buf) + done, len - done,
+                            static_cast<off_t>(offset + done));
+    });
+}
+
 std::int64_t FdIo::write_at(const void* buf, std::size_t len, std::uint64_t offset) noexcept {
-    std::size_t done = 0;
-    while (done < len) {
-        const ssize_t n = real().pwrite(fd_, static_cast<const char*>(buf) + done, len - done,
-                                        static_cast<off_t>(offset + done));
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        if (n == 0) {
-            return -ENOSPC;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    return static_cast<std::int64_t>(done);
+    return move_all(len, Direction::Write, [&](std::size_t done) {
+        return real().pwrite(fd_, static_cast<const char*>(buf) + done, len - done,
+                             static_cast<off_t>(offset + done));
+    });
 }
 
 std::int64_t FdIo::size() noexcept {
