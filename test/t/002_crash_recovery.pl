@@ -33,9 +33,7 @@ $node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
 
 my $key = ec_key_id($node);
 like($key, qr/^[0-9a-f]{16}$/, "instance key id before the crash: $key");
-my @ready = ec_ready_lines($node);
-is(scalar(@ready), 1, 'one ready line at startup');
-my $r = ec_parse_ready_line($ready[0]) || {};
+my ($r) = ec_the_ready_line($node, 0, 'one ready line at startup');
 is(($r->{key} // '') . '|' . ($r->{wal} // ''), "$key|encrypted (fail_closed)", 'the ready line names the key and encrypted WAL');
 
 $node->command_ok([ 'pgbench', '-i', '-s', '1', '-q', 'postgres' ], 'pgbench -i -s 1');

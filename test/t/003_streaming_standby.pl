@@ -21,17 +21,11 @@ use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 
-my ($key_primary, $m1);
-my ($primary, $standby) = ec_primary_with_standby(
-	before_backup => sub {
-		my ($node) = @_;
-		$key_primary = ec_key_id($node);
-		like($key_primary, qr/^[0-9a-f]{16}$/, "primary key id $key_primary");
-		$m1 = ec_marker('before_backup');
-		$node->safe_psql('postgres', qq{
-	CREATE TABLE t (id int PRIMARY KEY, s text);
-	INSERT INTO t SELECT g, '${m1}_' || g FROM generate_series(1, 5000) g;});
-	});
+my $m1 = ec_marker('before_backup');
+my ($primary, $standby) =
+  ec_primary_with_standby(before_backup => sub { ec_create_marked_table($_[0], $m1, 5000) });
+my $key_primary = ec_key_id($primary);
+like($key_primary, qr/^[0-9a-f]{16}$/, "primary key id $key_primary");
 
 my @backup_segments = ec_wal_segments($primary->backup_dir . '/b/pg_wal');
 cmp_ok(scalar(@backup_segments), '>', 0, 'the base backup carries WAL segments');
@@ -45,9 +39,7 @@ like($standby_conf, qr/ephemeral_crypt\.encrypt_wal = on/, 'the standby encrypts
 my $standby_log = slurp_file($standby->logfile);
 like($standby_log, qr/ephemeral_crypt: encrypted \d+ WAL segment\(s\) that were written before WAL encryption was enabled/,
 	'the standby encrypted the plaintext segments of the base backup at startup');
-my @ready = ec_ready_lines_in($standby_log);
-is(scalar(@ready), 1, 'the standby logged one ready line');
-my $ready = ec_parse_ready_line($ready[0]) || {};
+my ($ready) = ec_the_ready_line_in($standby_log, 'the standby logged one ready line');
 
 # Data written after the backup, with markers, some of it in a new segment.
 my $m2 = ec_marker('streamed');

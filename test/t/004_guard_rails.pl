@@ -54,9 +54,7 @@ use EphemeralCrypt::TestLib;
 	my $node = ec_new_node('wal_off', extension => 1, encrypt_wal => 0, allows_streaming => 1,
 		conf => "archive_mode = on\narchive_command = 'true'\nephemeral_crypt.spill_degradation = fail_open_audit\n");
 	ok($node->start(fail_ok => 1), 'encrypt_wal = off with archive_command: starts');
-	my @lines = ec_ready_lines($node);
-	is(scalar(@lines), 1, 'exactly one ready line');
-	my $r = ec_parse_ready_line($lines[0]) || {};
+	my ($r) = ec_the_ready_line($node, 0, 'exactly one ready line');
 	my $key = $r->{key};
 	like($key // '', qr/^[0-9a-f]{16}$/, "the ready line carries the key id " . ($key // ''));
 	is($r->{version}, 'tap-test', 'the ready line carries the policy version');
@@ -83,9 +81,8 @@ use EphemeralCrypt::TestLib;
 	# Without WAL encryption the node can restart: a new key, one more ready line.
 	my $offset = -s $node->logfile;
 	$node->restart;
-	my @again = ec_ready_lines($node, $offset);
-	is(scalar(@again), 1, 'exactly one ready line for the second start');
-	my $key2 = (ec_parse_ready_line($again[0]) || {})->{key};
+	my ($again) = ec_the_ready_line($node, $offset, 'exactly one ready line for the second start');
+	my $key2 = $again->{key};
 	isnt($key2, $key, "the restarted instance has a new key ($key2)");
 	is(ec_key_id($node), $key2, 'ephemeral_crypt_status() reports the new key');
 	$node->stop;
@@ -97,9 +94,7 @@ use EphemeralCrypt::TestLib;
 	my $node = ec_new_node('archive_library', extension => 1, encrypt_wal => 1, allows_streaming => 1,
 		conf => "archive_mode = on\narchive_library = 'basic_archive'\nbasic_archive.archive_directory = '$archive'\n");
 	ok($node->start(fail_ok => 1), 'archive_library with encrypt_wal = on: starts');
-	my @lines = ec_ready_lines($node);
-	is(scalar(@lines), 1, 'archive_library: exactly one ready line');
-	my $r = ec_parse_ready_line($lines[0]) || {};
+	my ($r) = ec_the_ready_line($node, 0, 'archive_library: exactly one ready line');
 	my $key = $r->{key};
 	is($r->{wal}, 'encrypted (fail_closed)', 'archive_library: wal: encrypted (fail_closed)');
 	$node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');

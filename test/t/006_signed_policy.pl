@@ -127,10 +127,8 @@ configure(policy_file => $good, policy_public_key => $pub, require_signed_policy
 {
 	my $offset = -e $node->logfile ? -s $node->logfile : 0;
 	ok($node->start(fail_ok => 1), 'good signed policy: the server starts');
-	my @lines = ec_ready_lines($node, $offset);
-	is(scalar(@lines), 1, 'good signed policy: one ready line');
-	my $r = ec_parse_ready_line($lines[0]) || {};
-	like($lines[0] // '', qr/, signed \(policy file\), cipher /, 'good signed policy: log says "signed (policy file)"');
+	my ($r, $line) = ec_the_ready_line($node, $offset, 'good signed policy: one ready line');
+	like($line // '', qr/, signed \(policy file\), cipher /, 'good signed policy: log says "signed (policy file)"');
 	is($r->{version}, 'signed-2026.1', 'good signed policy: log version from the file');
 	is($r->{digest}, $digest, 'good signed policy: log digest equals the tool\'s');
 	is($r->{temp_relation}, 'encrypted (fail_open_audit)', 'good signed policy: temp_relation from the file');
@@ -214,10 +212,8 @@ configure(policy_file => $unsigned, require_signed_policy => 'off');
 {
 	my $offset = -s $node->logfile;
 	ok($node->start(fail_ok => 1), 'unsigned file with require_signed_policy = off: the server starts');
-	my @lines = ec_ready_lines($node, $offset);
-	is(scalar(@lines), 1, 'unsigned: one ready line');
-	my $r = ec_parse_ready_line($lines[0]) || {};
-	like($lines[0] // '', qr/, unsigned \(policy file\), cipher /, 'unsigned: log says "unsigned (policy file)"');
+	my ($r, $line) = ec_the_ready_line($node, $offset, 'unsigned: one ready line');
+	like($line // '', qr/, unsigned \(policy file\), cipher /, 'unsigned: log says "unsigned (policy file)"');
 	is($r->{version}, 'signed-2026.1', 'unsigned: version from the file');
 	is($r->{digest}, $digest, 'unsigned: the digest does not depend on the signature');
 	is($node->safe_psql('postgres', 'SELECT instance_key_id, policy_version, policy_digest, policy_signed FROM ephemeral_crypt_status()'),

@@ -23,24 +23,18 @@ use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 
-my ($key1, $m1);
+my $m1 = ec_marker('clean_restart_before');
 my ($primary, $standby) = ec_primary_with_standby(
 	before_backup => sub {
 		my ($node) = @_;
-		$key1 = ec_key_id($node);
-		like($key1, qr/^[0-9a-f]{16}$/, "primary's first key id $key1");
-		my @ready1 = ec_ready_lines($node);
-		is(scalar(@ready1), 1, 'one ready line at the first start');
-		my $r = ec_parse_ready_line($ready1[0]) || {};
-		is(($r->{key} // '') . '|' . ($r->{wal} // ''), "$key1|encrypted (fail_closed)",
-			'the first ready line names the key and encrypted WAL');
-
 		$node->command_ok([ 'pgbench', '-i', '-s', '1', '-q', 'postgres' ], 'pgbench -i -s 1');
-		$m1 = ec_marker('clean_restart_before');
-		$node->safe_psql('postgres', qq{
-	CREATE TABLE t (id int PRIMARY KEY, s text);
-	INSERT INTO t SELECT g, '${m1}_' || g FROM generate_series(1, 5000) g;});
+		ec_create_marked_table($node, $m1, 5000);
 	});
+my $key1 = ec_key_id($primary);
+like($key1, qr/^[0-9a-f]{16}$/, "primary's first key id $key1");
+my ($r1) = ec_the_ready_line($primary, 0, 'one ready line at the first start');
+is(($r1->{key} // '') . '|' . ($r1->{wal} // ''), "$key1|encrypted (fail_closed)",
+	'the first ready line names the key and encrypted WAL');
 
 # The standby, from a base backup, has the extension and its own key.
 like(slurp_file($standby->data_dir . '/postgresql.conf'), qr/ephemeral_crypt\.encrypt_wal = on/,
@@ -81,13 +75,11 @@ my $started = $primary->start(fail_ok => 1);
 ok($started, 'the primary starts again after a clean stop');
 my $log = ec_log_since($primary, $offset);
 like($log, qr/ephemeral_crypt: rebuilt WAL segment/, 'the second start logs "ephemeral_crypt: rebuilt WAL segment"');
-my @ready2 = ec_ready_lines_in($log);
-is(scalar(@ready2), 1, 'exactly one ready line for the second start');
-my $parsed = ec_parse_ready_line($ready2[0]);
-my $key2 = $parsed ? $parsed->{key} : '';
+my ($parsed) = ec_the_ready_line_in($log, 'exactly one ready line for the second start');
+my $key2 = $parsed->{key} // '';
 like($key2, qr/^[0-9a-f]{16}$/, "the second ready line carries a key id ($key2)");
 isnt($key2, $key1, 'the restarted instance has a new key');
-is($parsed ? $parsed->{wal} : '', 'encrypted (fail_closed)', 'the restarted instance still encrypts its WAL');
+is($parsed->{wal} // '', 'encrypted (fail_closed)', 'the restarted instance still encrypts its WAL');
 unlike($log, qr/PANIC/, 'no PANIC at the second start');
 unlike($log, qr/invalid checkpoint record|invalid primary checkpoint record/, 'no "invalid checkpoint record"');
 unlike($log, qr/belongs to a previous instance/, 'the start is not refused as foreign WAL');

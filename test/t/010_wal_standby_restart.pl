@@ -35,9 +35,7 @@ my ($primary, $standby) = ec_primary_with_standby(
 	before_backup => sub {
 		my ($node) = @_;
 		$node->command_ok([ 'pgbench', '-i', '-s', '1', '-q', 'postgres' ], 'pgbench -i -s 1');
-		$node->safe_psql('postgres', qq{
-	CREATE TABLE t (id int PRIMARY KEY, s text);
-	INSERT INTO t SELECT g, '${m0}_' || g FROM generate_series(1, 5000) g;});
+		ec_create_marked_table($node, $m0, 5000);
 	});
 like(slurp_file($standby->data_dir . '/postgresql.conf'), qr/ephemeral_crypt\.encrypt_wal = on/,
 	'the standby encrypts its WAL');
@@ -105,10 +103,8 @@ for my $round (1, 2)
 		"$what: and from where it fetches WAL again");
 	like($log_start, qr/HINT:  The primary must still hold that WAL: .*wal_keep_size/,
 		"$what: the hint names what keeps that WAL on the primary");
-	my @ready = ec_ready_lines_in($log_start);
-	is(scalar(@ready), 1, "$what: one ready line");
-	my $parsed = ec_parse_ready_line($ready[0]);
-	my $new_key = $parsed ? $parsed->{key} : '';
+	my ($parsed) = ec_the_ready_line_in($log_start, "$what: one ready line");
+	my $new_key = $parsed->{key} // '';
 	like($new_key, qr/^[0-9a-f]{16}$/, "$what: the standby has a key ($new_key)");
 	isnt($new_key, $key, "$what: a new key");
 

@@ -24,21 +24,17 @@ use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 
-my ($key, $m1);
+my $m1 = ec_marker('unclean_1');
 my ($primary, $standby) = ec_primary_with_standby(
 	slot => 'standby_slot',
 	before_backup => sub {
 		my ($node) = @_;
-		$key = ec_key_id($node);
-		my @ready = ec_ready_lines($node);
-		is(scalar(@ready), 1, 'one ready line');
-		is((ec_parse_ready_line($ready[0]) || {})->{key}, $key, "the ready line names the primary's key $key");
 		$node->command_ok([ 'pgbench', '-i', '-s', '1', '-q', 'postgres' ], 'pgbench -i -s 1');
-		$m1 = ec_marker('unclean_1');
-		$node->safe_psql('postgres', qq{
-	CREATE TABLE t (id int PRIMARY KEY, s text);
-	INSERT INTO t SELECT g, '${m1}_' || g FROM generate_series(1, 5000) g;});
+		ec_create_marked_table($node, $m1, 5000);
 	});
+my $key = ec_key_id($primary);
+my ($ready) = ec_the_ready_line($primary, 0, 'one ready line');
+is($ready->{key}, $key, "the ready line names the primary's key $key");
 $primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
 
 # From now on a commit returns only once the standby has applied it.
@@ -138,9 +134,8 @@ $rebuilt->append_conf('postgresql.conf', "primary_slot_name = ''\n");
 $rebuilt->start;
 my $rlog = slurp_file($rebuilt->logfile);
 like($rlog, qr/ephemeral_crypt: encrypted \d+ WAL segment\(s\)/, 'the re-provisioned node encrypted the WAL of the backup at startup');
-my @rready = ec_ready_lines_in($rlog);
-is(scalar(@rready), 1, 'the re-provisioned node logged one ready line');
-my $rkey = (ec_parse_ready_line($rready[0]) || {})->{key} // '';
+my ($rready) = ec_the_ready_line_in($rlog, 'the re-provisioned node logged one ready line');
+my $rkey = $rready->{key} // '';
 like($rkey, qr/^[0-9a-f]{16}$/, 'the re-provisioned node\'s ready line names its key');
 isnt($rkey, $key, 'the re-provisioned node has a key of its own (not the dead one)');
 my $m3 = ec_marker('unclean_3');

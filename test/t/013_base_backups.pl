@@ -106,9 +106,8 @@ for my $mode (qw(stream fetch))
 	my $log = slurp_file($node->logfile);
 	like($log, qr/ephemeral_crypt: encrypted [1-9]\d* WAL segment\(s\) that were written before WAL encryption was enabled/,
 		'-X stream, alone with the extension: it encrypted the backup\'s WAL at startup');
-	my @ready = ec_ready_lines_in($log);
-	is(scalar(@ready), 1, '-X stream, alone: one ready line');
-	my $alone_key = (ec_parse_ready_line($ready[0]) || {})->{key} // '';
+	my ($ready) = ec_the_ready_line_in($log, '-X stream, alone: one ready line');
+	my $alone_key = $ready->{key} // '';
 	like($alone_key, qr/^[0-9a-f]{16}$/, '-X stream, alone: the ready line names its key');
 	isnt($alone_key, $key, '-X stream, alone: a key of its own');
 	is(ec_digest($node, 'base'), $digest, '-X stream, alone: the committed data is there');

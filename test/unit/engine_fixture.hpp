@@ -12,14 +12,13 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "core/file_header.hpp"
 #include "engine/startup.hpp"
 #include "interpose/layer.hpp"
 #include "interpose/wrappers.hpp"
+#include "test_support.hpp"
 
 namespace ephemeral_crypt::testing {
 
@@ -54,15 +53,6 @@ class EngineTest : public ::testing::Test {
     std::string path(const std::string& relative) const { return data_dir_ + "/" + relative; }
     std::string wal_dir() const { return path("pg_wal"); }
 
-    static std::string slurp(const std::string& file) {
-        std::ifstream in(file, std::ios::binary);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        return ss.str();
-    }
-    static void spit(const std::string& file, const std::string& bytes) {
-        std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
-    }
     static bool has_header(const std::string& file) {
         return slurp(file).compare(0, sizeof(kHeaderMagic),
                                    std::string(kHeaderMagic, sizeof(kHeaderMagic))) == 0;

@@ -16,6 +16,8 @@ namespace ephemeral_crypt::engine {
 namespace {
 
 using testing::EngineTest;
+using testing::slurp;
+using testing::spit;
 
 class InspectionTest : public EngineTest {
   protected:

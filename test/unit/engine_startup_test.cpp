@@ -21,6 +21,8 @@ namespace ephemeral_crypt::engine {
 namespace {
 
 using testing::EngineTest;
+using testing::slurp;
+using testing::spit;
 
 constexpr char kPolicyText[] =
     "version = fleet-7\ntemp_relation = on\nspill = off\nwal = on\n"

@@ -22,6 +22,8 @@ namespace ephemeral_crypt::engine {
 namespace {
 
 using testing::EngineTest;
+using testing::slurp;
+using testing::spit;
 
 constexpr char kSegment1[] = "000000010000000000000001";
 constexpr char kSegment2[] = "000000010000000000000002";

@@ -10,17 +10,19 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "core/file_header.hpp"
 #include "core/file_io.hpp"
 #include "core/hex.hpp"
 #include "core/sha256.hpp"
+#include "test_support.hpp"
 
 namespace ephemeral_crypt {
 namespace {
+
+using testing::slurp;
+using testing::spit;
 
 TEST(Hex, EncodesLowercaseAndDecodesEitherCase) {
     const std::uint8_t bytes[] = {0x00, 0x7f, 0xab, 0xff};
@@ -71,15 +73,6 @@ class FileIoTest : public ::testing::Test {
         (void)std::system(cmd.c_str());
     }
     std::string path(const std::string& name) const { return dir_ + "/" + name; }
-    static std::string slurp(const std::string& file) {
-        std::ifstream in(file, std::ios::binary);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        return ss.str();
-    }
-    static void spit(const std::string& file, const std::string& text) {
-        std::ofstream(file, std::ios::binary) << text;
-    }
     std::string dir_;
 };
 

@@ -29,6 +29,7 @@ our @EXPORT = qw(
   ec_new_node
   ec_start_primary
   ec_primary_with_standby
+  ec_create_marked_table
   ec_common_conf
   ec_category_files
   ec_classify
@@ -51,6 +52,8 @@ our @EXPORT = qw(
   ec_parse_ready_line
   ec_ready_lines
   ec_ready_lines_in
+  ec_the_ready_line
+  ec_the_ready_line_in
   ec_policy_tool
   ec_write_file
   ec_start_refused
@@ -168,6 +171,17 @@ sub ec_primary_with_standby
 	  if defined $opts{slot};
 	$standby->start;
 	return ($primary, $standby);
+}
+
+# Creates table t (id int PRIMARY KEY, s text) in the postgres database with
+# rows 1..$rows, each s being "<marker>_<id>".
+sub ec_create_marked_table
+{
+	my ($node, $marker, $rows) = @_;
+	$node->safe_psql('postgres', qq{
+	CREATE TABLE t (id int PRIMARY KEY, s text);
+	INSERT INTO t SELECT g, '${marker}_' || g FROM generate_series(1, $rows) g;});
+	return;
 }
 
 # A unique marker string for a case.
@@ -493,6 +507,26 @@ sub ec_ready_lines
 {
 	my ($node, $offset) = @_;
 	return ec_ready_lines_in(slurp_file($node->logfile, $offset || 0));
+}
+
+# ec_the_ready_line_in($text, $name)
+# Asserts (test $name) that $text holds exactly one ready line, and returns
+# it parsed by ec_parse_ready_line (an empty hash ref when it lacks the
+# documented shape) and the line itself.
+sub ec_the_ready_line_in
+{
+	my ($text, $name) = @_;
+	my @lines = ec_ready_lines_in($text);
+	is(scalar(@lines), 1, $name);
+	return (ec_parse_ready_line($lines[0]) || {}, $lines[0]);
+}
+
+# ec_the_ready_line($node, $offset, $name): the same for the server log after
+# byte offset $offset (0 or undef: the whole log).
+sub ec_the_ready_line
+{
+	my ($node, $offset, $name) = @_;
+	return ec_the_ready_line_in(slurp_file($node->logfile, $offset || 0), $name);
 }
 
 # Runs the policy tool (ephemeral_crypt_policy, from PATH or pg_config
