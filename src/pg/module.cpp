@@ -223,12 +223,14 @@ const char* category_state(int category) {
 
 void log_ready() {
     if (ec_state.wal_segments_converted > 0) {
-        ereport(LOG, (errmsg("ephemeral_crypt: encrypted %d WAL segment(s) that were written "
+        ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+                      errmsg("ephemeral_crypt: encrypted %d WAL segment(s) that were written "
                              "before WAL encryption was enabled",
                              ec_state.wal_segments_converted)));
     }
     ereport(LOG,
-            (errmsg("ephemeral_crypt: ready: key %s, policy version \"%s\", digest %s, %s%s, "
+            (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+             errmsg("ephemeral_crypt: ready: key %s, policy version \"%s\", digest %s, %s%s, "
                     "cipher %s, temp_relation: %s, spill: %s, wal: %s; layer patched %d slot(s) "
                     "in %d object(s); counters in ephemeral_crypt_encryption_status()",
                     ec_engine_key_id(), ec_state.policy.version, ec_state.policy_digest,
