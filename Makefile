@@ -22,7 +22,7 @@ MODULE_big = ephemeral_crypt
 DATA = $(call ec_files,sql/ephemeral_crypt--*.sql)
 PGFILEDESC = "ephemeral_crypt - instance-bound encryption of temp files, spill files and WAL"
 
-SOURCES = $(call ec_files,src/core/*.cpp src/interpose/*.cpp src/pg/*.cpp)
+SOURCES = $(call ec_files,src/core/*.cpp src/interpose/*.cpp src/engine/*.cpp src/pg/*.cpp)
 OBJS = $(SOURCES:.cpp=.o)
 
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -59,7 +59,8 @@ include $(PGXS)
 # The policy signing tool, built from the same core sources and installed
 # next to the server's binaries.
 POLICY_TOOL = ephemeral_crypt_policy
-CORE_OBJS = $(patsubst %.cpp,%.o,$(call ec_files,src/core/*.cpp))
+# The instance key's test hooks stay out of the tool even in a test build.
+CORE_OBJS = $(filter-out src/core/instance_key_test_hooks.o,$(patsubst %.cpp,%.o,$(call ec_files,src/core/*.cpp)))
 all: $(POLICY_TOOL)
 $(POLICY_TOOL): tools/ephemeral_crypt_policy.o $(CORE_OBJS)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS) -lgcrypt -lcrypto -lsodium

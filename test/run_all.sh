@@ -10,6 +10,9 @@
 # (scripts/chroot.sh), where the extension is built with that release's own
 # compiler and libraries.
 #
+# It installs the Debian packages it needs first (scripts/install-deps.sh);
+# this is the one place that does.
+#
 # Once, on the host (skipped when PG_MAJOR is set): the unit tests plain and
 # under ASan+UBSan, the fuzzers, clang-format, and a smoke run of the
 # benchmark harness. Then for each major, against its own stock server:
@@ -253,14 +256,17 @@ unit_sanitized() {
         (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs")
 }
 
-header_fuzzer() {
+# Builds the libFuzzer target $1 (with clang) and runs it for
+# EC_FUZZ_SECONDS (default 30) on its own corpus.
+run_fuzzer() {
+    local target=$1
     CC=clang CXX=clang++ cmake -S . -B build-fuzz -DEPHEMERAL_CRYPT_BENCH=OFF >/dev/null || return 1
-    cmake --build build-fuzz --target fuzz_header -j"$jobs" >/dev/null || return 1
-    mkdir -p build-fuzz/corpus
-    ./build-fuzz/fuzz_header -max_total_time="${EC_FUZZ_SECONDS:-30}" -print_final_stats=1 \
-        build-fuzz/corpus >build-fuzz/fuzz.log 2>&1
+    cmake --build build-fuzz --target "$target" -j"$jobs" >/dev/null || return 1
+    mkdir -p "build-fuzz/corpus-$target"
+    "./build-fuzz/$target" -max_total_time="${EC_FUZZ_SECONDS:-30}" -print_final_stats=1 \
+        "build-fuzz/corpus-$target" >"build-fuzz/$target.log" 2>&1
     local rc=$?
-    grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR)' build-fuzz/fuzz.log
+    grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR)' "build-fuzz/$target.log"
     return $rc
 }
 
@@ -293,7 +299,8 @@ if [ -z "${PG_MAJOR:-}" ]; then
     echo "##### Once, on this host"
     run_suite "unit tests (ctest)" unit_plain
     run_suite "unit tests under ASan+UBSan (ctest)" unit_sanitized
-    run_suite "header fuzzer (libFuzzer, ${EC_FUZZ_SECONDS:-30} s)" header_fuzzer
+    run_suite "header fuzzer (libFuzzer, ${EC_FUZZ_SECONDS:-30} s)" run_fuzzer fuzz_header
+    run_suite "restart seed fuzzer (libFuzzer, ${EC_FUZZ_SECONDS:-30} s)" run_fuzzer fuzz_restart_seed
     run_suite "clang-format" format_check
 fi
 for major in $majors; do

@@ -19,6 +19,7 @@
 #include <system_error>
 #include <vector>
 
+#include "core/file_io.hpp"
 #include "core/policy.hpp"
 
 namespace {
@@ -102,35 +103,13 @@ bool parse_arguments(int argc, char** argv, const std::vector<std::string>& allo
 }
 
 bool read_file(const std::string& path, std::string& out, std::string& error) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        error = path + ": " + errno_text(errno);
-        return false;
+    const ReadOutcome read = read_small_file(path, kPolicyFileMaxBytes, false, &out);
+    if (read.failed_at == ReadStep::TooLarge) {
+        error = path + ": larger than " + std::to_string(kPolicyFileMaxBytes) + " bytes";
+    } else if (!read.ok()) {
+        error = path + ": " + errno_text(read.error);
     }
-    out.clear();
-    char buffer[8192];
-    for (;;) {
-        const ssize_t n = ::read(fd, buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            error = path + ": " + errno_text(errno);
-            ::close(fd);
-            return false;
-        }
-        if (n == 0) {
-            break;
-        }
-        out.append(buffer, static_cast<std::size_t>(n));
-        if (out.size() > kPolicyFileMaxBytes) {
-            error = path + ": larger than " + std::to_string(kPolicyFileMaxBytes) + " bytes";
-            ::close(fd);
-            return false;
-        }
-    }
-    ::close(fd);
-    return true;
+    return read.ok();
 }
 
 bool write_all(int fd, std::string_view data) {
@@ -179,22 +158,13 @@ bool replace_file(const std::string& path, std::string_view content, std::string
         ::umask(mask);
         mode = 0666 & ~mask;
     }
-    std::string temp = path + ".XXXXXX";
-    const int fd = ::mkstemp(temp.data());
-    if (fd < 0) {
-        error = temp + ": " + errno_text(errno);
-        return false;
-    }
-    const bool ok = ::fchmod(fd, mode) == 0 && write_all(fd, content) && ::fsync(fd) == 0;
-    const int saved = errno;
-    if (::close(fd) != 0 || !ok) {
-        error = temp + ": " + errno_text(ok ? errno : saved);
-        ::unlink(temp.c_str());
-        return false;
-    }
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const std::string temp = path + ".tmp." + std::to_string(::getpid());
+    // The umask can only narrow the mode given to open; fchmod makes it exact.
+    const int rc = replace_file_durably(
+        libc_file_calls(), AT_FDCWD, temp.c_str(), path.c_str(), mode,
+        [&](int fd) { return ::fchmod(fd, mode) == 0 && write_all(fd, content); });
+    if (rc != 0) {
         error = path + ": " + errno_text(errno);
-        ::unlink(temp.c_str());
         return false;
     }
     return true;

@@ -5,6 +5,7 @@
 
 #include "core/no_postgres.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -20,7 +21,10 @@ enum class Category : std::uint8_t {
 inline constexpr Category kAllCategories[] = {Category::TempRelation, Category::Spill,
                                               Category::Wal};
 
-// The names are the SQL and log interface (DESIGN.md section 8); keep them stable.
+inline constexpr std::size_t kCategoryCount = sizeof(kAllCategories) / sizeof(kAllCategories[0]);
+
+// The names are the SQL and log interface (the README's "SQL functions"
+// section); keep them stable.
 constexpr std::string_view category_name(Category category) noexcept {
     switch (category) {
         case Category::TempRelation:

@@ -22,7 +22,7 @@ struct CategoryCounters {
 };
 
 struct Counters {
-    CategoryCounters category[3];
+    CategoryCounters category[kCategoryCount];  // indexed by category_index()
 
     CategoryCounters& of(Category c) noexcept { return category[category_index(c)]; }
 };

@@ -76,27 +76,25 @@ EncryptedFile::OpenOutcome EncryptedFile::create(PositionalIo& io, const Instanc
     if (!plaintext_audit) {
         cipher = make_cipher(key, header, &outcome.error);
         if (!cipher) {
-            outcome.status = HeaderStatus::Ok;
             return outcome;
         }
     }
     alignas(64) std::uint8_t encoded[kHeaderBytes];
     if (!encode_header(header, key, encoded)) {
         outcome.error = EIO;
-        outcome.status = HeaderStatus::Ok;
         return outcome;
     }
     const std::int64_t written = io.write_at(encoded, sizeof(encoded), 0);
     if (written != static_cast<std::int64_t>(sizeof(encoded))) {
         outcome.error = written < 0 ? static_cast<int>(-written) : EIO;
-        outcome.status = HeaderStatus::Ok;
         return outcome;
     }
-    outcome.status = HeaderStatus::Ok;
     outcome.file.reset(new (std::nothrow) EncryptedFile(header, std::move(cipher), 0));
     if (!outcome.file) {
         outcome.error = ENOMEM;
+        return outcome;
     }
+    outcome.status = HeaderStatus::Ok;
     return outcome;
 }
 
@@ -125,8 +123,7 @@ EncryptedFile::OpenOutcome EncryptedFile::open(PositionalIo& io, const InstanceK
             return outcome;
         }
     }
-    const std::uint64_t logical =
-        static_cast<std::uint64_t>(physical) > kHeaderBytes ? physical - kHeaderBytes : 0;
+    const auto logical = static_cast<std::uint64_t>(logical_from_physical(physical));
     outcome.file.reset(new (std::nothrow)
                            EncryptedFile(decoded.header, std::move(cipher), logical));
     if (!outcome.file) {
@@ -140,7 +137,7 @@ int EncryptedFile::refresh_size(PositionalIo& io) noexcept {
     if (physical < 0) {
         return static_cast<int>(physical);
     }
-    size_ = static_cast<std::uint64_t>(physical) > kHeaderBytes ? physical - kHeaderBytes : 0;
+    size_ = static_cast<std::uint64_t>(logical_from_physical(physical));
     return 0;
 }
 
@@ -332,7 +329,7 @@ std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_
     const std::uint64_t new_size = std::max(old_size, end);
     // PostgreSQL writes whole buffers of zeros when md.c extends a relation
     // and when a WAL segment is pre-filled. Units such a write covers are
-    // stored as zeros, which read back as zeros (DESIGN.md section 4), at no
+    // stored as zeros, which read back as zeros (docs/formats.md, "Data"), at no
     // cipher cost. Only a write that is zero throughout qualifies, so where
     // zero runs lie inside real data is not revealed; what is revealed is
     // that PostgreSQL zero-filled those units, which its I/O pattern shows.
@@ -400,40 +397,29 @@ std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_
 }
 
 int EncryptedFile::truncate(PositionalIo& io, std::uint64_t length) noexcept {
-    if (length >= size_) {
-        const int rc = prepare_growth(io, length);
-        if (rc < 0) {
-            return rc;
-        }
-        const int trc = io.truncate(kHeaderBytes + length);
-        if (trc < 0) {
-            return trc;
-        }
-        size_ = length;
-        return 0;
-    }
-    Scratch* s = scratch();
-    if (s == nullptr) {
-        return -ENOMEM;
-    }
+    // Growing re-encrypts the old last unit at its new length first.
+    // Shrinking into the middle of a unit keeps that unit's first bytes: they
+    // are read before the cut and stored again, at the shorter length, after.
     const std::uint64_t new_last = length / kUnit;
     const std::size_t kept = unit_length(new_last, length);
-    const bool reencrypt = cipher_ && kept > 0 && kept < unit_length(new_last, size_);
-    if (reencrypt) {
-        const int rc = load_unit(io, new_last, unit_length(new_last, size_), s->unit);
-        if (rc < 0) {
-            return rc;
-        }
+    const bool reencrypt =
+        length < size_ && cipher_ && kept > 0 && kept < unit_length(new_last, size_);
+    Scratch* s = reencrypt ? scratch() : nullptr;
+    if (reencrypt && s == nullptr) {
+        return -ENOMEM;
     }
-    const int trc = io.truncate(kHeaderBytes + length);
-    if (trc < 0) {
-        return trc;
+    int rc = length >= size_ ? prepare_growth(io, length) : 0;
+    if (rc == 0 && reencrypt) {
+        rc = load_unit(io, new_last, unit_length(new_last, size_), s->unit);
+    }
+    if (rc == 0) {
+        rc = io.truncate(kHeaderBytes + length);
+    }
+    if (rc < 0) {
+        return rc;
     }
     size_ = length;
-    if (reencrypt) {
-        return store_unit(io, new_last, s->unit, kept);
-    }
-    return 0;
+    return reencrypt ? store_unit(io, new_last, s->unit, kept) : 0;
 }
 
 int EncryptedFile::allocate(PositionalIo& io, std::uint64_t offset, std::uint64_t len) noexcept {

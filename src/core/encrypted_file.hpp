@@ -33,13 +33,15 @@ class EncryptedFile {
   public:
     struct OpenOutcome {
         std::unique_ptr<EncryptedFile> file;  // null unless status is Ok
+        // What the header said (open), or Ok once a fresh one is written (create).
         HeaderStatus status = HeaderStatus::NotOurs;
         int error = 0;  // errno when I/O or set-up failed
     };
 
     // Writes a fresh header (random nonce) to an empty file. With
     // `plaintext_audit` the file is marked as holding plaintext and its data
-    // is stored unencrypted (fail_open_audit).
+    // is stored unencrypted (fail_open_audit). On failure `file` is null,
+    // `status` is not Ok and `error` says why.
     static OpenOutcome create(PositionalIo& io, const InstanceKey& key, Category category,
                               bool plaintext_audit) noexcept;
 

@@ -5,9 +5,10 @@
 #include "core/file_header.hpp"
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include <cstring>
+
+#include "core/sha256.hpp"
 
 namespace ephemeral_crypt {
 
@@ -38,10 +39,13 @@ std::uint32_t get_u32(const std::uint8_t* p) noexcept {
     return v;
 }
 
-void checksum(const std::uint8_t* header, std::uint8_t out[L::kChecksumBytes]) noexcept {
-    std::uint8_t digest[SHA256_DIGEST_LENGTH];
-    SHA256(header, L::kChecksum, digest);
+bool checksum(const std::uint8_t* header, std::uint8_t out[L::kChecksumBytes]) noexcept {
+    std::uint8_t digest[kSha256Bytes];
+    if (!sha256(header, L::kChecksum, digest)) {
+        return false;
+    }
     std::memcpy(out, digest, L::kChecksumBytes);
+    return true;
 }
 
 }  // namespace
@@ -79,8 +83,7 @@ bool encode_header(const FileHeader& header, const InstanceKey& key,
     if (!key.header_mac(out, L::kMac, out + L::kMac)) {
         return false;
     }
-    checksum(out, out + L::kChecksum);
-    return true;
+    return checksum(out, out + L::kChecksum);
 }
 
 DecodedHeader decode_header(const std::uint8_t* data, std::size_t len,
@@ -104,8 +107,8 @@ DecodedHeader decode_header(const std::uint8_t* data, std::size_t len,
         return result;
     }
     std::uint8_t expected_checksum[L::kChecksumBytes];
-    checksum(data, expected_checksum);
-    if (CRYPTO_memcmp(expected_checksum, data + L::kChecksum, L::kChecksumBytes) != 0) {
+    if (!checksum(data, expected_checksum) ||
+        CRYPTO_memcmp(expected_checksum, data + L::kChecksum, L::kChecksumBytes) != 0) {
         result.status = HeaderStatus::Corrupt;
         return result;
     }

@@ -1,5 +1,5 @@
 // The fixed 4096-byte header at physical offset 0 of every encrypted file
-// (DESIGN.md section 4). Decoding never trusts the input: every read is
+// (docs/formats.md describes every byte). Decoding never trusts the input: every read is
 // bounds-checked against the length the caller passes, and each way a header
 // can fail has its own named result so the layer and the SQL functions can
 // say exactly what they found.
@@ -23,6 +23,19 @@ inline constexpr std::uint16_t kFormatVersion = 1;
 inline constexpr std::uint8_t kCipherAes256Xts = 1;
 inline constexpr std::uint8_t kCipherNone = 0;  // plaintext under fail_open_audit
 inline constexpr char kHeaderMagic[8] = {'E', 'P', 'H', 'C', 'R', 'Y', 'P', 'T'};
+
+// Logical offset L of an encrypted file is stored at physical L + 4096, and
+// its logical size is its physical size minus the header. Every conversion
+// between the two goes through these; a physical value inside the header (a
+// file cut short while its header was written) is logical 0.
+constexpr std::int64_t logical_from_physical(std::int64_t physical) noexcept {
+    return physical > static_cast<std::int64_t>(kHeaderBytes)
+               ? physical - static_cast<std::int64_t>(kHeaderBytes)
+               : 0;
+}
+constexpr std::int64_t physical_from_logical(std::int64_t logical) noexcept {
+    return logical + static_cast<std::int64_t>(kHeaderBytes);
+}
 
 // Header flags.
 inline constexpr std::uint32_t kFlagPlaintextAudit = 1u << 0;

@@ -11,6 +11,7 @@
 #include <new>
 
 #include "core/crypto_error.hpp"
+#include "core/hex.hpp"
 #include "core/kdf.hpp"
 
 namespace ephemeral_crypt {
@@ -24,14 +25,7 @@ constexpr char kFileKeyInfoPrefix[] = "ephemeral_crypt file-key v1 ";
 }  // namespace
 
 std::string key_id_to_hex(const KeyId& id) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string hex;
-    hex.reserve(id.size() * 2);
-    for (std::uint8_t byte : id) {
-        hex.push_back(kDigits[byte >> 4]);
-        hex.push_back(kDigits[byte & 0x0f]);
-    }
-    return hex;
+    return to_hex(id.data(), id.size());
 }
 
 std::unique_ptr<InstanceKey> InstanceKey::generate() {
@@ -94,11 +88,5 @@ bool InstanceKey::header_mac(const std::uint8_t* data, std::size_t len,
                                        sizeof(secrets_->header_mac_key), data, len, out, &out_len);
     return result != nullptr && out_len == kMacBytes;
 }
-
-#ifdef EPHEMERAL_CRYPT_TEST_HOOKS
-void InstanceKey::copy_key_bytes_for_testing(std::uint8_t out[kInstanceKeyBytes]) const noexcept {
-    std::memcpy(out, secrets_->master, kInstanceKeyBytes);
-}
-#endif
 
 }  // namespace ephemeral_crypt

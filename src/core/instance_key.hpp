@@ -50,13 +50,12 @@ class InstanceKey {
     bool header_mac(const std::uint8_t* data, std::size_t len,
                     std::uint8_t out[kMacBytes]) const noexcept;
 
-#ifdef EPHEMERAL_CRYPT_TEST_HOOKS
-    // Only in test builds: lets a test search logs and files for the key.
+    // Test builds only: they let a test search logs and files for the key
+    // and probe its memory. They are defined in instance_key_test_hooks.cpp,
+    // which is empty unless EPHEMERAL_CRYPT_TEST_HOOKS is defined, so a
+    // production build that calls them does not link.
     void copy_key_bytes_for_testing(std::uint8_t out[kInstanceKeyBytes]) const noexcept;
-    const void* secrets_address_for_testing() const noexcept {
-        return secrets_;
-    }
-#endif
+    const void* secrets_address_for_testing() const noexcept;
 
   private:
     struct Secrets {

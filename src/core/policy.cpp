@@ -7,37 +7,25 @@
 // postmaster down without a message.
 #include "core/policy.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <openssl/evp.h>
 #include <sodium.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
+
+#include "core/file_io.hpp"
+#include "core/hex.hpp"
+#include "core/sha256.hpp"
 
 namespace ephemeral_crypt {
 
 namespace {
 
-constexpr char kHexDigits[] = "0123456789abcdef";
-
 bool sodium_ready() noexcept {
     // sodium_init is idempotent and thread-safe; caching only saves the call.
     static const bool ready = sodium_init() >= 0;
     return ready;
-}
-
-std::string to_hex(const std::uint8_t* data, std::size_t len) {
-    std::string out;
-    out.reserve(len * 2);
-    for (std::size_t i = 0; i < len; ++i) {
-        out.push_back(kHexDigits[data[i] >> 4]);
-        out.push_back(kHexDigits[data[i] & 0x0f]);
-    }
-    return out;
 }
 
 std::string to_base64(const std::uint8_t* data, std::size_t len) {
@@ -52,8 +40,9 @@ void append_percent_encoded(std::string& out, std::string_view value) {
         const auto byte = static_cast<unsigned char>(ch);
         if (byte < 0x21 || byte > 0x7e || ch == '%' || ch == '=') {
             out.push_back('%');
-            out.push_back("0123456789ABCDEF"[byte >> 4]);
-            out.push_back("0123456789ABCDEF"[byte & 0x0f]);
+            for (const char digit : to_hex(&byte, 1)) {
+                out.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(digit))));
+            }
         } else {
             out.push_back(ch);
         }
@@ -74,28 +63,12 @@ std::string_view trim(std::string_view s) noexcept {
     return s;
 }
 
-bool all_hex(std::string_view s) noexcept {
-    for (const char ch : s) {
-        const bool digit = ch >= '0' && ch <= '9';
-        const bool lower = ch >= 'a' && ch <= 'f';
-        const bool upper = ch >= 'A' && ch <= 'F';
-        if (!digit && !lower && !upper) {
-            return false;
-        }
-    }
-    return true;
-}
-
 // Hex and base64 have different lengths for every size used here, so the
 // length alone says which one the text is.
 bool decode_fixed(std::string_view text, std::uint8_t* out, std::size_t len) noexcept {
     text = trim(text);
-    if (text.size() == 2 * len && all_hex(text)) {
-        std::size_t written = 0;
-        if (sodium_hex2bin(out, len, text.data(), text.size(), nullptr, &written, nullptr) != 0) {
-            return false;
-        }
-        return written == len;
+    if (text.size() == 2 * len) {
+        return from_hex(text, out, len);
     }
     if (text.size() + 1 == sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL)) {
         std::size_t written = 0;
@@ -356,14 +329,11 @@ std::string policy_digest_hex(const Policy& policy) noexcept {
         if (canonical.empty()) {
             return {};
         }
-        unsigned char digest[EVP_MAX_MD_SIZE];
-        unsigned int digest_len = 0;
-        if (EVP_Digest(canonical.data(), canonical.size(), digest, &digest_len, EVP_sha256(),
-                       nullptr) != 1 ||
-            digest_len != 32) {
+        std::uint8_t digest[kSha256Bytes];
+        if (!sha256(canonical.data(), canonical.size(), digest)) {
             return {};
         }
-        return to_hex(digest, digest_len);
+        return to_hex(digest, sizeof(digest));
     } catch (...) {
         return {};
     }
@@ -493,57 +463,38 @@ PolicyFileResult parse_policy_text(std::string_view text,
 PolicyFileResult load_policy_file(const std::string& path,
                                   const std::string& public_key_text) noexcept {
     try {
-        PolicyFileResult result;
-        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0) {
-            const int error = errno;
-            result.status = (error == ENOENT || error == ENOTDIR) ? PolicyFileStatus::Missing
-                                                                  : PolicyFileStatus::Unreadable;
-            result.error = "cannot open: " + errno_text(error);
-            return result;
-        }
-        struct stat st;
-        if (::fstat(fd, &st) != 0) {
-            const int error = errno;
-            ::close(fd);
-            result.status = PolicyFileStatus::Unreadable;
-            result.error = "cannot stat: " + errno_text(error);
-            return result;
-        }
-        if (!S_ISREG(st.st_mode)) {
-            ::close(fd);
-            result.status = PolicyFileStatus::Unreadable;
-            result.error = "not a regular file";
-            return result;
-        }
         std::string text;
-        char buffer[8192];
-        for (;;) {
-            const ssize_t n = ::read(fd, buffer, sizeof buffer);
-            if (n < 0) {
-                if (errno == EINTR) {
-                    continue;
+        const ReadOutcome read = read_small_file(path, kPolicyFileMaxBytes, true, &text);
+        if (read.ok()) {
+            return parse_policy_text(text, public_key_text);
+        }
+        PolicyFileResult result;
+        result.status = PolicyFileStatus::Unreadable;
+        result.error_number = read.error;
+        switch (read.failed_at) {
+            case ReadStep::Open:
+                if (read.error == ENOENT || read.error == ENOTDIR) {
+                    result.status = PolicyFileStatus::Missing;
                 }
-                const int error = errno;
-                ::close(fd);
-                result.status = PolicyFileStatus::Unreadable;
-                result.error = "cannot read: " + errno_text(error);
-                return result;
-            }
-            if (n == 0) {
+                result.error = "cannot open: " + errno_text(read.error);
                 break;
-            }
-            text.append(buffer, static_cast<std::size_t>(n));
-            if (text.size() > kPolicyFileMaxBytes) {
-                ::close(fd);
+            case ReadStep::Stat:
+                result.error = "cannot stat: " + errno_text(read.error);
+                break;
+            case ReadStep::NotRegular:
+                result.error = "not a regular file";
+                break;
+            case ReadStep::TooLarge:
                 result.status = PolicyFileStatus::Malformed;
                 result.error =
                     "file is larger than " + std::to_string(kPolicyFileMaxBytes) + " bytes";
-                return result;
-            }
+                break;
+            case ReadStep::Read:
+            case ReadStep::Done:
+                result.error = "cannot read: " + errno_text(read.error);
+                break;
         }
-        ::close(fd);
-        return parse_policy_text(text, public_key_text);
+        return result;
     } catch (...) {
         return out_of_memory();
     }

@@ -76,8 +76,8 @@ struct CategoryPolicy {
 };
 
 struct Policy {
-    std::string version;         // declared by the control plane, e.g. "2026-11-01.3"
-    CategoryPolicy category[3];  // indexed by category_index(Category)
+    std::string version;                      // declared by the control plane, e.g. "2026-11-01.3"
+    CategoryPolicy category[kCategoryCount];  // indexed by category_index(Category)
     std::string cipher = "AES-256-XTS";
 
     CategoryPolicy& of(Category c) noexcept { return category[category_index(c)]; }
@@ -116,6 +116,7 @@ struct PolicyFileResult {
     // Empty on Ok; otherwise one human-readable line. For Malformed it names
     // the line ("line 4: ...") or, for a bad public key, starts "public key:".
     std::string error;
+    int error_number = 0;    // errno when the file could not be opened, examined or read
     bool signed_ok = false;  // true exactly when status is Ok
 };
 

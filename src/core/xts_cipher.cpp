@@ -107,26 +107,25 @@ bool XtsCipher::short_unit(std::uint64_t unit_index, const std::uint8_t* in, std
     return true;
 }
 
-bool XtsCipher::encrypt_unit(std::uint64_t unit_index, const std::uint8_t* in, std::uint8_t* out,
-                             std::size_t len) noexcept {
+bool XtsCipher::transform_unit(bool encrypt, std::uint64_t unit_index, const std::uint8_t* in,
+                               std::uint8_t* out, std::size_t len) noexcept {
     if (len == 0 || len > kDataUnitBytes) {
         return false;
     }
     if (len < kXtsMinimumBytes) {
-        return short_unit(unit_index, in, out, len);
+        return short_unit(unit_index, in, out, len);  // XOR: its own inverse
     }
-    return run(true, unit_index, in, out, len);
+    return run(encrypt, unit_index, in, out, len);
+}
+
+bool XtsCipher::encrypt_unit(std::uint64_t unit_index, const std::uint8_t* in, std::uint8_t* out,
+                             std::size_t len) noexcept {
+    return transform_unit(true, unit_index, in, out, len);
 }
 
 bool XtsCipher::decrypt_unit(std::uint64_t unit_index, const std::uint8_t* in, std::uint8_t* out,
                              std::size_t len) noexcept {
-    if (len == 0 || len > kDataUnitBytes) {
-        return false;
-    }
-    if (len < kXtsMinimumBytes) {
-        return short_unit(unit_index, in, out, len);
-    }
-    return run(false, unit_index, in, out, len);
+    return transform_unit(false, unit_index, in, out, len);
 }
 
 }  // namespace ephemeral_crypt

@@ -41,6 +41,8 @@ class XtsCipher {
                       std::size_t len) noexcept;
 
   private:
+    bool transform_unit(bool encrypt, std::uint64_t unit_index, const std::uint8_t* in,
+                        std::uint8_t* out, std::size_t len) noexcept;
     bool run(bool encrypt, std::uint64_t unit_index, const std::uint8_t* in, std::uint8_t* out,
              std::size_t len) noexcept;
     bool short_unit(std::uint64_t unit_index, const std::uint8_t* in, std::uint8_t* out,

@@ -24,7 +24,7 @@ namespace {
 LayerConfig g_config;
 std::atomic<bool> g_active{false};
 std::atomic<bool> g_installed{false};
-std::atomic<bool> g_fault[3];
+std::atomic<bool> g_fault[kCategoryCount];
 Counters g_local_counters;
 std::atomic<Counters*> g_counters{&g_local_counters};
 std::mutex g_patch_mutex;
@@ -178,7 +178,7 @@ void attach_counters(Counters* shared, bool merge_previous) noexcept {
     if (shared == nullptr || shared == previous) {
         return;
     }
-    for (std::size_t i = 0; merge_previous && i < 3; ++i) {
+    for (std::size_t i = 0; merge_previous && i < kCategoryCount; ++i) {
         auto& from = previous->category[i];
         auto& to = shared->category[i];
         to.files_encrypted += from.files_encrypted.load();
@@ -296,4 +296,22 @@ std::size_t tracked_fd_count() noexcept {
     return FdTable::instance().tracked();
 }
 
+FileCalls encrypting_file_calls() noexcept {
+    return {ec_openat, ec_close, real().fsync, real().renameat, real().unlinkat};
+}
+
+FileCalls plaintext_file_calls() noexcept {
+    return {real().openat, real().close, real().fsync, real().renameat, real().unlinkat};
+}
+
 }  // namespace ephemeral_crypt::interpose
+
+// dlopen is wrapped so that objects loaded later (archive modules, other
+// extensions) are patched as they load and read through the layer too.
+extern "C" void* ec_dlopen(const char* file, int mode) noexcept {
+    void* handle = ephemeral_crypt::interpose::real().dlopen(file, mode);
+    if (handle != nullptr) {
+        ephemeral_crypt::interpose::patch_new_objects();
+    }
+    return handle;
+}

@@ -13,6 +13,7 @@
 
 #include "core/category.hpp"
 #include "core/counters.hpp"
+#include "core/file_io.hpp"
 #include "core/instance_key.hpp"
 #include "core/policy.hpp"
 #include "interpose/path_classifier.hpp"
@@ -36,7 +37,7 @@ using EventCallback = void (*)(LayerEvent event, Category category, const char* 
 
 struct LayerConfig {
     const InstanceKey* key = nullptr;
-    CategoryPolicy policy[3];
+    CategoryPolicy policy[kCategoryCount];  // indexed by category_index()
     ClassifierRoots roots;
     EventCallback on_event = nullptr;
 };
@@ -78,6 +79,11 @@ bool category_enabled(Category category) noexcept;
 // everything through until then.
 bool layer_active() noexcept;
 bool layer_fault(Category category) noexcept;
+
+// Calls for replace_file_durably: through the wrappers, so a file of an
+// enabled category is written encrypted, or straight to libc, in plaintext.
+FileCalls encrypting_file_calls() noexcept;
+FileCalls plaintext_file_calls() noexcept;
 
 // Whether `fd` is tracked by the layer, and as what (for tests and self-test).
 bool fd_is_tracked(int fd, Category* category) noexcept;

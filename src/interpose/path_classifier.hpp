@@ -1,7 +1,7 @@
 // Decides from a path alone whether a file belongs to one of the encrypted
-// categories (DESIGN.md section 1). PostgreSQL chdirs to the data directory
-// and mostly uses relative paths, but absolute paths into the data directory
-// (or to a relocated pg_wal) are recognised too. Pure string work: no system
+// categories (the README's "What is encrypted" table). PostgreSQL chdirs to
+// the data directory and mostly uses relative paths, but absolute paths into
+// the data directory (or to a relocated pg_wal) are recognised too. Pure string work: no system
 // calls, so it is cheap on every open and easy to test.
 #pragma once
 

@@ -33,6 +33,7 @@ bool resolve_real_libc(const char** missing) noexcept {
     ok &= resolve(g_real.open, "open", missing);
     ok &= resolve(g_real.openat, "openat", missing);
     ok &= resolve(g_real.close, "close", missing);
+    ok &= resolve(g_real.close_range, "close_range", missing);
     ok &= resolve(g_real.read, "read", missing);
     ok &= resolve(g_real.write, "write", missing);
     ok &= resolve(g_real.pread, "pread64", missing);
@@ -64,6 +65,10 @@ bool resolve_real_libc(const char** missing) noexcept {
     ok &= resolve(g_real.sendfile, "sendfile64", missing);
     ok &= resolve(g_real.splice, "splice", missing);
     ok &= resolve(g_real.rename, "rename", missing);
+    ok &= resolve(g_real.renameat, "renameat", missing);
+    ok &= resolve(g_real.unlinkat, "unlinkat", missing);
+    ok &= resolve(g_real.fsync, "fsync", missing);
+    ok &= resolve(g_real.readlink, "readlink", missing);
     ok &= resolve(g_real.fopen, "fopen64", missing);
     ok &= resolve(g_real.dlopen, "dlopen", missing);
     return ok;

@@ -1,6 +1,7 @@
 // Pointers to the genuine libc functions, resolved once with
-// dlsym(RTLD_NEXT). The layer calls libc only through these, so its own
-// calls never loop back into the wrappers, whatever the GOTs say.
+// dlsym(RTLD_NEXT). Every file call the layer makes itself goes through
+// these (never a bare call, never a wrapper unless it means to encrypt), so
+// its own calls never loop back into the wrappers, whatever the GOTs say.
 #pragma once
 
 #include "core/no_postgres.hpp"
@@ -17,6 +18,7 @@ struct RealLibc {
     int (*open)(const char*, int, ...);
     int (*openat)(int, const char*, int, ...);
     int (*close)(int);
+    int (*close_range)(unsigned int, unsigned int, int);
     ssize_t (*read)(int, void*, size_t);
     ssize_t (*write)(int, const void*, size_t);
     ssize_t (*pread)(int, void*, size_t, off_t);
@@ -48,6 +50,10 @@ struct RealLibc {
     ssize_t (*sendfile)(int, int, off_t*, size_t);
     ssize_t (*splice)(int, off_t*, int, off_t*, size_t, unsigned int);
     int (*rename)(const char*, const char*);
+    int (*renameat)(int, const char*, int, const char*);
+    int (*unlinkat)(int, const char*, int);
+    int (*fsync)(int);
+    ssize_t (*readlink)(const char*, char*, size_t);
     void* (*fopen)(const char*, const char*);
     void* (*dlopen)(const char*, int);
 };

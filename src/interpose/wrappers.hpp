@@ -1,7 +1,12 @@
 // The libc replacements the GOT patcher installs. They are extern "C" and
 // noexcept, report through errno exactly as libc does, and pass any call on
 // a file outside the encrypted categories straight to libc after one table
-// lookup. Exposed so unit tests can call them without patching anything.
+// lookup. Exposed so unit tests can call them without patching anything, and
+// so the engine can write encrypted files through them. They are defined by
+// call family: wrappers_open.cpp (open, close, dup, fcntl), wrappers_io.cpp
+// (read, write, vectored), wrappers_size.cpp (seek, truncate, allocate,
+// range hints), wrappers_stat.cpp (the stat family), wrappers_refused.cpp
+// (refused bypasses, rename) and layer.cpp (dlopen).
 #pragma once
 
 #include "core/no_postgres.hpp"

@@ -1,7 +1,9 @@
 // The only way src/pg's C++ files reach PostgreSQL's headers: wrapped in
-// extern "C". Files that include this must not include src/core or
-// src/interpose headers, which refuse to share a translation unit with
-// postgres.h; they talk to the engine through pg/bridge.hpp.
+// extern "C". Files that include this must not include the C++ headers of
+// src/core, src/interpose or src/engine, which refuse to share a translation
+// unit with postgres.h; they talk to the engine through its C interface,
+// engine/engine_api.h. Differences between PostgreSQL versions belong in
+// src/pg, behind PG_VERSION_NUM.
 #pragma once
 
 extern "C" {

@@ -4,15 +4,15 @@
  *		SQL-callable functions that report the instance's encryption state.
  *
  * They read the settings inherited from the postmaster, the counters in
- * shared memory, and file headers; they never see key bytes (the bridge
- * offers none) and never decrypt data for the caller. On a server that did
- * not preload the library each one raises an ERROR that says how to.
+ * shared memory, and file headers; they never see key bytes (the engine's
+ * interface offers none) and never decrypt data for the caller. On a server
+ * that did not preload the library each one raises an ERROR that says how to.
  *
  *-------------------------------------------------------------------------
  */
 #include "pg/pg_includes.hpp"
 
-#include "pg/state.hpp"
+#include "pg/extension.hpp"
 
 // PostgreSQL 15's PG_FUNCTION_INFO_V1 exports only the info record, not the
 // function, so each is declared exported here as well.
@@ -31,6 +31,16 @@ EC_SQL_FUNCTION(ephemeral_crypt_scan)
 
 namespace {
 
+/*---- Function declarations ----*/
+
+void require_preloaded();
+TimestampTz key_created_at();
+Datum key_age_datum();
+TupleDesc record_result_descriptor(FunctionCallInfo fcinfo);
+void file_report_datums(const ec_file_report& report, Datum* datums, bool* nulls);
+
+/*---- Helpers ----*/
+
 void require_preloaded() {
     if (!ec_state.ready) {
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -43,7 +53,7 @@ void require_preloaded() {
 }
 
 TimestampTz key_created_at() {
-    const int64 created_ms = ec_bridge_key_created_at_unix_ms();
+    const int64 created_ms = ec_engine_key_created_at_unix_ms();
     // Unix milliseconds to PostgreSQL's microseconds since 2000-01-01.
     return created_ms * 1000 -
            static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
@@ -69,7 +79,7 @@ constexpr int kFileReportColumns = 10;
 void file_report_datums(const ec_file_report& report, Datum* datums, bool* nulls) {
     datums[0] = CStringGetTextDatum(report.path);
     if (report.category >= 0) {
-        datums[1] = CStringGetTextDatum(ec_bridge_category_name(report.category));
+        datums[1] = CStringGetTextDatum(ec_engine_category_name(report.category));
     } else {
         nulls[1] = true;
     }
@@ -89,19 +99,21 @@ void file_report_datums(const ec_file_report& report, Datum* datums, bool* nulls
 
 }  // namespace
 
+/*---- SQL-callable functions ----*/
+
 Datum ephemeral_crypt_status(PG_FUNCTION_ARGS) {
     require_preloaded();
     TupleDesc tupdesc = record_result_descriptor(fcinfo);
     Datum datums[12];
     bool nulls[12] = {false};
     datums[0] = BoolGetDatum(ec_state.ready);
-    datums[1] = CStringGetTextDatum(ec_bridge_key_id());
+    datums[1] = CStringGetTextDatum(ec_engine_key_id());
     datums[2] = TimestampTzGetDatum(key_created_at());
     datums[3] = key_age_datum();
     datums[4] = CStringGetTextDatum(ec_state.policy.version);
     datums[5] = CStringGetTextDatum(ec_state.policy_digest);
     datums[6] = BoolGetDatum(ec_state.policy_signed);
-    datums[7] = CStringGetTextDatum(ec_bridge_cipher_name());
+    datums[7] = CStringGetTextDatum(ec_engine_cipher_name());
     datums[8] = CStringGetTextDatum(ec_state.ready ? "installed" : "not installed");
     datums[9] = Int32GetDatum(ec_state.objects_patched);
     datums[10] = Int32GetDatum(ec_state.slots_patched);
@@ -125,13 +137,15 @@ Datum ephemeral_crypt_encryption_status(PG_FUNCTION_ARGS) {
     InitMaterializedSRF(fcinfo, 0);
     for (int category = 0; category < EC_CATEGORY_COUNT; ++category) {
         ec_counter_values values;
-        ec_bridge_read_counters(category, &values);
+        if (!ec_engine_read_counters(category, &values)) {
+            continue;
+        }
         Datum datums[9];
         bool nulls[9] = {false};
-        datums[0] = CStringGetTextDatum(ec_bridge_category_name(category));
+        datums[0] = CStringGetTextDatum(ec_engine_category_name(category));
         datums[1] = BoolGetDatum(ec_state.settings.encrypt[category]);
-        datums[2] =
-            CStringGetTextDatum(ec_degradation_name(ec_state.settings.degradation[category]));
+        datums[2] = CStringGetTextDatum(
+            ec_engine_degradation_name(ec_state.settings.degradation[category]));
         datums[3] = Int64GetDatum(static_cast<int64>(values.files_encrypted));
         datums[4] = Int64GetDatum(static_cast<int64>(values.files_open));
         datums[5] = Int64GetDatum(static_cast<int64>(values.bytes_encrypted));
@@ -152,18 +166,27 @@ Datum ephemeral_crypt_file_status(PG_FUNCTION_ARGS) {
     char* path = text_to_cstring(PG_GETARG_TEXT_PP(0));
     TupleDesc tupdesc = record_result_descriptor(fcinfo);
     ec_file_report report;
-    char error[256] = {};
-    const int rc = ec_bridge_inspect_file(path, &report, error, sizeof(error));
-    if (rc != EC_PATH_OK) {
-        const int code = rc == EC_PATH_MISSING       ? ERRCODE_UNDEFINED_FILE
-                         : rc == EC_PATH_EMPTY       ? ERRCODE_INVALID_PARAMETER_VALUE
-                         : rc == EC_PATH_NOT_REGULAR ? ERRCODE_WRONG_OBJECT_TYPE
-                         : rc == EC_PATH_UNREADABLE  ? ERRCODE_IO_ERROR
-                                                     : ERRCODE_INSUFFICIENT_PRIVILEGE;
-        ereport(ERROR,
-                (errcode(code), errmsg("ephemeral_crypt_file_status: \"%s\": %s", path, error),
-                 errhint("Give a path relative to the data directory, or an absolute path inside "
-                         "it or one of its tablespaces, without \"..\".")));
+    int problem = EC_PATH_OK;
+    ec_error error;
+    if (ec_engine_inspect_file(path, &report, &problem, &error) != EC_OK) {
+        const char* const hint =
+            "Give a path relative to the data directory, or an absolute path inside it or one of "
+            "its tablespaces, without \"..\".";
+        if (error.saved_errno != 0) {
+            errno = error.saved_errno;
+            ereport(ERROR,
+                    (errcode_for_file_access(),
+                     errmsg("ephemeral_crypt_file_status: \"%s\": %s: %m", path, error.message),
+                     errhint("%s", hint)));
+        }
+        const int code = problem == EC_PATH_MISSING       ? ERRCODE_UNDEFINED_FILE
+                         : problem == EC_PATH_EMPTY       ? ERRCODE_INVALID_PARAMETER_VALUE
+                         : problem == EC_PATH_NOT_REGULAR ? ERRCODE_WRONG_OBJECT_TYPE
+                         : problem == EC_PATH_UNREADABLE  ? ERRCODE_IO_ERROR
+                                                          : ERRCODE_INSUFFICIENT_PRIVILEGE;
+        ereport(ERROR, (errcode(code),
+                        errmsg("ephemeral_crypt_file_status: \"%s\": %s", path, error.message),
+                        errhint("%s", hint)));
     }
     Datum datums[kFileReportColumns];
     bool nulls[kFileReportColumns] = {false};
@@ -175,14 +198,16 @@ Datum ephemeral_crypt_scan(PG_FUNCTION_ARGS) {
     require_preloaded();
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     InitMaterializedSRF(fcinfo, 0);
-    const int found = ec_bridge_scan();
-    if (found < 0) {
+    int found = 0;
+    ec_error error;
+    if (ec_engine_scan(&found, &error) != EC_OK) {
         ereport(ERROR, (errcode(ERRCODE_IO_ERROR),
-                        errmsg("ephemeral_crypt_scan: could not walk the data directory")));
+                        errmsg("ephemeral_crypt_scan: could not walk the data directory: %s",
+                               error.message)));
     }
     for (int i = 0; i < found; ++i) {
         ec_file_report report;
-        if (!ec_bridge_scan_result(i, &report)) {
+        if (!ec_engine_scan_result(i, &report)) {
             break;
         }
         Datum datums[kFileReportColumns];

@@ -39,13 +39,28 @@ extern "C" {
 #include "utils/wait_event.h"
 }
 
-#include "pg/state.hpp"
+#include "pg/extension.hpp"
 
 extern "C" {
 PGDLLEXPORT void ephemeral_crypt_wal_sealer_main(Datum argument);
 }
 
 namespace {
+
+/*---- Function declarations ----*/
+
+void request_stop(SIGNAL_ARGS);
+int other_wal_writers();
+void seal_wal_for_restart();
+void capture_restart_seed(int code, Datum);
+uint32 lsn_high(XLogRecPtr lsn);
+uint32 lsn_low(XLogRecPtr lsn);
+bool file_exists(const char* path);
+void checkpoint_segment_path(const ControlFileData* control, char* name, char* path);
+void refuse(int segments, const char* old_key, const ControlFileData* control, bool clean);
+int remove_foreign_wal();
+
+/*---- The sealer: a background worker that runs at shutdown ----*/
 
 volatile sig_atomic_t stop_requested = false;
 
@@ -79,7 +94,8 @@ void seal_wal_for_restart() {
         pg_usleep(10000L);
     }
     if (other_wal_writers() > 0) {
-        ereport(LOG, (errmsg("ephemeral_crypt: other processes still write WAL; this shutdown "
+        ereport(LOG, (errcode(ERRCODE_OBJECT_IN_USE),
+                      errmsg("ephemeral_crypt: other processes still write WAL; this shutdown "
                              "is not sealed for a restart")));
         return;
     }
@@ -95,13 +111,15 @@ void seal_wal_for_restart() {
     XLogFlush(end);
 }
 
+/*---- The postmaster's exit: saving the restart seed ----*/
+
 void capture_restart_seed(int code, Datum) {
     if (MyProcPid != PostmasterPid) {
         return;
     }
     // Shared memory is already detached when exit callbacks run.
-    ec_bridge_detach_counters();
-    ec_bridge_discard_restart_seed();
+    ec_engine_detach_counters();
+    ec_engine_discard_restart_seed();
     if (code != 0) {
         return;
     }
@@ -114,21 +132,31 @@ void capture_restart_seed(int code, Datum) {
     const uint64 offset = control->checkPoint % segment_bytes;
     if (offset != SizeOfXLogLongPHD) {
         ereport(LOG,
-                (errmsg("ephemeral_crypt: the shutdown checkpoint is not the first record of its "
+                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                 errmsg("ephemeral_crypt: the shutdown checkpoint is not the first record of its "
                         "segment; the next start of this data directory will be refused")));
         return;
     }
-    XLogSegNo segment;
-    XLByteToSeg(control->checkPoint, segment, segment_bytes);
     char name[MAXPGPATH];
     char path[MAXPGPATH];
-    XLogFileName(name, control->checkPointCopy.ThisTimeLineID, segment, segment_bytes);
-    snprintf(path, sizeof(path), "pg_wal/%s", name);
-    char error[256] = {};
-    if (ec_bridge_save_restart_seed(path, offset, control->checkPointCopy.ThisTimeLineID,
-                                    control->checkPoint, error, sizeof(error)) != 0) {
-        ereport(LOG, (errmsg("ephemeral_crypt: could not save the restart seed: %s", error)));
+    checkpoint_segment_path(control, name, path);
+    ec_error error;
+    if (ec_engine_save_restart_seed(path, offset, control->checkPointCopy.ThisTimeLineID,
+                                    control->checkPoint, &error) != EC_OK) {
+        ec_report_engine_error(LOG, ERRCODE_INTERNAL_ERROR, "could not save the restart seed",
+                               &error, nullptr);
     }
+}
+
+/*---- The next start: rebuilding, removing or refusing ----*/
+
+// The WAL segment that holds the latest checkpoint record: its file name and
+// its path relative to the data directory.
+void checkpoint_segment_path(const ControlFileData* control, char* name, char* path) {
+    XLogSegNo segment;
+    XLByteToSeg(control->checkPoint, segment, control->xlog_seg_size);
+    XLogFileName(name, control->checkPointCopy.ThisTimeLineID, segment, control->xlog_seg_size);
+    snprintf(path, MAXPGPATH, "pg_wal/%s", name);
 }
 
 // LSN_FORMAT_ARGS relies on a C-only builtin, so LSNs are split by hand.
@@ -184,7 +212,18 @@ void refuse(int segments, const char* old_key, const ControlFileData* control, b
          errhint("%s", way_out)));
 }
 
+int remove_foreign_wal() {
+    int removed = 0;
+    ec_error error;
+    if (ec_engine_remove_foreign_wal(&removed, &error) != EC_OK) {
+        ec_report_engine_error(FATAL, ERRCODE_INTERNAL_ERROR, nullptr, &error, nullptr);
+    }
+    return removed;
+}
+
 }  // namespace
+
+/*---- Entry points ----*/
 
 void ephemeral_crypt_wal_sealer_main(Datum) {
     pqsignal(SIGTERM, request_stop);
@@ -214,25 +253,26 @@ void ec_wal_restart_register() {
 }
 
 void ec_wal_restart_prepare() {
-    char old_key[2 * 8 + 1];
-    const int segments = ec_bridge_count_foreign_wal(old_key, sizeof(old_key));
+    char old_key[EC_KEY_ID_BUFFER];
+    int segments = 0;
+    ec_error error;
+    // A pg_wal that cannot be listed counts none; the startup process then
+    // meets the files itself and says what is wrong with them.
+    (void)ec_engine_find_foreign_wal(&segments, old_key, &error);
     if (segments == 0) {
-        ec_bridge_discard_restart_seed();
+        ec_engine_discard_restart_seed();
         return;
     }
     bool crc_ok = false;
     ControlFileData* control = get_controlfile(DataDir, &crc_ok);
-    char error[256] = {};
 
     // A standby (or an archive recovery) fetches WAL again from elsewhere.
     if (file_exists(STANDBY_SIGNAL_FILE) || file_exists(RECOVERY_SIGNAL_FILE)) {
-        const int removed = ec_bridge_remove_foreign_wal(error, sizeof(error));
-        if (removed < 0) {
-            ereport(FATAL, (errmsg("ephemeral_crypt: %s", error)));
-        }
+        const int removed = remove_foreign_wal();
         const XLogRecPtr redo = crc_ok ? control->checkPointCopy.redo : InvalidXLogRecPtr;
         ereport(LOG,
-                (errmsg("ephemeral_crypt: removed %d WAL segment(s) encrypted under the previous "
+                (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+                 errmsg("ephemeral_crypt: removed %d WAL segment(s) encrypted under the previous "
                         "instance's key %s; recovery fetches WAL again from " EC_LSN_FORMAT
                         " (the last "
                         "restartpoint) from the primary or the archive",
@@ -249,28 +289,23 @@ void ec_wal_restart_prepare() {
     if (!clean) {
         refuse(segments, old_key, control, false);
     }
-    XLogSegNo segment;
-    XLByteToSeg(control->checkPoint, segment, control->xlog_seg_size);
     char name[MAXPGPATH];
     char path[MAXPGPATH];
-    XLogFileName(name, control->checkPointCopy.ThisTimeLineID, segment, control->xlog_seg_size);
-    snprintf(path, sizeof(path), "pg_wal/%s", name);
-    const int rebuilt = ec_bridge_rebuild_from_seed(path, control->checkPointCopy.ThisTimeLineID,
-                                                    control->checkPoint, control->xlog_seg_size,
-                                                    error, sizeof(error));
-    if (rebuilt < 0) {
-        ereport(FATAL, (errmsg("ephemeral_crypt: %s", error)));
+    checkpoint_segment_path(control, name, path);
+    bool rebuilt = false;
+    if (ec_engine_rebuild_from_seed(path, control->checkPointCopy.ThisTimeLineID,
+                                    control->checkPoint, control->xlog_seg_size, &rebuilt,
+                                    &error) != EC_OK) {
+        ec_report_engine_error(FATAL, ERRCODE_INTERNAL_ERROR, nullptr, &error, nullptr);
     }
-    if (rebuilt == 0) {
+    if (!rebuilt) {
         refuse(segments, old_key, control, true);
     }
-    const int removed = ec_bridge_remove_foreign_wal(error, sizeof(error));
-    if (removed < 0) {
-        ereport(FATAL, (errmsg("ephemeral_crypt: %s", error)));
-    }
-    ec_bridge_discard_restart_seed();
+    const int removed = remove_foreign_wal();
+    ec_engine_discard_restart_seed();
     ereport(LOG,
-            (errmsg("ephemeral_crypt: rebuilt WAL segment %s (shutdown checkpoint at " EC_LSN_FORMAT
+            (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+             errmsg("ephemeral_crypt: rebuilt WAL segment %s (shutdown checkpoint at " EC_LSN_FORMAT
                     ") under "
                     "the new key; removed %d other segment(s) of the previous instance (key %s)",
                     name, lsn_high(control->checkPoint), lsn_low(control->checkPoint), removed,

@@ -7,7 +7,7 @@
 # temporary data, holds the statement still while its files exist (an open
 # cursor, or a query blocked inside ec_block() until the test releases it),
 # and greps the raw bytes of every file of the category for the markers:
-# A must show no marker anywhere and only EPHCRYPT files under its own key; B
+# A must show no marker anywhere and only encrypted files under its own key; B
 # must show the markers (which proves that the sweep can find them). Each
 # case's output is compared between A and B (md5 of the rows), so the
 # extension must not change any result.
@@ -33,15 +33,15 @@ my $B = ec_new_node('B', extension => 0);
 $A->start;
 $B->start;
 
-like(slurp_file($A->logfile), qr/ephemeral_crypt: ready: key [0-9a-f]{16}, .*wal: encrypted \(fail_closed\)/,
+my $readyA = ec_parse_ready_line((ec_ready_lines($A))[0]) || {};
+like(($readyA->{key} // '') . '|' . ($readyA->{wal} // ''), qr/^[0-9a-f]{16}\|encrypted \(fail_closed\)$/,
 	'A: startup log reports the key and encrypted WAL');
 unlike(slurp_file($B->logfile), qr/ephemeral_crypt: /, 'B: no extension loaded');
 
 $A->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
 my $keyA = ec_key_id($A);
 like($keyA, qr/^[0-9a-f]{16}$/, "A: instance key id $keyA");
-like(slurp_file($A->logfile), qr/ephemeral_crypt: ready: key \Q$keyA\E,/,
-	'A: startup log names the same key id as ephemeral_crypt_status()');
+is($readyA->{key}, $keyA, 'A: startup log names the same key id as ephemeral_crypt_status()');
 is($A->safe_psql('postgres', 'SELECT ready FROM ephemeral_crypt_status()'), 't', 'A: ready');
 
 for my $node ($A, $B)
@@ -71,8 +71,8 @@ sub check_scans
 	my @hitsB = grep { $in_cats->($B, (split /: /, $_)[0]) } @{ $scanB->{hits} };
 
 	cmp_ok(scalar(@catsA), '>', 0, "$case: A has @$cats file(s) on disk while the statement runs (" . scalar(@catsA) . ')');
-	my @bad = grep { $scanA->{headers}{$_} ne 'EPHCRYPT' || ($scanA->{keyids}{$_} // '') ne $keyA } @catsA;
-	is_deeply(\@bad, [], "$case: every such file on A starts with EPHCRYPT and carries key $keyA");
+	my @bad = ec_not_encrypted_under($scanA, $keyA, \@catsA);
+	is_deeply(\@bad, [], "$case: every such file on A starts with $EC_MAGIC and carries key $keyA");
 	is_deeply($scanA->{hits}, [], "$case: no marker in any temp_relation/spill/wal file of A");
 	cmp_ok(scalar(@catsB), '>', 0, "$case: B has @$cats file(s) on disk too");
 	cmp_ok(scalar(@hitsB), '>', 0, "$case: the markers are found in plaintext in B's @$cats files (" . scalar(@hitsB) . ' hit(s))');
@@ -301,7 +301,7 @@ sub blocked_case
 			ok((grep { $_ eq $node->data_dir . "/$rel" } @{ $scan->{files} }), 'temptable: ' . $node->name . " had $rel on disk");
 			if ($node == $A)
 			{
-				is($scan->{headers}{ $A->data_dir . "/$rel" }, 'EPHCRYPT', "temptable: A's $rel starts with EPHCRYPT");
+				is($scan->{headers}{ $A->data_dir . "/$rel" }, $EC_MAGIC, "temptable: A's $rel starts with $EC_MAGIC");
 			}
 		}
 	}
@@ -501,8 +501,8 @@ sub blocked_case
 {
 	my $scan = ec_scan_markers($A, \@ALL, [ values %markers ]);
 	is_deeply($scan->{hits}, [], 'final sweep: no marker of any case in any temp_relation/spill/wal file of A');
-	my @bad = grep { $scan->{sizes}{$_} > 0 && $scan->{headers}{$_} ne 'EPHCRYPT' } @{ $scan->{files} };
-	is_deeply(\@bad, [], 'final sweep: every non-empty category file of A starts with EPHCRYPT');
+	my @bad = ec_not_encrypted_under($scan, undef, [ grep { $scan->{sizes}{$_} > 0 } @{ $scan->{files} } ]);
+	is_deeply(\@bad, [], "final sweep: every non-empty category file of A starts with $EC_MAGIC");
 	my $scanB = ec_scan_markers($B, ['wal'], [ values %markers ]);
 	cmp_ok(scalar(@{ $scanB->{hits} }), '>', 0, 'final sweep: B\'s WAL holds markers in plaintext');
 

@@ -33,9 +33,8 @@ $node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
 
 my $key = ec_key_id($node);
 like($key, qr/^[0-9a-f]{16}$/, "instance key id before the crash: $key");
-my @ready = grep { /ephemeral_crypt: ready: key / } ec_log_lines($node);
-is(scalar(@ready), 1, 'one ready line at startup');
-like($ready[0], qr/key \Q$key\E, .*wal: encrypted \(fail_closed\)/, 'the ready line names the key and encrypted WAL');
+my ($r) = ec_the_ready_line($node, 0, 'one ready line at startup');
+is(($r->{key} // '') . '|' . ($r->{wal} // ''), "$key|encrypted (fail_closed)", 'the ready line names the key and encrypted WAL');
 
 $node->command_ok([ 'pgbench', '-i', '-s', '1', '-q', 'postgres' ], 'pgbench -i -s 1');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pgbench_accounts'), '100000', '100000 accounts loaded');
@@ -100,7 +99,7 @@ like($log, qr/redo starts at [0-9A-F]+\/[0-9A-F]+/, 'WAL replay started (over en
 like($log, qr/redo done at [0-9A-F]+\/[0-9A-F]+/, 'WAL replay finished');
 unlike($log, qr/ephemeral_crypt: (encrypted I\/O failed|file rejected|file written in plaintext|bypass refused)/,
 	'no layer event during crash and recovery');
-unlike($log, qr/ephemeral_crypt: ready:/, 'the extension was not re-initialized (the postmaster kept its key)');
+is(scalar(ec_ready_lines_in($log)), 0, 'the extension was not re-initialized (the postmaster kept its key)');
 
 # After recovery.
 my $n = check_invariant('after crash recovery');
@@ -120,9 +119,9 @@ my @bad;
 for my $f (@wal)
 {
 	my ($magic, $id) = ec_read_header($f);
-	push @bad, $f unless defined $magic && $magic eq 'EPHCRYPT' && $id eq $key;
+	push @bad, $f unless defined $magic && $magic eq $EC_MAGIC && $id eq $key;
 }
-is_deeply(\@bad, [], "every WAL segment starts with EPHCRYPT and carries key $key");
+is_deeply(\@bad, [], "every WAL segment starts with $EC_MAGIC and carries key $key");
 my $st = ec_encryption_status($node);
 cmp_ok($st->{wal}{bytes_encrypted}, '>', 0, 'WAL bytes encrypted since the reinitialization');
 is($st->{$_}{failures}, '0', "no $_ failure") for qw(temp_relation spill wal);

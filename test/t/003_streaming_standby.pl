@@ -21,36 +21,25 @@ use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 
-my $primary = ec_new_node('primary', extension => 1, encrypt_wal => 1, allows_streaming => 1);
-$primary->start;
-$primary->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
+my $m1 = ec_marker('before_backup');
+my ($primary, $standby) =
+  ec_primary_with_standby(before_backup => sub { ec_create_marked_table($_[0], $m1, 5000) });
 my $key_primary = ec_key_id($primary);
 like($key_primary, qr/^[0-9a-f]{16}$/, "primary key id $key_primary");
 
-my $m1 = ec_marker('before_backup');
-$primary->safe_psql('postgres', qq{
-	CREATE TABLE t (id int PRIMARY KEY, s text);
-	INSERT INTO t SELECT g, '${m1}_' || g FROM generate_series(1, 5000) g;});
-
-$primary->backup('b');
-my $backup_wal = $primary->backup_dir . '/b/pg_wal';
-my @backup_segments = grep { -f $_ && m{/[0-9A-F]{24}$} } glob("$backup_wal/*");
+my @backup_segments = ec_wal_segments($primary->backup_dir . '/b/pg_wal');
 cmp_ok(scalar(@backup_segments), '>', 0, 'the base backup carries WAL segments');
-my @plain = grep { my ($mg) = ec_read_header($_); !defined $mg || $mg ne 'EPHCRYPT' } @backup_segments;
+my @plain = grep { my ($mg) = ec_read_header($_); !defined $mg || $mg ne $EC_MAGIC } @backup_segments;
 is(scalar(@plain), scalar(@backup_segments), 'pg_basebackup received the WAL in plaintext (it is read through the primary\'s layer)');
 
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'b', has_streaming => 1);
 my $standby_conf = slurp_file($standby->data_dir . '/postgresql.conf');
 like($standby_conf, qr/shared_preload_libraries = 'ephemeral_crypt'/, 'the standby preloads the extension');
 like($standby_conf, qr/ephemeral_crypt\.encrypt_wal = on/, 'the standby encrypts its WAL');
-$standby->start;
 
 my $standby_log = slurp_file($standby->logfile);
 like($standby_log, qr/ephemeral_crypt: encrypted \d+ WAL segment\(s\) that were written before WAL encryption was enabled/,
 	'the standby encrypted the plaintext segments of the base backup at startup');
-my @ready = $standby_log =~ /ephemeral_crypt: ready: key ([0-9a-f]{16}),/g;
-is(scalar(@ready), 1, 'the standby logged one ready line');
+my ($ready) = ec_the_ready_line_in($standby_log, 'the standby logged one ready line');
 
 # Data written after the backup, with markers, some of it in a new segment.
 my $m2 = ec_marker('streamed');
@@ -73,7 +62,7 @@ is($standby->safe_psql('postgres', 'SELECT pg_is_in_recovery()'), 't', 'the stan
 # Keys: each instance has its own.
 my $key_standby = ec_key_id($standby);
 like($key_standby, qr/^[0-9a-f]{16}$/, "standby key id $key_standby");
-is($ready[0], $key_standby, 'the standby\'s ready line names the key that ephemeral_crypt_status() reports');
+is($ready->{key}, $key_standby, 'the standby\'s ready line names the key that ephemeral_crypt_status() reports');
 isnt($key_standby, $key_primary, 'primary and standby have different instance keys');
 is($standby->safe_psql('postgres', 'SELECT ready FROM ephemeral_crypt_status()'), 't', 'the standby is ready');
 
@@ -83,14 +72,15 @@ my @markers = ($m1, $m2);
 my $scan = ec_scan_markers($standby, 'wal', \@markers);
 my @segments = grep { $scan->{sizes}{$_} > 0 } @{ $scan->{files} };
 cmp_ok(scalar(@segments), '>=', 2, 'the standby has WAL segments (' . scalar(@segments) . ')');
-my @wrong = grep { $scan->{headers}{$_} ne 'EPHCRYPT' || ($scan->{keyids}{$_} // '') ne $key_standby } @segments;
-is_deeply(\@wrong, [], "every standby WAL segment starts with EPHCRYPT and carries the standby's key $key_standby");
+my @wrong = ec_not_encrypted_under($scan, $key_standby, \@segments);
+is_deeply(\@wrong, [], "every standby WAL segment starts with $EC_MAGIC and carries the standby's key $key_standby");
 my @primary_key = grep { ($scan->{keyids}{$_} // '') eq $key_primary } @segments;
 is_deeply(\@primary_key, [], 'no standby segment carries the primary\'s key');
 is_deeply($scan->{hits}, [], 'no standby WAL file contains a marker in plaintext');
 
 my $scan_primary = ec_scan_markers($primary, 'wal', \@markers);
-my @wrong_primary = grep { $scan_primary->{sizes}{$_} > 0 && ($scan_primary->{headers}{$_} ne 'EPHCRYPT' || ($scan_primary->{keyids}{$_} // '') ne $key_primary) } @{ $scan_primary->{files} };
+my @wrong_primary = ec_not_encrypted_under($scan_primary, $key_primary,
+	[ grep { $scan_primary->{sizes}{$_} > 0 } @{ $scan_primary->{files} } ]);
 is_deeply(\@wrong_primary, [], "every primary WAL segment carries the primary's key $key_primary");
 is_deeply($scan_primary->{hits}, [], 'no primary WAL file contains a marker in plaintext');
 

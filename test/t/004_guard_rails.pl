@@ -24,30 +24,14 @@ use Test::More;
 # so find the shared helpers relative to this file.
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use Time::HiRes qw(usleep);
 use EphemeralCrypt::TestLib;
-
-my $ready_re = qr/ephemeral_crypt: ready: key ([0-9a-f]{16}), policy version "([^"]*)", digest ([0-9a-f]{64}), (signed|unsigned)[^,]*, cipher ([^,]+), temp_relation: ([^,]+), spill: ([^,]+), wal: ([^;]+);/;
-
-# Starts a node that must not come up; returns its log.
-sub refused_start
-{
-	my ($node, $what) = @_;
-	my $ok = $node->start(fail_ok => 1);
-	ok(!$ok, "$what: the server refuses to start");
-	my $log = slurp_file($node->logfile);
-	unlike($log, qr/database system is ready to accept connections/, "$what: never accepted connections");
-	unlike($log, qr/ephemeral_crypt: ready:/, "$what: no ready line");
-	ok(!-e $node->data_dir . '/postmaster.pid', "$what: no postmaster left running");
-	return $log;
-}
 
 # ---------------------------------------------------------------------------
 # encrypt_wal = on + archive_command
 {
 	my $node = ec_new_node('archive_command', extension => 1, encrypt_wal => 1, allows_streaming => 1,
 		conf => "archive_mode = on\narchive_command = 'cp %p /nonexistent/%f'\n");
-	my $log = refused_start($node, 'archive_command');
+	my $log = ec_start_refused($node, 'archive_command');
 	like($log, qr/FATAL:  ephemeral_crypt\.encrypt_wal cannot be combined with archive_command/,
 		'archive_command: FATAL explains the refusal');
 	like($log, qr/DETAIL:  archive_command runs an external program that would copy encrypted WAL/,
@@ -59,7 +43,7 @@ sub refused_start
 {
 	my $node = ec_new_node('fail_open', extension => 1, encrypt_wal => 1,
 		conf => "ephemeral_crypt.wal_degradation = fail_open_audit\n");
-	my $log = refused_start($node, 'wal fail_open_audit');
+	my $log = ec_start_refused($node, 'wal fail_open_audit');
 	like($log, qr/FATAL:  ephemeral_crypt\.wal_degradation must be fail_closed/,
 		'wal fail_open_audit: FATAL explains the refusal');
 	like($log, qr/HINT:  Set ephemeral_crypt\.wal_degradation = fail_closed/, 'wal fail_open_audit: HINT');
@@ -70,35 +54,35 @@ sub refused_start
 	my $node = ec_new_node('wal_off', extension => 1, encrypt_wal => 0, allows_streaming => 1,
 		conf => "archive_mode = on\narchive_command = 'true'\nephemeral_crypt.spill_degradation = fail_open_audit\n");
 	ok($node->start(fail_ok => 1), 'encrypt_wal = off with archive_command: starts');
-	my @lines = grep { /ephemeral_crypt: ready:/ } ec_log_lines($node);
-	is(scalar(@lines), 1, 'exactly one ready line');
-	my ($key, $policy, $digest, $signed, $cipher, $temp, $spill, $wal) = $lines[0] =~ $ready_re;
-	like($key // '', qr/^[0-9a-f]{16}$/, "the ready line carries the key id $key");
-	is($policy, 'tap-test', 'the ready line carries the policy version');
-	is($temp, 'encrypted (fail_closed)', 'temp_relation: encrypted (fail_closed)');
-	is($spill, 'encrypted (fail_open_audit)', 'spill: encrypted (fail_open_audit)');
-	is($wal, 'not encrypted', 'wal: not encrypted');
+	my ($r) = ec_the_ready_line($node, 0, 'exactly one ready line');
+	my $key = $r->{key};
+	like($key // '', qr/^[0-9a-f]{16}$/, "the ready line carries the key id " . ($key // ''));
+	is($r->{version}, 'tap-test', 'the ready line carries the policy version');
+	is($r->{temp_relation}, 'encrypted (fail_closed)', 'temp_relation: encrypted (fail_closed)');
+	is($r->{spill}, 'encrypted (fail_open_audit)', 'spill: encrypted (fail_open_audit)');
+	is($r->{wal}, 'not encrypted', 'wal: not encrypted');
 	$node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
 	is(ec_key_id($node), $key, 'ephemeral_crypt_status() reports the logged key id');
-	is($signed, 'unsigned', 'the ready line says the policy is unsigned');
+	is(defined $r->{signed} ? ($r->{signed} ? 'signed' : 'unsigned') : undef,
+		'unsigned', 'the ready line says the policy is unsigned');
 	is($node->safe_psql('postgres',
 		'SELECT ready, policy_version, policy_digest, policy_signed, cipher FROM ephemeral_crypt_status()'),
-		"t|tap-test|$digest|f|$cipher", 'status: ready, policy version, digest and cipher as logged');
+		"t|tap-test|" . ($r->{digest} // '') . "|f|" . ($r->{cipher} // ''),
+		'status: ready, policy version, digest and cipher as logged');
 	is($node->safe_psql('postgres',
 		'SELECT category, enabled, degradation FROM ephemeral_crypt_encryption_status() ORDER BY category'),
 		"spill|t|fail_open_audit\ntemp_relation|t|fail_closed\nwal|f|fail_closed",
 		'encryption status per category');
 	my @wal = grep { -s $_ } ec_category_files($node, 'wal');
 	cmp_ok(scalar(@wal), '>', 0, 'WAL segments exist');
-	my @enc = grep { my ($mg) = ec_read_header($_); defined $mg && $mg eq 'EPHCRYPT' } @wal;
+	my @enc = grep { my ($mg) = ec_read_header($_); defined $mg && $mg eq $EC_MAGIC } @wal;
 	is_deeply(\@enc, [], 'no WAL segment is encrypted when encrypt_wal = off');
 
 	# Without WAL encryption the node can restart: a new key, one more ready line.
 	my $offset = -s $node->logfile;
 	$node->restart;
-	my @again = grep { /ephemeral_crypt: ready:/ } split /\n/, ec_log_since($node, $offset);
-	is(scalar(@again), 1, 'exactly one ready line for the second start');
-	my ($key2) = $again[0] =~ $ready_re;
+	my ($again) = ec_the_ready_line($node, $offset, 'exactly one ready line for the second start');
+	my $key2 = $again->{key};
 	isnt($key2, $key, "the restarted instance has a new key ($key2)");
 	is(ec_key_id($node), $key2, 'ephemeral_crypt_status() reports the new key');
 	$node->stop;
@@ -110,10 +94,9 @@ sub refused_start
 	my $node = ec_new_node('archive_library', extension => 1, encrypt_wal => 1, allows_streaming => 1,
 		conf => "archive_mode = on\narchive_library = 'basic_archive'\nbasic_archive.archive_directory = '$archive'\n");
 	ok($node->start(fail_ok => 1), 'archive_library with encrypt_wal = on: starts');
-	my @lines = grep { /ephemeral_crypt: ready:/ } ec_log_lines($node);
-	is(scalar(@lines), 1, 'archive_library: exactly one ready line');
-	my ($key, undef, undef, undef, undef, undef, undef, $wal) = $lines[0] =~ $ready_re;
-	is($wal, 'encrypted (fail_closed)', 'archive_library: wal: encrypted (fail_closed)');
+	my ($r) = ec_the_ready_line($node, 0, 'archive_library: exactly one ready line');
+	my $key = $r->{key};
+	is($r->{wal}, 'encrypted (fail_closed)', 'archive_library: wal: encrypted (fail_closed)');
 	$node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
 	is(ec_key_id($node), $key, 'archive_library: status reports the logged key id');
 
@@ -126,12 +109,12 @@ sub refused_start
 	is($node->safe_psql('postgres', 'SELECT failed_count FROM pg_stat_archiver'), '0', 'archive_library: no archiving failure');
 	my $archived = slurp_file("$archive/$segment");
 	is(length($archived), 16 * 1024 * 1024, 'archive_library: the archived segment has the plain segment size');
-	isnt(substr($archived, 0, 8), 'EPHCRYPT', 'archive_library: the archive holds plaintext WAL');
+	isnt(substr($archived, 0, 8), $EC_MAGIC, 'archive_library: the archive holds plaintext WAL');
 	is(unpack('v', substr($archived, 0, 2)), ec_wal_page_magic(), 'archive_library: it starts with the WAL page magic of this server');
 	ok(index($archived, $m) >= 0, 'archive_library: the archived WAL contains the inserted rows');
 	# No checkpoint has run since the switch, so the segment is still in pg_wal.
 	my ($magic, $id) = ec_read_header($node->data_dir . "/pg_wal/$segment");
-	is($magic, 'EPHCRYPT', 'archive_library: the same segment in pg_wal is encrypted');
+	is($magic, $EC_MAGIC, 'archive_library: the same segment in pg_wal is encrypted');
 	is($id, $key, 'archive_library: under the instance key');
 	my $scan = ec_scan_markers($node, 'wal', [$m]);
 	is_deeply($scan->{hits}, [], 'archive_library: no marker in pg_wal');
@@ -171,18 +154,17 @@ sub refused_start
 	{
 		local $ENV{EPHEMERAL_CRYPT_TEST_FAULTS};
 		delete $ENV{EPHEMERAL_CRYPT_TEST_FAULTS};
-		my $log = refused_start($node, 'test_fault without the environment switch');
+		my $log = ec_start_refused($node, 'test_fault without the environment switch');
 		unlike($log, qr/unrecognized configuration parameter|invalid value for parameter/,
 			'test_fault: the setting is recognised');
 		like($log, qr/FATAL:  ephemeral_crypt\.test_fault is a test-only setting/,
 			'test_fault without the environment switch: refused as a test-only setting');
 	}
-	my $offset = -s $node->logfile;
+	my $log;
 	{
 		local $ENV{EPHEMERAL_CRYPT_TEST_FAULTS} = '1';
-		ok(!$node->start(fail_ok => 1), 'test_fault = install_layer: the server refuses to start');
+		$log = ec_start_refused($node, 'test_fault = install_layer');
 	}
-	my $log = ec_log_since($node, $offset);
 	unlike($log, qr/unrecognized configuration parameter|invalid value for parameter/,
 		'test_fault = install_layer: the setting is recognised');
 	like($log, qr/FATAL:  ephemeral_crypt: could not install the file-access layer/,

@@ -259,14 +259,12 @@ EOP
 	$pnode->append_conf('postgresql.conf', "ephemeral_crypt.policy_file = '$file'\n");
 	$pnode->start;
 	$pnode->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
-	my @lines = ec_ready_lines($pnode);
-	is(scalar(@lines), 1, 'policy file: exactly one ready line');
-	my $p = ec_parse_ready_line($lines[0]) || {};
+	my ($p, $line) = ec_the_ready_line($pnode, 0, 'policy file: exactly one ready line');
 	is($p->{version}, 'ops-file-7', 'policy file: log reports the version from the file, not the setting');
 	is($p->{digest}, $digest, 'policy file: log digest equals `ephemeral_crypt_policy digest FILE`');
 	isnt($p->{digest}, $r->{digest}, 'policy file: a different policy has a different digest');
 	is($p->{signed} . $p->{from_file}, '01', 'policy file: log says unsigned (policy file)');
-	like($lines[0], qr/, unsigned \(policy file\), cipher /, 'policy file: "unsigned (policy file)" in the line');
+	like($line, qr/, unsigned \(policy file\), cipher /, 'policy file: "unsigned (policy file)" in the line');
 	is($p->{spill}, 'encrypted (fail_open_audit)', 'policy file: spill degradation from the file');
 	is($p->{wal}, 'not encrypted', 'policy file: wal from the file');
 	is($pnode->safe_psql('postgres',
@@ -288,9 +286,7 @@ EOP
 	is($digest2, $digest, 'tool: the digest ignores comments, spacing and order');
 	my $offset = -s $pnode->logfile;
 	$pnode->restart;
-	my @again = ec_ready_lines($pnode, $offset);
-	is(scalar(@again), 1, 'policy file: one ready line after the restart');
-	my $q = ec_parse_ready_line($again[0]) || {};
+	my ($q) = ec_the_ready_line($pnode, $offset, 'policy file: one ready line after the restart');
 	is($q->{digest}, $digest, 'policy file: the same digest after the restart');
 	isnt($q->{key}, $p->{key}, 'policy file: a new key after the restart');
 	is($pnode->safe_psql('postgres', 'SELECT instance_key_id, policy_digest FROM ephemeral_crypt_status()'),
@@ -344,7 +340,7 @@ EOP
 		is($out, '', "new session: $sql: no result");
 	}
 	is($plain->safe_psql('postgres', 'SELECT 1'), '1', 'not preloaded: the server keeps running');
-	unlike(slurp_file($plain->logfile), qr/ephemeral_crypt: ready:/, 'not preloaded: no ready line');
+	is(scalar(ec_ready_lines($plain)), 0, 'not preloaded: no ready line');
 	$plain->stop;
 }
 

@@ -127,10 +127,8 @@ configure(policy_file => $good, policy_public_key => $pub, require_signed_policy
 {
 	my $offset = -e $node->logfile ? -s $node->logfile : 0;
 	ok($node->start(fail_ok => 1), 'good signed policy: the server starts');
-	my @lines = ec_ready_lines($node, $offset);
-	is(scalar(@lines), 1, 'good signed policy: one ready line');
-	my $r = ec_parse_ready_line($lines[0]) || {};
-	like($lines[0] // '', qr/, signed \(policy file\), cipher /, 'good signed policy: log says "signed (policy file)"');
+	my ($r, $line) = ec_the_ready_line($node, $offset, 'good signed policy: one ready line');
+	like($line // '', qr/, signed \(policy file\), cipher /, 'good signed policy: log says "signed (policy file)"');
 	is($r->{version}, 'signed-2026.1', 'good signed policy: log version from the file');
 	is($r->{digest}, $digest, 'good signed policy: log digest equals the tool\'s');
 	is($r->{temp_relation}, 'encrypted (fail_open_audit)', 'good signed policy: temp_relation from the file');
@@ -158,11 +156,11 @@ configure(policy_file => $good, policy_public_key => $pub, require_signed_policy
 	is($s->query_safe('FETCH 1 FROM c'), '200000', 'good signed policy: a spilled sort is held');
 	my @spill = ec_category_files($node, 'spill');
 	cmp_ok(scalar(@spill), '>', 0, 'good signed policy: spill files exist');
-	my @spill_enc = grep { my ($m) = ec_read_header($_); defined $m && $m eq 'EPHCRYPT' } @spill;
+	my @spill_enc = grep { my ($m) = ec_read_header($_); defined $m && $m eq $EC_MAGIC } @spill;
 	is_deeply(\@spill_enc, [], 'good signed policy: no spill file is encrypted (spill = off in the file)');
 	my @temp = grep { -s $_ } ec_category_files($node, 'temp_relation');
 	cmp_ok(scalar(@temp), '>', 0, 'good signed policy: temp relation files exist');
-	my @temp_bad = grep { my ($m, $id) = ec_read_header($_); !defined $m || $m ne 'EPHCRYPT' || $id ne $r->{key} } @temp;
+	my @temp_bad = grep { my ($m, $id) = ec_read_header($_); !defined $m || $m ne $EC_MAGIC || $id ne $r->{key} } @temp;
 	is_deeply(\@temp_bad, [], 'good signed policy: every temp relation file is encrypted under the instance key');
 	$s->quit;
 	$node->stop;
@@ -214,10 +212,8 @@ configure(policy_file => $unsigned, require_signed_policy => 'off');
 {
 	my $offset = -s $node->logfile;
 	ok($node->start(fail_ok => 1), 'unsigned file with require_signed_policy = off: the server starts');
-	my @lines = ec_ready_lines($node, $offset);
-	is(scalar(@lines), 1, 'unsigned: one ready line');
-	my $r = ec_parse_ready_line($lines[0]) || {};
-	like($lines[0] // '', qr/, unsigned \(policy file\), cipher /, 'unsigned: log says "unsigned (policy file)"');
+	my ($r, $line) = ec_the_ready_line($node, $offset, 'unsigned: one ready line');
+	like($line // '', qr/, unsigned \(policy file\), cipher /, 'unsigned: log says "unsigned (policy file)"');
 	is($r->{version}, 'signed-2026.1', 'unsigned: version from the file');
 	is($r->{digest}, $digest, 'unsigned: the digest does not depend on the signature');
 	is($node->safe_psql('postgres', 'SELECT instance_key_id, policy_version, policy_digest, policy_signed FROM ephemeral_crypt_status()'),

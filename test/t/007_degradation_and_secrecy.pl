@@ -22,7 +22,6 @@
 use strict;
 use warnings;
 
-use File::Find;
 use MIME::Base64 qw(encode_base64);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -32,35 +31,6 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
-
-# Raw bytes of every regular file under $dir, as { path => bytes }.
-sub read_tree
-{
-	my ($dir) = @_;
-	my %files;
-	find(
-		{
-			no_chdir => 1,
-			wanted => sub {
-				return unless -f $File::Find::name && !-l $File::Find::name;
-				open(my $fh, '<:raw', $File::Find::name) or return;
-				local $/;
-				my $data = <$fh>;
-				close $fh;
-				$files{$File::Find::name} = $data // '';
-			}
-		},
-		$dir);
-	return \%files;
-}
-
-# Files under any pgsql_tmp directory of the node (spill files), with bytes.
-sub pgsql_tmp_files
-{
-	my ($node) = @_;
-	my $all = read_tree($node->data_dir);
-	return { map { $_ => $all->{$_} } grep { m{/pgsql_tmp/} } keys %$all };
-}
 
 my $warning_re = sub {
 	my ($event, $category, $key) = @_;
@@ -106,8 +76,8 @@ $node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
 	my $first = $rows[0][0] // 'none';
 	is($node->safe_psql('postgres', qq{SELECT plaintext_audit, encrypted FROM ephemeral_crypt_file_status('$first')}),
 		't|f', "fail_open_audit: file_status($first) agrees");
-	my $tmp = pgsql_tmp_files($node);
-	ok((grep { index($_, $m) >= 0 } values %$tmp), 'fail_open_audit: the spill file really holds the plaintext');
+	ok(scalar(ec_files_holding($node->data_dir, $m, qr{/pgsql_tmp/})),
+		'fail_open_audit: the spill file really holds the plaintext');
 
 	my $log = ec_log_since($node, $offset);
 	my $audit_re = $warning_re->('file written in plaintext', 'spill', $key);
@@ -166,16 +136,13 @@ $node->append_conf('postgresql.conf', "ephemeral_crypt.spill_degradation = fail_
 	is($after->{spill}{plaintext_fallbacks}, 0, 'fail_closed: no plaintext fallback');
 	is($after->{spill}{files_encrypted} - $before->{spill}{files_encrypted}, 0, 'fail_closed: no spill file was encrypted');
 
-	my $tmp = pgsql_tmp_files($node);
-	my @hits = grep { index($tmp->{$_}, $m) >= 0 } keys %$tmp;
-	is_deeply(\@hits, [], 'fail_closed: no file under pgsql_tmp holds the query\'s data (' . scalar(keys %$tmp) . ' file(s) scanned)');
-	my @nonempty = grep { length($tmp->{$_}) > 0 } sort keys %$tmp;
+	my $tmp = ec_scan_tree($node->data_dir, [$m], qr{/pgsql_tmp/});
+	is_deeply($tmp->{holding}{$m}, [], 'fail_closed: no file under pgsql_tmp holds the query\'s data (' . scalar(@{ $tmp->{files} }) . ' file(s) scanned)');
+	my @nonempty = grep { $tmp->{sizes}{$_} > 0 } @{ $tmp->{files} };
 	is_deeply(\@nonempty, [], 'fail_closed: nothing at all was written under pgsql_tmp');
-	is_deeply([ sort keys %$tmp ], [], 'fail_closed: the failed creation leaves no file behind');
+	is_deeply($tmp->{files}, [], 'fail_closed: the failed creation leaves no file behind');
 	# Neither does anything else in the data directory.
-	my $all = read_tree($node->data_dir);
-	@hits = grep { index($all->{$_}, $m) >= 0 } keys %$all;
-	is_deeply(\@hits, [], 'fail_closed: no file of the data directory holds the query\'s data');
+	is_deeply([ ec_files_holding($node->data_dir, $m) ], [], 'fail_closed: no file of the data directory holds the query\'s data');
 
 	# The server keeps working for what does not spill.
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM generate_series(1, 100)'), '100',
@@ -250,18 +217,18 @@ $node->append_conf('postgresql.conf', "ephemeral_crypt.spill_degradation = fail_
 
 	my $check = sub {
 		my ($when) = @_;
-		my $tree = read_tree($snode->data_dir);
-		my $log = slurp_file($snode->logfile);
-		cmp_ok(scalar(keys %$tree), '>', 100, "$when: " . scalar(keys %$tree) . ' files of the data directory read');
-		ok(index($log, $key_id) >= 0, "$when: the key id $key_id is found in the server log (the search sees the log)");
 		my $key_id_raw = pack('H*', $key_id);
-		ok((grep { index($_, $key_id_raw) >= 0 } values %$tree),
+		my $tree = ec_scan_tree($snode->data_dir, [ $key_id_raw, values %forms ]);
+		my $log = slurp_file($snode->logfile);
+		my $read = scalar(@{ $tree->{files} });
+		cmp_ok($read, '>', 100, "$when: $read files of the data directory read");
+		ok(index($log, $key_id) >= 0, "$when: the key id $key_id is found in the server log (the search sees the log)");
+		ok(scalar(@{ $tree->{holding}{$key_id_raw} }),
 			"$when: the key id is found in file headers (the search sees the encrypted files)");
 		for my $form (sort keys %forms)
 		{
 			ok(index($log, $forms{$form}) < 0, "$when: the key ($form) is not in the server log");
-			my @hits = grep { index($tree->{$_}, $forms{$form}) >= 0 } sort keys %$tree;
-			is_deeply(\@hits, [], "$when: the key ($form) is in no file of the data directory");
+			is_deeply($tree->{holding}{ $forms{$form} }, [], "$when: the key ($form) is in no file of the data directory");
 		}
 	};
 	$check->('while running');

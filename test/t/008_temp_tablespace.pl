@@ -9,7 +9,6 @@
 use strict;
 use warnings;
 
-use File::Find;
 use File::Path qw(make_path);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -44,21 +43,12 @@ for my $node ($A, $B)
 	$session->query_safe("DECLARE sorted CURSOR FOR SELECT payload FROM src ORDER BY payload DESC");
 	$session->query_safe("FETCH 1 FROM sorted");
 
-	my (@files, @hits, @headers_ok);
-	find({ no_chdir => 1, wanted => sub {
-		return unless -f $_;
-		push @files, $_;
-		open(my $fh, '<:raw', $_) or return;
-		local $/;
-		my $bytes = <$fh>;
-		close $fh;
-		push @hits, $_ if index($bytes, $marker) >= 0;
-		push @headers_ok, $_ if substr($bytes, 0, 8) eq 'EPHCRYPT';
-	} }, $location);
+	my $scan = ec_scan_tree($location, [$marker]);
+	my @files = @{ $scan->{files} };
 	my @spill = grep { m{/pgsql_tmp/} } @files;
 	my @temprel = grep { m{/t\d+_\d+(_\w+)?(\.\d+)?$} } @files;
-	$result{ $node->name } = { files => \@files, spill => \@spill, temprel => \@temprel,
-		hits => \@hits, headers => \@headers_ok };
+	$result{ $node->name } = { scan => $scan, spill => \@spill, temprel => \@temprel,
+		hits => $scan->{holding}{$marker} };
 
 	if ($node == $A)
 	{
@@ -83,10 +73,9 @@ my $b = $result{ts_B};
 cmp_ok(scalar(@{ $a->{spill} }), '>', 0, 'A: spill files exist in the temp tablespace');
 cmp_ok(scalar(@{ $a->{temprel} }), '>', 0, 'A: temporary relation files exist in the temp tablespace');
 is_deeply($a->{hits}, [], 'A: no marker in any file of the temp tablespace');
-my @a_unencrypted = grep {
-	my $f = $_;
-	!(grep { $_ eq $f } @{ $a->{headers} }) && -s $f && $f =~ m{/pgsql_tmp/|/t\d+_\d+}
-} (@{ $a->{spill} }, @{ $a->{temprel} });
+# Judged by the sizes seen while the files existed (they are gone now).
+my @a_unencrypted = ec_not_encrypted_under($a->{scan}, undef,
+	[ grep { $a->{scan}{sizes}{$_} > 0 } (@{ $a->{spill} }, @{ $a->{temprel} }) ]);
 is_deeply(\@a_unencrypted, [], 'A: every non-empty spill and temp relation file starts with the header');
 cmp_ok(scalar(@{ $b->{spill} }) + scalar(@{ $b->{temprel} }), '>', 0, 'B: the same files exist');
 cmp_ok(scalar(@{ $b->{hits} }), '>', 0, 'B: the markers are in plaintext (the sweep can fail)');

@@ -23,28 +23,22 @@ use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 
-my $primary = ec_new_node('primary', extension => 1, encrypt_wal => 1, allows_streaming => 1);
-$primary->start;
-$primary->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
+my $m1 = ec_marker('clean_restart_before');
+my ($primary, $standby) = ec_primary_with_standby(
+	before_backup => sub {
+		my ($node) = @_;
+		$node->command_ok([ 'pgbench', '-i', '-s', '1', '-q', 'postgres' ], 'pgbench -i -s 1');
+		ec_create_marked_table($node, $m1, 5000);
+	});
 my $key1 = ec_key_id($primary);
 like($key1, qr/^[0-9a-f]{16}$/, "primary's first key id $key1");
-my @ready1 = ec_ready_lines($primary);
-is(scalar(@ready1), 1, 'one ready line at the first start');
-like($ready1[0], qr/key \Q$key1\E, .*wal: encrypted \(fail_closed\)/, 'the first ready line names the key and encrypted WAL');
+my ($r1) = ec_the_ready_line($primary, 0, 'one ready line at the first start');
+is(($r1->{key} // '') . '|' . ($r1->{wal} // ''), "$key1|encrypted (fail_closed)",
+	'the first ready line names the key and encrypted WAL');
 
-$primary->command_ok([ 'pgbench', '-i', '-s', '1', '-q', 'postgres' ], 'pgbench -i -s 1');
-my $m1 = ec_marker('clean_restart_before');
-$primary->safe_psql('postgres', qq{
-	CREATE TABLE t (id int PRIMARY KEY, s text);
-	INSERT INTO t SELECT g, '${m1}_' || g FROM generate_series(1, 5000) g;});
-
-# Standby from a base backup, with the extension and its own key.
-$primary->backup('b');
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'b', has_streaming => 1);
+# The standby, from a base backup, has the extension and its own key.
 like(slurp_file($standby->data_dir . '/postgresql.conf'), qr/ephemeral_crypt\.encrypt_wal = on/,
 	'the standby encrypts its WAL');
-$standby->start;
 my $standby_key = ec_key_id($standby);
 like($standby_key, qr/^[0-9a-f]{16}$/, "standby key id $standby_key");
 isnt($standby_key, $key1, 'the standby has its own key');
@@ -81,13 +75,11 @@ my $started = $primary->start(fail_ok => 1);
 ok($started, 'the primary starts again after a clean stop');
 my $log = ec_log_since($primary, $offset);
 like($log, qr/ephemeral_crypt: rebuilt WAL segment/, 'the second start logs "ephemeral_crypt: rebuilt WAL segment"');
-my @ready2 = grep { /ephemeral_crypt: ready:/ } split /\n/, $log;
-is(scalar(@ready2), 1, 'exactly one ready line for the second start');
-my $parsed = ec_parse_ready_line($ready2[0]);
-my $key2 = $parsed ? $parsed->{key} : '';
+my ($parsed) = ec_the_ready_line_in($log, 'exactly one ready line for the second start');
+my $key2 = $parsed->{key} // '';
 like($key2, qr/^[0-9a-f]{16}$/, "the second ready line carries a key id ($key2)");
 isnt($key2, $key1, 'the restarted instance has a new key');
-is($parsed ? $parsed->{wal} : '', 'encrypted (fail_closed)', 'the restarted instance still encrypts its WAL');
+is($parsed->{wal} // '', 'encrypted (fail_closed)', 'the restarted instance still encrypts its WAL');
 unlike($log, qr/PANIC/, 'no PANIC at the second start');
 unlike($log, qr/invalid checkpoint record|invalid primary checkpoint record/, 'no "invalid checkpoint record"');
 unlike($log, qr/belongs to a previous instance/, 'the start is not refused as foreign WAL');
@@ -168,7 +160,7 @@ cmp_ok($cur, '>', 0, "ephemeral_crypt_scan(): $cur WAL file(s) under the current
 is($not_cur, '0', 'ephemeral_crypt_scan(): no WAL file that is plaintext or under another key');
 is($old, '0', "ephemeral_crypt_scan(): no WAL file under the previous key $key1");
 my $raw = ec_scan_markers($primary, 'wal', [ $m1, $m2 ]);
-my @wrong = grep { $raw->{sizes}{$_} > 0 && ($raw->{headers}{$_} ne 'EPHCRYPT' || ($raw->{keyids}{$_} // '') ne $key2) } @{ $raw->{files} };
+my @wrong = ec_not_encrypted_under($raw, $key2, [ grep { $raw->{sizes}{$_} > 0 } @{ $raw->{files} } ]);
 is_deeply(\@wrong, [], "every WAL file of the primary carries the new key $key2 (raw headers)");
 is_deeply($raw->{hits}, [], 'no primary WAL file contains a marker in plaintext');
 my $st = ec_encryption_status($primary);

@@ -28,24 +28,17 @@ use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 
-my $primary = ec_new_node('primary', extension => 1, encrypt_wal => 1, allows_streaming => 1,
-	conf => "wal_keep_size = '512MB'\n");
-$primary->start;
-$primary->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
-$primary->safe_psql('postgres', q{SELECT pg_create_physical_replication_slot('standby_slot')});
-$primary->command_ok([ 'pgbench', '-i', '-s', '1', '-q', 'postgres' ], 'pgbench -i -s 1');
 my $m0 = ec_marker('standby_restart_0');
-$primary->safe_psql('postgres', qq{
-	CREATE TABLE t (id int PRIMARY KEY, s text);
-	INSERT INTO t SELECT g, '${m0}_' || g FROM generate_series(1, 5000) g;});
-
-$primary->backup('b');
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'b', has_streaming => 1);
-$standby->append_conf('postgresql.conf', "primary_slot_name = 'standby_slot'\n");
+my ($primary, $standby) = ec_primary_with_standby(
+	primary_conf => "wal_keep_size = '512MB'\n",
+	slot => 'standby_slot',
+	before_backup => sub {
+		my ($node) = @_;
+		$node->command_ok([ 'pgbench', '-i', '-s', '1', '-q', 'postgres' ], 'pgbench -i -s 1');
+		ec_create_marked_table($node, $m0, 5000);
+	});
 like(slurp_file($standby->data_dir . '/postgresql.conf'), qr/ephemeral_crypt\.encrypt_wal = on/,
 	'the standby encrypts its WAL');
-$standby->start;
 
 $primary->command_ok([ 'pgbench', '-n', '-c', '2', '-j', '2', '-t', '200', 'postgres' ], 'pgbench before the first stop');
 $primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
@@ -110,10 +103,8 @@ for my $round (1, 2)
 		"$what: and from where it fetches WAL again");
 	like($log_start, qr/HINT:  The primary must still hold that WAL: .*wal_keep_size/,
 		"$what: the hint names what keeps that WAL on the primary");
-	my @ready = grep { /ephemeral_crypt: ready:/ } split /\n/, $log_start;
-	is(scalar(@ready), 1, "$what: one ready line");
-	my $parsed = ec_parse_ready_line($ready[0]);
-	my $new_key = $parsed ? $parsed->{key} : '';
+	my ($parsed) = ec_the_ready_line_in($log_start, "$what: one ready line");
+	my $new_key = $parsed->{key} // '';
 	like($new_key, qr/^[0-9a-f]{16}$/, "$what: the standby has a key ($new_key)");
 	isnt($new_key, $key, "$what: a new key");
 
@@ -162,8 +153,7 @@ for my $round (1, 2)
 	# Its WAL is all under the new key, without markers.
 	$standby->safe_psql('postgres', 'CHECKPOINT');
 	my $scan = ec_scan_markers($standby, 'wal', [ $m0, $m ]);
-	my @wrong = grep { $scan->{sizes}{$_} > 0
-		  && ($scan->{headers}{$_} ne 'EPHCRYPT' || ($scan->{keyids}{$_} // '') ne $new_key) } @{ $scan->{files} };
+	my @wrong = ec_not_encrypted_under($scan, $new_key, [ grep { $scan->{sizes}{$_} > 0 } @{ $scan->{files} } ]);
 	is_deeply(\@wrong, [], "$what: every WAL file of the standby carries its new key $new_key");
 	is_deeply($scan->{hits}, [], "$what: no marker in the standby's WAL");
 	is($standby->safe_psql('postgres',

@@ -24,25 +24,17 @@ use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 
-my $primary = ec_new_node('primary', extension => 1, encrypt_wal => 1, allows_streaming => 1);
-$primary->start;
-$primary->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
-my $key = ec_key_id($primary);
-my @ready = ec_ready_lines($primary);
-is(scalar(@ready), 1, 'one ready line');
-like($ready[0], qr/ephemeral_crypt: ready: key \Q$key\E,/, "the ready line names the primary's key $key");
-$primary->safe_psql('postgres', q{SELECT pg_create_physical_replication_slot('standby_slot')});
-$primary->command_ok([ 'pgbench', '-i', '-s', '1', '-q', 'postgres' ], 'pgbench -i -s 1');
 my $m1 = ec_marker('unclean_1');
-$primary->safe_psql('postgres', qq{
-	CREATE TABLE t (id int PRIMARY KEY, s text);
-	INSERT INTO t SELECT g, '${m1}_' || g FROM generate_series(1, 5000) g;});
-
-$primary->backup('b');
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'b', has_streaming => 1);
-$standby->append_conf('postgresql.conf', "primary_slot_name = 'standby_slot'\n");
-$standby->start;
+my ($primary, $standby) = ec_primary_with_standby(
+	slot => 'standby_slot',
+	before_backup => sub {
+		my ($node) = @_;
+		$node->command_ok([ 'pgbench', '-i', '-s', '1', '-q', 'postgres' ], 'pgbench -i -s 1');
+		ec_create_marked_table($node, $m1, 5000);
+	});
+my $key = ec_key_id($primary);
+my ($ready) = ec_the_ready_line($primary, 0, 'one ready line');
+is($ready->{key}, $key, "the ready line names the primary's key $key");
 $primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
 
 # From now on a commit returns only once the standby has applied it.
@@ -115,7 +107,7 @@ is($tli, '00000002', 'the promoted standby writes on timeline 2');
 my $history = $standby->data_dir . "/pg_wal/$tli.history";
 ok(-f $history, "the promotion wrote $history");
 my $history_text = slurp_file($history);
-unlike(substr($history_text, 0, 8), qr/EPHCRYPT/, 'the timeline history file is not encrypted');
+unlike(substr($history_text, 0, 8), qr/\Q$EC_MAGIC\E/, 'the timeline history file is not encrypted');
 like($history_text, qr/^1\t[0-9A-F]+\/[0-9A-F]+\t/, 'the timeline history file reads as a history file (timeline 1 and its switch point)');
 
 # Re-provision the old primary from it: a base backup of the promoted node,
@@ -142,9 +134,10 @@ $rebuilt->append_conf('postgresql.conf', "primary_slot_name = ''\n");
 $rebuilt->start;
 my $rlog = slurp_file($rebuilt->logfile);
 like($rlog, qr/ephemeral_crypt: encrypted \d+ WAL segment\(s\)/, 'the re-provisioned node encrypted the WAL of the backup at startup');
-my @rready = $rlog =~ /ephemeral_crypt: ready: key ([0-9a-f]{16}),/g;
-is(scalar(@rready), 1, 'the re-provisioned node logged one ready line');
-isnt($rready[0], $key, 'the re-provisioned node has a key of its own (not the dead one)');
+my ($rready) = ec_the_ready_line_in($rlog, 'the re-provisioned node logged one ready line');
+my $rkey = $rready->{key} // '';
+like($rkey, qr/^[0-9a-f]{16}$/, 'the re-provisioned node\'s ready line names its key');
+isnt($rkey, $key, 'the re-provisioned node has a key of its own (not the dead one)');
 my $m3 = ec_marker('unclean_3');
 $standby->safe_psql('postgres', qq{INSERT INTO t SELECT g, '${m3}_' || g FROM generate_series(8001, 9000) g;});
 $standby->wait_for_catchup($rebuilt, 'replay', $standby->lsn('insert'));

@@ -23,12 +23,11 @@ use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 
 my $archive = PostgreSQL::Test::Utils::tempdir();
-my $primary = ec_new_node('primary', extension => 1, encrypt_wal => 1, allows_streaming => 1,
+my $primary = ec_start_primary('primary',
 	conf => "archive_mode = on\narchive_library = 'basic_archive'\nbasic_archive.archive_directory = '$archive'\n");
-$primary->start;
-$primary->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
 my $key = ec_key_id($primary);
-like((ec_ready_lines($primary))[0], qr/key \Q$key\E, .*wal: encrypted \(fail_closed\)/, 'the primary encrypts its WAL');
+my $ready = ec_parse_ready_line((ec_ready_lines($primary))[0]) || {};
+is(($ready->{key} // '') . '|' . ($ready->{wal} // ''), "$key|encrypted (fail_closed)", 'the primary encrypts its WAL');
 
 # The base backup comes first.
 $primary->backup('base');
@@ -62,16 +61,11 @@ is($primary->safe_psql('postgres', 'SELECT failed_count FROM pg_stat_archiver'),
 my @archived = ec_wal_segments($archive);
 cmp_ok(scalar(@archived), '>=', 2, 'the archive holds segments (' . scalar(@archived) . ')');
 my @not_plain = grep { !ec_is_plain_wal($_) } @archived;
-is_deeply(\@not_plain, [], 'every archived segment starts with the WAL page magic (plaintext, no EPHCRYPT header)');
+is_deeply(\@not_plain, [], "every archived segment starts with the WAL page magic (plaintext, no $EC_MAGIC header)");
 my @wrong_size = grep { -s $_ != 16 * 1024 * 1024 } @archived;
 is_deeply(\@wrong_size, [], 'every archived segment has the plain segment size');
-my ($hit1, $hit2) = (0, 0);
-for my $f (@archived)
-{
-	my $data = slurp_file($f);
-	$hit1++ if index($data, $m1) >= 0;
-	$hit2++ if index($data, $m2) >= 0;
-}
+my $archive_scan = ec_scan_files(\@archived, [ $m1, $m2 ]);
+my ($hit1, $hit2) = map { scalar @{ $archive_scan->{holding}{$_} } } ($m1, $m2);
 cmp_ok($hit1, '>', 0, 'the archive holds the rows written before the restore point in plaintext');
 cmp_ok($hit2, '>', 0, 'the archive holds the rows written after the restore point in plaintext');
 
@@ -89,8 +83,8 @@ like($out, qr/Total\s+\d+/, "pg_waldump --stats on the single archived segment $
 
 # pg_wal itself stays encrypted.
 my $scan = ec_scan_markers($primary, 'wal', [ $m1, $m2 ]);
-my @enc = grep { $scan->{sizes}{$_} > 0 && $scan->{headers}{$_} eq 'EPHCRYPT' && ($scan->{keyids}{$_} // '') eq $key } @{ $scan->{files} };
 my @nonempty = grep { $scan->{sizes}{$_} > 0 } @{ $scan->{files} };
+my @enc = grep { !ec_not_encrypted_under($scan, $key, [$_]) } @nonempty;
 is(scalar(@enc), scalar(@nonempty), "every segment in pg_wal is encrypted under $key (" . scalar(@enc) . ')');
 is_deeply($scan->{hits}, [], 'no marker in pg_wal');
 

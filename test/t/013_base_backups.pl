@@ -15,7 +15,6 @@
 use strict;
 use warnings;
 
-use File::Find;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -26,9 +25,7 @@ use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 
-my $primary = ec_new_node('primary', extension => 1, encrypt_wal => 1, allows_streaming => 1);
-$primary->start;
-$primary->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
+my $primary = ec_start_primary('primary');
 my $key = ec_key_id($primary);
 
 my $m_committed = ec_marker('backup_committed');
@@ -72,7 +69,7 @@ for my $mode (qw(stream fetch))
 	my @segments = ec_wal_segments("$dir/pg_wal");
 	cmp_ok(scalar(@segments), '>', 0, "-X $mode: the backup carries WAL segments (" . scalar(@segments) . ')');
 	my @not_plain = grep { !ec_is_plain_wal($_) } @segments;
-	is_deeply(\@not_plain, [], "-X $mode: every segment starts with the WAL page magic, none with EPHCRYPT");
+	is_deeply(\@not_plain, [], "-X $mode: every segment starts with the WAL page magic, none with $EC_MAGIC");
 
 	my $manifest = slurp_file("$dir/backup_manifest");
 	my ($start, $end) = $manifest =~ /"Start-LSN": "([0-9A-F]+\/[0-9A-F]+)", "End-LSN": "([0-9A-F]+\/[0-9A-F]+)"/;
@@ -88,20 +85,13 @@ for my $mode (qw(stream fetch))
 	ok($ok, "-X $mode: pg_verifybackup (checksums and WAL parsing) succeeds");
 	note "pg_verifybackup: $out $err";
 
-	my (@tmp_files, @temp_rels, @leaks);
-	find(
-		{
-			no_chdir => 1,
-			wanted => sub {
-				return unless -f $File::Find::name;
-				my $rel = substr($File::Find::name, length($dir) + 1);
-				push @tmp_files, $rel if $rel =~ m{(^|/)pgsql_tmp};
-				push @temp_rels, $rel if $rel =~ m{(^|/)t\d+_\d+(_(fsm|vm|init))?(\.\d+)?$};
-				my $data = slurp_file($File::Find::name);
-				push @leaks, $rel if index($data, $m_temp) >= 0;
-			}
-		},
-		$dir);
+	my $scan = ec_scan_tree($dir, [$m_temp]);
+	my $relative = sub { map { substr($_, length($dir) + 1) } @_ };
+	my @files = $relative->(@{ $scan->{files} });
+	cmp_ok(scalar(@files), '>', 0, "-X $mode: the backup's files were read (" . scalar(@files) . ')');
+	my @tmp_files = grep { m{(^|/)pgsql_tmp} } @files;
+	my @temp_rels = grep { m{(^|/)t\d+_\d+(_(fsm|vm|init))?(\.\d+)?$} } @files;
+	my @leaks = $relative->(@{ $scan->{holding}{$m_temp} });
 	is_deeply(\@tmp_files, [], "-X $mode: no pgsql_tmp file in the backup");
 	is_deeply(\@temp_rels, [], "-X $mode: no temp relation file (t<digits>_<digits>) in the backup");
 	is_deeply(\@leaks, [], "-X $mode: the temp table's marker is in no file of the backup");
@@ -116,13 +106,14 @@ for my $mode (qw(stream fetch))
 	my $log = slurp_file($node->logfile);
 	like($log, qr/ephemeral_crypt: encrypted [1-9]\d* WAL segment\(s\) that were written before WAL encryption was enabled/,
 		'-X stream, alone with the extension: it encrypted the backup\'s WAL at startup');
-	my @ready = $log =~ /ephemeral_crypt: ready: key ([0-9a-f]{16}),/g;
-	is(scalar(@ready), 1, '-X stream, alone: one ready line');
-	isnt($ready[0], $key, '-X stream, alone: a key of its own');
+	my ($ready) = ec_the_ready_line_in($log, '-X stream, alone: one ready line');
+	my $alone_key = $ready->{key} // '';
+	like($alone_key, qr/^[0-9a-f]{16}$/, '-X stream, alone: the ready line names its key');
+	isnt($alone_key, $key, '-X stream, alone: a key of its own');
 	is(ec_digest($node, 'base'), $digest, '-X stream, alone: the committed data is there');
 	is($node->safe_psql('postgres', 'SELECT pg_is_in_recovery()'), 'f', '-X stream, alone: a primary of its own');
 	my $scan = ec_scan_markers($node, 'wal', [$m_committed]);
-	my @bad = grep { $scan->{sizes}{$_} > 0 && $scan->{headers}{$_} ne 'EPHCRYPT' } @{ $scan->{files} };
+	my @bad = ec_not_encrypted_under($scan, undef, [ grep { $scan->{sizes}{$_} > 0 } @{ $scan->{files} } ]);
 	is_deeply(\@bad, [], '-X stream, alone: every segment in its pg_wal is encrypted');
 	is_deeply($scan->{hits}, [], '-X stream, alone: no marker in its pg_wal');
 	$node->stop;
@@ -164,7 +155,7 @@ for my $mode (qw(stream fetch))
 	$node->safe_psql('postgres', 'CHECKPOINT');
 	my $nkey = ec_key_id($node);
 	my $scan = ec_scan_markers($node, 'wal', [ $m_committed, $m_after ]);
-	my @bad = grep { $scan->{sizes}{$_} > 0 && ($scan->{headers}{$_} ne 'EPHCRYPT' || ($scan->{keyids}{$_} // '') ne $nkey) } @{ $scan->{files} };
+	my @bad = ec_not_encrypted_under($scan, $nkey, [ grep { $scan->{sizes}{$_} > 0 } @{ $scan->{files} } ]);
 	is_deeply(\@bad, [], "-X $mode standby: every segment in its pg_wal is encrypted under its key $nkey");
 	is_deeply($scan->{hits}, [], "-X $mode standby: no marker in its pg_wal");
 	unlike(slurp_file($node->logfile), qr/PANIC|WARNING:  ephemeral_crypt:/, "-X $mode standby: no PANIC, no layer warning");

@@ -60,8 +60,8 @@ ok($xid_spill, 'the walsender spilled the transaction to pg_replslot/s/xid-*.spi
 my $scan_spill = ec_scan_markers($pub, 'spill', [$marker]);
 my @spill_files = grep { m{/pg_replslot/} && $scan_spill->{sizes}{$_} > 0 } @{ $scan_spill->{files} };
 cmp_ok(scalar(@spill_files), '>', 0, 'spill files in pg_replslot while the transaction is decoded (' . scalar(@spill_files) . ')');
-my @bad = grep { $scan_spill->{headers}{$_} ne 'EPHCRYPT' || ($scan_spill->{keyids}{$_} // '') ne $pub_key } @spill_files;
-is_deeply(\@bad, [], "every spill file in pg_replslot starts with EPHCRYPT under the publisher's key $pub_key");
+my @bad = ec_not_encrypted_under($scan_spill, $pub_key, \@spill_files);
+is_deeply(\@bad, [], "every spill file in pg_replslot starts with $EC_MAGIC under the publisher's key $pub_key");
 is_deeply([ grep { m{/pg_replslot/} } @{ $scan_spill->{hits} } ], [], 'no marker in the spill files');
 
 # Release the apply worker and wait for the subscriber.
@@ -104,16 +104,11 @@ for my $node ($pub, $sub)
 	my $scan = ec_scan_markers($node, [ 'wal', 'spill' ], [$marker]);
 	my @wal = grep { m{/pg_wal/} && $scan->{sizes}{$_} > 0 } @{ $scan->{files} };
 	cmp_ok(scalar(@wal), '>', 0, $node->name . ': WAL segments on disk (' . scalar(@wal) . ')');
-	my @wrong = grep { $scan->{headers}{$_} ne 'EPHCRYPT' || ($scan->{keyids}{$_} // '') ne $key } @wal;
+	my @wrong = ec_not_encrypted_under($scan, $key, \@wal);
 	is_deeply(\@wrong, [], $node->name . ": every WAL segment is encrypted under $key");
 	is_deeply($scan->{hits}, [], $node->name . ': no marker in any file of pg_wal or pg_replslot');
-	my @raw_replslot;
-	for my $f (glob($node->data_dir . '/pg_replslot/*/*'))
-	{
-		next unless -f $f;
-		push @raw_replslot, $f if index(slurp_file($f), $marker) >= 0;
-	}
-	is_deeply(\@raw_replslot, [], $node->name . ': no file under pg_replslot (spill or state) holds the marker');
+	is_deeply([ ec_files_holding($node->data_dir . '/pg_replslot', $marker) ], [],
+		$node->name . ': no file under pg_replslot (spill or state) holds the marker');
 	my $st = ec_encryption_status($node);
 	is($st->{$_}{failures}, '0', $node->name . ": no $_ failure") for qw(temp_relation spill wal);
 }

@@ -140,7 +140,7 @@ for my $method (qw(sync worker))
 	cmp_ok($after->{spill}{bytes_decrypted}, '>', 0, 'io_uring allowed: the spill was read back through the layer');
 	is($after->{spill}{failures}, '0', 'io_uring allowed: no spill failure');
 	my @wal = ec_wal_segments($node->data_dir . '/pg_wal');
-	my @plain = grep { my ($magic) = ec_read_header($_); !defined $magic || $magic ne $EphemeralCrypt::TestLib::MAGIC } @wal;
+	my @plain = grep { my ($magic) = ec_read_header($_); !defined $magic || $magic ne $EC_MAGIC } @wal;
 	is_deeply(\@plain, [], 'io_uring allowed: every WAL segment is encrypted');
 	$node->stop;
 }

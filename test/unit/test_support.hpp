@@ -1,21 +1,36 @@
-// Small helpers shared by the unit tests: hex decoding and a seeded RNG whose
-// seed can be forced with EPHEMERAL_CRYPT_SEED to replay a failure.
+// Small helpers shared by the unit tests: hex decoding, whole-file reads and
+// writes with plain C++ streams (never through the layer, so they see the
+// disk), and a seeded RNG whose seed can be forced with EPHEMERAL_CRYPT_SEED
+// to replay a failure.
 #pragma once
 
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include "core/hex.hpp"
 
 namespace ephemeral_crypt::testing {
 
 inline std::vector<std::uint8_t> from_hex(const std::string& hex) {
-    std::vector<std::uint8_t> out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-        out.push_back(static_cast<std::uint8_t>(std::stoul(hex.substr(i, 2), nullptr, 16)));
-    }
-    return out;
+    return bytes_from_hex(hex);
+}
+
+// A file's bytes; empty if it cannot be read.
+inline std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// Replaces a file's bytes.
+inline void spit(const std::string& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
 
 inline std::uint64_t test_seed() {

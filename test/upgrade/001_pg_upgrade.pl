@@ -103,7 +103,7 @@ for my $node ($old, $new)
 	for my $segment (ec_wal_segments($node->data_dir . '/pg_wal'))
 	{
 		my ($magic) = ec_read_header($segment);
-		push @plain, $segment unless defined $magic && $magic eq $EphemeralCrypt::TestLib::MAGIC;
+		push @plain, $segment unless defined $magic && $magic eq $EC_MAGIC;
 	}
 	is_deeply(\@plain, [], $node->name . ': no WAL segment is left in plaintext');
 	my @temp = grep { -s $_ } ec_category_files($node, 'spill');

@@ -1,9 +1,11 @@
 
 # Shared helpers for the ephemeral_crypt TAP tests (test/t/*.pl).
 #
-# Node setup with and without the extension, selection of the files of each
-# encryption category in a data directory, raw-byte marker searches, and
-# reading of the encryption header (magic and instance key id).
+# Node setup with and without the extension (a WAL-encrypted primary, and a
+# primary with a streaming standby), selection of the files of each
+# encryption category in a data directory, raw-byte searches of files and
+# directory trees, reading of the encryption header (magic and instance key
+# id), the startup line's parser, and a start that must be refused.
 #
 # Everything here reads files with plain Perl I/O from the test process, which
 # is not interposed by the extension: what it sees is what is on disk.
@@ -22,11 +24,20 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(
+  $EC_MAGIC
+  $EC_HEADER_SIZE
   ec_new_node
+  ec_start_primary
+  ec_primary_with_standby
+  ec_create_marked_table
   ec_common_conf
   ec_category_files
   ec_classify
   ec_scan_markers
+  ec_scan_files
+  ec_scan_tree
+  ec_files_holding
+  ec_not_encrypted_under
   ec_read_header
   ec_key_id
   ec_encryption_status
@@ -40,6 +51,9 @@ our @EXPORT = qw(
   ec_wait_for_blocked
   ec_parse_ready_line
   ec_ready_lines
+  ec_ready_lines_in
+  ec_the_ready_line
+  ec_the_ready_line_in
   ec_policy_tool
   ec_write_file
   ec_start_refused
@@ -55,8 +69,9 @@ our @EXPORT = qw(
   ec_wait_for_log_since
 );
 
-our $HEADER_SIZE = 4096;
-our $MAGIC = 'EPHCRYPT';
+# The first bytes of every encrypted file, and its header's size.
+our $EC_MAGIC = 'EPHCRYPT';
+our $EC_HEADER_SIZE = 4096;
 
 # Settings shared by the nodes with and without the extension: tiny memory
 # limits so that every category spills to disk quickly.
@@ -120,6 +135,57 @@ ephemeral_crypt.policy_version = 'tap-test'
 	}
 	$node->append_conf('postgresql.conf', $opts{conf}) if defined $opts{conf};
 	return $node;
+}
+
+# ec_start_primary($name, %opts)
+#
+# A started node with the extension and WAL encryption (streaming allowed,
+# as a primary needs), and the extension created in the postgres database.
+# %opts go to ec_new_node (conf => ..., allows_streaming => ...).
+sub ec_start_primary
+{
+	my ($name, %opts) = @_;
+	my $node = ec_new_node($name, extension => 1, encrypt_wal => 1, allows_streaming => 1, %opts);
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
+	return $node;
+}
+
+# ec_primary_with_standby(primary_conf => '...', slot => 'name',
+#                         before_backup => sub { my ($primary) = @_; ... })
+#
+# A started WAL-encrypted primary (ec_start_primary, named 'primary') and a
+# started streaming standby named 'standby', made from a base backup 'b' of
+# it (so it preloads the extension with WAL encryption too, under its own
+# key). With slot, the primary gets a physical replication slot of that name
+# and the standby streams through it. before_backup runs on the primary
+# before the backup is taken. Returns ($primary, $standby).
+sub ec_primary_with_standby
+{
+	my (%opts) = @_;
+	my $primary = ec_start_primary('primary',
+		defined $opts{primary_conf} ? (conf => $opts{primary_conf}) : ());
+	$primary->safe_psql('postgres', "SELECT pg_create_physical_replication_slot('$opts{slot}')")
+	  if defined $opts{slot};
+	$opts{before_backup}->($primary) if $opts{before_backup};
+	$primary->backup('b');
+	my $standby = PostgreSQL::Test::Cluster->new('standby');
+	$standby->init_from_backup($primary, 'b', has_streaming => 1);
+	$standby->append_conf('postgresql.conf', "primary_slot_name = '$opts{slot}'\n")
+	  if defined $opts{slot};
+	$standby->start;
+	return ($primary, $standby);
+}
+
+# Creates table t (id int PRIMARY KEY, s text) in the postgres database with
+# rows 1..$rows, each s being "<marker>_<id>".
+sub ec_create_marked_table
+{
+	my ($node, $marker, $rows) = @_;
+	$node->safe_psql('postgres', qq{
+	CREATE TABLE t (id int PRIMARY KEY, s text);
+	INSERT INTO t SELECT g, '${marker}_' || g FROM generate_series(1, $rows) g;});
+	return;
 }
 
 # A unique marker string for a case.
@@ -192,16 +258,19 @@ sub _slurp_raw
 	return defined $data ? $data : '';
 }
 
-# ec_scan_markers($node, $categories, \@markers)
-# Greps the raw bytes of every file of the categories for every marker.
-# Returns a hash ref: { files => [scanned paths], sizes => {path => bytes},
-# hits => [ "path: marker" ... ], headers => {path => first 8 bytes},
-# keyids => {path => hex key id} }.
-sub ec_scan_markers
+# ec_scan_files(\@paths, \@needles)
+# Greps the raw bytes of each file for every needle. Files that vanish are
+# left out. Returns a hash ref: { files => [paths read], sizes => {path =>
+# bytes}, headers => {path => first 8 bytes}, keyids => {path => hex key id},
+# hits => [ "path: needle" ... ], holding => {needle => [paths]} }.
+sub ec_scan_files
 {
-	my ($node, $categories, $markers) = @_;
-	my %result = (files => [], hits => [], sizes => {}, headers => {}, keyids => {});
-	for my $path (ec_category_files($node, $categories))
+	my ($paths, $needles) = @_;
+	my %seen;
+	my @needles = grep { !$seen{$_}++ } @$needles;
+	my %result = (files => [], hits => [], sizes => {}, headers => {}, keyids => {},
+		holding => { map { $_ => [] } @needles });
+	for my $path (@$paths)
 	{
 		my $data = _slurp_raw($path);
 		next unless defined $data;
@@ -210,12 +279,61 @@ sub ec_scan_markers
 		$result{headers}{$path} = substr($data, 0, 8);
 		$result{keyids}{$path} = unpack('H*', substr($data, 24, 8))
 		  if length $data >= 32;
-		for my $m (@$markers)
+		for my $m (@needles)
 		{
-			push @{ $result{hits} }, "$path: $m" if index($data, $m) >= 0;
+			next unless index($data, $m) >= 0;
+			push @{ $result{hits} }, "$path: $m";
+			push @{ $result{holding}{$m} }, $path;
 		}
 	}
 	return \%result;
+}
+
+# ec_scan_markers($node, $categories, \@markers)
+# ec_scan_files over every file of the categories in the node's data directory.
+sub ec_scan_markers
+{
+	my ($node, $categories, $markers) = @_;
+	return ec_scan_files([ ec_category_files($node, $categories) ], $markers);
+}
+
+# ec_scan_tree($dir, \@needles, $path_re)
+# ec_scan_files over every regular file below $dir (symbolic links are not
+# followed, nor read), or only those whose absolute path matches $path_re.
+sub ec_scan_tree
+{
+	my ($dir, $needles, $path_re) = @_;
+	my @paths;
+	find(
+		{
+			no_chdir => 1,
+			wanted => sub {
+				return unless -f $File::Find::name && !-l $File::Find::name;
+				return if defined $path_re && $File::Find::name !~ $path_re;
+				push @paths, $File::Find::name;
+			}
+		},
+		$dir);
+	return ec_scan_files([ sort @paths ], $needles);
+}
+
+# The regular files below $dir (or those matching $path_re) whose raw bytes
+# hold $bytes, sorted.
+sub ec_files_holding
+{
+	my ($dir, $bytes, $path_re) = @_;
+	return @{ ec_scan_tree($dir, [$bytes], $path_re)->{holding}{$bytes} };
+}
+
+# The paths, among @$paths of a scan, that do not start with the magic or,
+# with $key, do not carry that instance key id.
+sub ec_not_encrypted_under
+{
+	my ($scan, $key, $paths) = @_;
+	return grep {
+		$scan->{headers}{$_} ne $EC_MAGIC
+		  || (defined $key && ($scan->{keyids}{$_} // '') ne $key)
+	} @$paths;
 }
 
 # (magic, key id as 16 lowercase hex digits) of a file's header; undef for a
@@ -380,13 +498,39 @@ sub ec_parse_ready_line
 	};
 }
 
+# The "ephemeral_crypt: ready:" lines of a text.
+sub ec_ready_lines_in
+{
+	my ($text) = @_;
+	return grep { /ephemeral_crypt: ready:/ } split /\n/, $text;
+}
+
 # The "ephemeral_crypt: ready:" lines of the server log after byte offset
 # $offset (0 or undef: the whole log).
 sub ec_ready_lines
 {
 	my ($node, $offset) = @_;
-	return grep { /ephemeral_crypt: ready:/ }
-	  split /\n/, slurp_file($node->logfile, $offset || 0);
+	return ec_ready_lines_in(slurp_file($node->logfile, $offset || 0));
+}
+
+# ec_the_ready_line_in($text, $name)
+# Asserts (test $name) that $text holds exactly one ready line, and returns
+# it parsed by ec_parse_ready_line (an empty hash ref when it lacks the
+# documented shape) and the line itself.
+sub ec_the_ready_line_in
+{
+	my ($text, $name) = @_;
+	my @lines = ec_ready_lines_in($text);
+	is(scalar(@lines), 1, $name);
+	return (ec_parse_ready_line($lines[0]) || {}, $lines[0]);
+}
+
+# ec_the_ready_line($node, $offset, $name): the same for the server log after
+# byte offset $offset (0 or undef: the whole log).
+sub ec_the_ready_line
+{
+	my ($node, $offset, $name) = @_;
+	return ec_the_ready_line_in(slurp_file($node->logfile, $offset || 0), $name);
 }
 
 # Runs the policy tool (ephemeral_crypt_policy, from PATH or pg_config
@@ -601,7 +745,7 @@ sub ec_is_plain_wal
 	my $n = read($fh, $buf, 8);
 	close $fh;
 	return 0 unless defined $n && $n == 8;
-	return 0 if $buf eq $MAGIC;
+	return 0 if $buf eq $EC_MAGIC;
 	return unpack('v', substr($buf, 0, 2)) == ec_wal_page_magic();
 }
 

@@ -1,0 +1,27 @@
+// The per-category counters as the SQL functions read them. The counters
+// themselves are lock-free atomics that the layer updates on the I/O path
+// (core/counters.hpp); src/pg places them in shared memory, and this reads a
+// consistent-enough snapshot of one category (each field relaxed, as the
+// gauges are only ever approximate while I/O runs).
+#pragma once
+
+#include "core/no_postgres.hpp"
+
+#include <cstdint>
+
+#include "core/category.hpp"
+
+namespace ephemeral_crypt::engine {
+
+struct CounterSnapshot {
+    std::uint64_t files_encrypted = 0;
+    std::int64_t files_open = 0;
+    std::uint64_t bytes_encrypted = 0;
+    std::uint64_t bytes_decrypted = 0;
+    std::uint64_t failures = 0;
+    std::uint64_t plaintext_fallbacks = 0;
+};
+
+CounterSnapshot read_counters(Category category) noexcept;
+
+}  // namespace ephemeral_crypt::engine

@@ -1,0 +1,220 @@
+/*
+ * engine_api.h
+ *		The C interface of the engine room: the only header src/pg includes
+ *		from the PostgreSQL-free rooms.
+ *
+ * Files in src/pg include postgres.h, so they cannot include the C++ headers
+ * of src/engine, src/interpose or src/core (core/no_postgres.hpp refuses to
+ * compile them there). They see only these plain C declarations. This is
+ * also the one header of src/engine that does not include that guard: it
+ * includes nothing but C standard headers, so it is safe on both sides.
+ *
+ * The error boundary. Every entry point that can fail fills an ec_error and
+ * runs its body inside the one fence of engine_api.cpp, so no C++ exception
+ * ever reaches a PostgreSQL frame, and no ereport longjmp ever crosses a C++
+ * frame (src/pg reports only after the call has returned). What went wrong
+ * crosses as data: a status, the errno of the system call that failed (0
+ * when none did) and a message naming what failed. src/pg sets errno from it
+ * and reports with errcode_for_file_access() and %m when a file was involved
+ * (pg/engine_errors.cpp). docs/architecture.md explains the whole design.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Categories by index; the header's category byte is the index plus one. */
+enum {
+    EC_CATEGORY_TEMP_RELATION = 0,
+    EC_CATEGORY_SPILL = 1,
+    EC_CATEGORY_WAL = 2,
+    EC_CATEGORY_COUNT = 3
+};
+
+enum ec_degradation { EC_FAIL_CLOSED = 0, EC_FAIL_OPEN_AUDIT = 1 };
+
+enum ec_event {
+    EC_EVENT_IO_FAILURE = 0,
+    EC_EVENT_HEADER_REJECTED = 1,
+    EC_EVENT_PLAINTEXT_FALLBACK = 2,
+    EC_EVENT_BYPASS_REFUSED = 3,
+};
+
+/* Sizes of the text buffers, NUL included. */
+enum {
+    EC_KEY_ID_BUFFER = 17,         /* 16 hex digits */
+    EC_DIGEST_BUFFER = 65,         /* 64 hex digits */
+    EC_POLICY_VERSION_BUFFER = 257 /* up to 256 bytes */
+};
+
+typedef enum ec_status { EC_OK = 0, EC_FAILED = 1 } ec_status;
+
+typedef struct ec_error {
+    ec_status status;
+    int saved_errno;   /* errno of the system call that failed; 0 when none did */
+    char message[512]; /* what failed, without the errno text: src/pg adds %m */
+} ec_error;
+
+/* Called by the layer as a wrapper returns, with no lock held and no C++
+ * object alive in the calling frames, so it may ereport(WARNING). */
+typedef void (*ec_event_callback)(int event, int category, const char* path, const char* detail);
+
+/* ---- Start-up, in the postmaster (engine/startup.hpp, self_test.hpp) ---- */
+
+typedef struct ec_settings {
+    bool encrypt[EC_CATEGORY_COUNT];
+    int degradation[EC_CATEGORY_COUNT]; /* ec_degradation */
+    const char* data_dir;
+} ec_settings;
+
+/* Creates the instance key and configures the layer. */
+ec_status ec_engine_start(const ec_settings* settings, ec_event_callback callback, ec_error* error);
+/* Patches every loaded object and fills the patch figures. With
+ * `inject_failure` (the test-only fault switch) it fails instead. */
+ec_status ec_engine_install_layer(bool inject_failure, int* objects_patched, int* slots_patched,
+                                  ec_error* error);
+/* Known answers, then a round trip through the server's own file calls. */
+ec_status ec_engine_self_test(ec_error* error);
+
+const char* ec_engine_key_id(void); /* 16 hex digits; static storage */
+int64_t ec_engine_key_created_at_unix_ms(void);
+const char* ec_engine_category_name(int category);
+const char* ec_engine_degradation_name(int degradation);
+const char* ec_engine_cipher_name(void);
+
+/* ---- The policy in force (engine/policy_loading.hpp) ---- */
+
+typedef struct ec_policy {
+    char version[EC_POLICY_VERSION_BUFFER];
+    bool encrypt[EC_CATEGORY_COUNT];
+    int degradation[EC_CATEGORY_COUNT]; /* ec_degradation */
+} ec_policy;
+
+enum ec_policy_file_status {
+    EC_POLICY_OK = 0, /* parsed, and signed by the configured key */
+    EC_POLICY_MISSING,
+    EC_POLICY_UNREADABLE,
+    EC_POLICY_MALFORMED,
+    EC_POLICY_UNSIGNED,
+    EC_POLICY_BAD_SIGNATURE
+};
+
+enum ec_policy_verdict {
+    EC_POLICY_ACCEPTED = 0,
+    EC_POLICY_SIGNED_BUT_NO_FILE = 1, /* require_signed_policy without a policy file */
+    EC_POLICY_FILE_REJECTED = 2,      /* file_status says why; error the detail */
+};
+
+typedef struct ec_policy_resolution {
+    int verdict;     /* ec_policy_verdict */
+    int file_status; /* ec_policy_file_status of a named file */
+    bool from_file;
+    bool signed_ok;
+    ec_policy policy; /* the effective policy, when accepted */
+    char digest[EC_DIGEST_BUFFER];
+} ec_policy_resolution;
+
+/* Decides the effective policy from the settings' one and the policy file
+ * (NULL or "" when none is named). EC_FAILED when the start must be refused:
+ * out->verdict says why, and for a rejected file error holds the loader's
+ * explanation and the errno of a failed read. */
+ec_status ec_engine_resolve_policy(const ec_policy* from_settings, const char* policy_file,
+                                   const char* public_key, bool require_signed,
+                                   ec_policy_resolution* out, ec_error* error);
+
+/* ---- WAL at start-up and shutdown (engine/wal_segments.hpp, restart_seed_file.hpp) ---- */
+
+/* Encrypts WAL segments of pg_wal still in plaintext; reports how many. */
+ec_status ec_engine_encrypt_plaintext_wal(int* converted, ec_error* error);
+/* Counts the segments of pg_wal under another instance's key (every header at
+ * start-up is another instance's: the key is new), and copies the key id of
+ * the first one found. A pg_wal that cannot be listed counts none. */
+ec_status ec_engine_find_foreign_wal(int* segments, char key_id[EC_KEY_ID_BUFFER], ec_error* error);
+/* Removes them; reports how many. */
+ec_status ec_engine_remove_foreign_wal(int* removed, ec_error* error);
+
+/* The restart seed: at a clean shutdown whose checkpoint is the first record
+ * of its segment, the postmaster (which still holds the key) saves the
+ * plaintext of that segment up to the end of the checkpoint record, so the
+ * next instance can rebuild the segment byte for byte under its own key. */
+ec_status ec_engine_save_restart_seed(const char* segment_path, uint64_t checkpoint_offset,
+                                      uint32_t timeline, uint64_t checkpoint_lsn, ec_error* error);
+void ec_engine_discard_restart_seed(void);
+/* Rebuilds `segment_path` if the seed describes exactly this checkpoint;
+ * *rebuilt says whether one did. */
+ec_status ec_engine_rebuild_from_seed(const char* segment_path, uint32_t timeline,
+                                      uint64_t checkpoint_lsn, uint64_t segment_bytes,
+                                      bool* rebuilt, ec_error* error);
+
+/* ---- Counters (engine/counters.hpp); shared memory is src/pg's ---- */
+
+typedef struct ec_counter_values {
+    uint64_t files_encrypted;
+    int64_t files_open;
+    uint64_t bytes_encrypted;
+    uint64_t bytes_decrypted;
+    uint64_t failures;
+    uint64_t plaintext_fallbacks;
+} ec_counter_values;
+
+size_t ec_engine_counters_size(void);
+/* Moves counting into `shared`; `initialize` zeroes it first; `merge_local`
+ * adds what this process counted before shared memory existed. */
+void ec_engine_attach_counters(void* shared, bool initialize, bool merge_local);
+/* Back to process-local counters, before shared memory goes away. */
+void ec_engine_detach_counters(void);
+/* False (and *out untouched) for a category outside 0..EC_CATEGORY_COUNT-1. */
+bool ec_engine_read_counters(int category, ec_counter_values* out);
+
+/* ---- Inspection for file_status() and scan() (engine/inspection.hpp) ---- */
+
+typedef struct ec_file_report {
+    char path[1024];        /* relative to the data directory when inside it */
+    int category;           /* -1 when the path is in no category */
+    bool has_header;        /* the file carries an ephemeral_crypt header */
+    char header_status[32]; /* ok, not_ours, truncated, foreign_instance, ... or "empty" */
+    bool encrypted;         /* header present and not a plaintext-audit file */
+    bool plaintext_audit;
+    char key_id[EC_KEY_ID_BUFFER]; /* from the header; empty without one */
+    bool current_instance;
+    int64_t physical_size;
+    int64_t logical_size;
+} ec_file_report;
+
+enum ec_path_problem {
+    EC_PATH_OK = 0,
+    EC_PATH_EMPTY,       /* "" or NULL */
+    EC_PATH_TRAVERSAL,   /* a ".." component */
+    EC_PATH_OUTSIDE,     /* outside the data directory and its tablespaces */
+    EC_PATH_MISSING,     /* no such file */
+    EC_PATH_NOT_REGULAR, /* a directory, a device... */
+    EC_PATH_UNREADABLE   /* the path cannot be resolved: error has the errno */
+};
+
+/* Inspects one file named relative to the data directory or absolutely
+ * inside it or a tablespace. On EC_FAILED, *problem says what is wrong with
+ * the path and error explains it. */
+ec_status ec_engine_inspect_file(const char* path, ec_file_report* out, int* problem,
+                                 ec_error* error);
+/* Walks the data directory and tablespaces for every file of the three
+ * categories; fetch them with ec_engine_scan_result. The results live until
+ * the next scan. */
+ec_status ec_engine_scan(int* found, ec_error* error);
+bool ec_engine_scan_result(int index, ec_file_report* out);
+
+/* ---- Test-only switches (engine/test_hooks.hpp) ---- */
+
+/* Makes creating encrypted files of `category` fail. */
+void ec_engine_inject_category_fault(int category);
+/* Test builds only (EPHEMERAL_CRYPT_TEST_HOOKS): writes the instance key, as
+ * hex, to `path`. False in builds without the hook. */
+bool ec_engine_expose_key_for_testing(const char* path);
+
+#ifdef __cplusplus
+}
+#endif

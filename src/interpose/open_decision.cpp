@@ -1,0 +1,28 @@
+// The open decision (see open_decision.hpp). An empty file's old engine
+// described contents that are gone, so emptiness is judged first; a file
+// with contents is judged by the engine this process has or by its header.
+#include "interpose/open_decision.hpp"
+
+namespace ephemeral_crypt::interpose {
+
+OpenAction decide_open(const OpenFacts& facts) noexcept {
+    if (facts.empty) {
+        if (!facts.writable) {
+            return OpenAction::Track;  // the writer that comes next writes the header
+        }
+        if (!facts.fault_injected) {
+            return OpenAction::Encrypt;
+        }
+        return facts.degradation == Degradation::FailOpenAudit ? OpenAction::PlaintextAudit
+                                                               : OpenAction::FailClosed;
+    }
+    if (facts.engine_cached || facts.header_accepted) {
+        return OpenAction::Track;
+    }
+    if (facts.header_status == HeaderStatus::NotOurs && facts.header_error == 0) {
+        return OpenAction::PassThrough;
+    }
+    return OpenAction::RejectHeader;
+}
+
+}  // namespace ephemeral_crypt::interpose

@@ -1,0 +1,119 @@
+// What the wrapper files (wrappers_*.cpp) share, and nothing else includes:
+// the one opening of every descriptor wrapper (tracked or straight to libc),
+// the per-call operator event, engine I/O on logical offsets, and positions.
+//
+// The kernel's file position of a tracked descriptor is kept at physical =
+// logical + 4096, so read/write/lseek and descriptors shared across dup and
+// fork all agree. Events for the operator (failures, fallbacks, refusals)
+// are recorded during the call and handed to the callback only as the
+// wrapper returns (finish()), when no lock is held and no C++ object is alive
+// in the frame, because the receiver may ereport.
+#pragma once
+
+#include "core/no_postgres.hpp"
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "core/encrypted_file.hpp"
+#include "core/file_header.hpp"
+#include "core/positional_io.hpp"
+#include "interpose/fd_table.hpp"
+#include "interpose/layer.hpp"
+
+namespace ephemeral_crypt::interpose {
+
+inline constexpr off_t kHeader = static_cast<off_t>(kHeaderBytes);
+
+// Positional I/O on a descriptor through libc itself, for the engine.
+class FdIo final : public PositionalIo {
+  public:
+    explicit FdIo(int fd) noexcept : fd_(fd) {}
+    std::int64_t read_at(void* buf, std::size_t len, std::uint64_t offset) noexcept override;
+    std::int64_t write_at(const void* buf, std::size_t len, std::uint64_t offset) noexcept override;
+    std::int64_t size() noexcept override;
+    int truncate(std::uint64_t length) noexcept override;
+    int allocate(std::uint64_t offset, std::uint64_t len) noexcept override;
+
+  private:
+    int fd_;
+};
+
+// A descriptor the layer serves: its shared file state and access mode.
+struct TrackedFd {
+    int fd;
+    FileState* state;
+    std::uint32_t mode;  // FdMode bits
+};
+
+// The one opening of every descriptor wrapper: a descriptor the layer does
+// not track goes straight to libc (`passthrough()`), one it tracks is served
+// by `serve(TrackedFd)`. One lock-free table lookup either way.
+template <class Passthrough, class Serve>
+inline auto on_descriptor(int fd, Passthrough&& passthrough, Serve&& serve) noexcept {
+    std::uint32_t mode = 0;
+    FileState* state = FdTable::instance().lookup(fd, &mode);
+    if (state == nullptr) {
+        return passthrough();
+    }
+    return serve(TrackedFd{fd, state, mode});
+}
+
+// Records the call's operator event (the first one wins) for finish().
+void record_event(LayerEvent event, Category category, const char* path,
+                  const char* detail) noexcept;
+// Counts a failure of `category` and records its event.
+void count_failure(Category category, LayerEvent event, const char* path,
+                   const char* detail) noexcept;
+// Hands the recorded event, if any, to the callback, keeping errno.
+void fire_pending_event() noexcept;
+
+// Every wrapper that can record an event returns through this.
+template <class T>
+T finish(T result) noexcept {
+    fire_pending_event();
+    return result;
+}
+
+// Turns an engine result (-errno) into libc's convention; EIO is counted as a
+// failure of the file's category and reported with `detail`.
+template <class T>
+T fail_with(int negative_errno, FileState* state, const char* detail) noexcept {
+    if (negative_errno == -EIO) {
+        count_failure(state->category, LayerEvent::IoFailure, state->path.c_str(), detail);
+    }
+    errno = -negative_errno;
+    return static_cast<T>(-1);
+}
+
+// The enabled category `path` (relative to dirfd) belongs to, if any.
+std::optional<Category> enabled_category_of(int dirfd, const char* path) noexcept;
+
+// The file's engine; built on first use for a file that was empty (no
+// header) when this process opened it and has one now. Null while empty.
+EncryptedFile* engine_for(FileState* state, int fd) noexcept;
+
+enum class Direction { Read, Write };
+
+// Reads or writes through the engine at a logical offset, checking the
+// descriptor's access mode and counting the bytes. Returns bytes or -1/errno.
+ssize_t transfer(const TrackedFd& tracked, Direction direction, void* buf, std::size_t count,
+                 off_t logical) noexcept;
+
+// The logical position a read or write without an offset starts at: the
+// kernel's position, or the end of the file for a write in append mode.
+off_t stream_position(const TrackedFd& tracked, Direction direction) noexcept;
+// Moves the kernel's position to `logical`.
+void seek_to_logical(int fd, off_t logical) noexcept;
+// A physical offset libc returned, as a logical one (errors pass through).
+inline off_t logical_result(off_t physical) noexcept {
+    return physical < 0 ? physical : static_cast<off_t>(logical_from_physical(physical));
+}
+
+// The open family's common body (wrappers_open.cpp); records, never fires.
+int open_impl(int dirfd, const char* path, int flags, mode_t mode) noexcept;
+
+}  // namespace ephemeral_crypt::interpose

@@ -1,0 +1,188 @@
+// The position and size wrappers: lseek, ftruncate and truncate, fallocate
+// and posix_fallocate, and the two range hints (posix_fadvise,
+// sync_file_range). For a tracked descriptor every offset and size the
+// server passes or gets back is logical; the kernel sees it shifted by the
+// header, and size changes go through the engine, which re-encrypts the
+// units whose length they change.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "interpose/real_libc.hpp"
+#include "interpose/tracked_io.hpp"
+#include "interpose/wrappers.hpp"
+
+using namespace ephemeral_crypt;
+using namespace ephemeral_crypt::interpose;
+
+namespace {
+
+// The logical size lseek(SEEK_END) measures from, or -1 with errno.
+off_t logical_end(const TrackedFd& tracked) noexcept {
+    // md.c sizes a relation this way before every extension. A file in the
+    // categories has one writer at a time (a backend's temp relation, a
+    // participant's spill file, a WAL segment of fixed size), and the
+    // engine's size is what that writer wrote, so it answers without an
+    // fstat. A file without a header yet has no engine; the kernel answers.
+    if (EncryptedFile* engine = engine_for(tracked.state, tracked.fd)) {
+        return static_cast<off_t>(engine->size());
+    }
+    struct stat st {};
+    if (real().fstat(tracked.fd, &st) != 0) {
+        return -1;
+    }
+    return static_cast<off_t>(logical_from_physical(st.st_size));
+}
+
+off_t seek_tracked(const TrackedFd& tracked, off_t offset, int whence) noexcept {
+    off_t target = 0;
+    switch (whence) {
+        case SEEK_SET:
+            target = offset;
+            break;
+        case SEEK_CUR: {
+            const off_t current = logical_result(real().lseek(tracked.fd, 0, SEEK_CUR));
+            if (current < 0) {
+                return -1;
+            }
+            target = current + offset;
+            break;
+        }
+        case SEEK_END: {
+            const off_t end = logical_end(tracked);
+            if (end < 0) {
+                return -1;
+            }
+            target = end + offset;
+            break;
+        }
+        case SEEK_DATA:
+        case SEEK_HOLE:
+            if (offset < 0) {
+                errno = ENXIO;
+                return -1;
+            }
+            return logical_result(real().lseek(
+                tracked.fd, static_cast<off_t>(physical_from_logical(offset)), whence));
+        default:
+            errno = EINVAL;
+            return -1;
+    }
+    if (target < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return logical_result(
+        real().lseek(tracked.fd, static_cast<off_t>(physical_from_logical(target)), SEEK_SET));
+}
+
+int truncate_tracked(const TrackedFd& tracked, off_t length) noexcept {
+    if (length < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!(tracked.mode & kFdWritable)) {
+        errno = EINVAL;  // what the kernel says for a descriptor not open for writing
+        return -1;
+    }
+    EncryptedFile* engine = engine_for(tracked.state, tracked.fd);
+    if (engine == nullptr) {
+        return fail_with<int>(-EIO, tracked.state, "truncate of a file without a header");
+    }
+    FdIo io(tracked.fd);
+    const int rc = engine->truncate(io, static_cast<std::uint64_t>(length));
+    return rc < 0 ? fail_with<int>(rc, tracked.state, "truncate failed") : 0;
+}
+
+int allocate_tracked(const TrackedFd& tracked, int mode, off_t offset, off_t len) noexcept {
+    if (offset < 0 || len <= 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (mode == FALLOC_FL_KEEP_SIZE) {
+        return real().fallocate(tracked.fd, mode, static_cast<off_t>(physical_from_logical(offset)),
+                                len);
+    }
+    if (mode != 0) {
+        // Punching or zeroing ranges would have to respect data units.
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    EncryptedFile* engine = engine_for(tracked.state, tracked.fd);
+    if (engine == nullptr) {
+        return fail_with<int>(-EIO, tracked.state, "allocate on a file without a header");
+    }
+    FdIo io(tracked.fd);
+    const int rc =
+        engine->allocate(io, static_cast<std::uint64_t>(offset), static_cast<std::uint64_t>(len));
+    return rc < 0 ? fail_with<int>(rc, tracked.state, "allocate failed") : 0;
+}
+
+// A range hint's offset as the kernel needs it.
+off_t hint_offset(int fd, off_t offset) noexcept {
+    return FdTable::instance().lookup(fd) != nullptr
+               ? static_cast<off_t>(physical_from_logical(offset))
+               : offset;
+}
+
+}  // namespace
+
+extern "C" {
+
+off_t ec_lseek(int fd, off_t offset, int whence) noexcept {
+    return on_descriptor(
+        fd, [&] { return real().lseek(fd, offset, whence); },
+        [&](const TrackedFd& tracked) { return seek_tracked(tracked, offset, whence); });
+}
+
+int ec_ftruncate(int fd, off_t length) noexcept {
+    return on_descriptor(
+        fd, [&] { return real().ftruncate(fd, length); },
+        [&](const TrackedFd& tracked) { return finish(truncate_tracked(tracked, length)); });
+}
+
+int ec_truncate(const char* path, off_t length) noexcept {
+    if (!enabled_category_of(AT_FDCWD, path)) {
+        return real().truncate(path, length);
+    }
+    const int fd = ec_open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    const int rc = ec_ftruncate(fd, length);
+    const int saved = errno;
+    ec_close(fd);
+    errno = saved;
+    return rc;
+}
+
+int ec_fallocate(int fd, int mode, off_t offset, off_t len) noexcept {
+    return on_descriptor(
+        fd, [&] { return real().fallocate(fd, mode, offset, len); },
+        [&](const TrackedFd& tracked) {
+            return finish(allocate_tracked(tracked, mode, offset, len));
+        });
+}
+
+int ec_posix_fallocate(int fd, off_t offset, off_t len) noexcept {
+    return on_descriptor(
+        fd, [&] { return real().posix_fallocate(fd, offset, len); },
+        [&](const TrackedFd&) {
+            const int saved = errno;
+            const int rc = ec_fallocate(fd, 0, offset, len);
+            const int error = rc == 0 ? 0 : errno;
+            errno = saved;  // posix_fallocate reports through its result, not errno
+            return error;
+        });
+}
+
+int ec_posix_fadvise(int fd, off_t offset, off_t len, int advice) noexcept {
+    return real().posix_fadvise(fd, hint_offset(fd, offset), len, advice);
+}
+
+int ec_sync_file_range(int fd, off_t offset, off_t nbytes, unsigned int flags) noexcept {
+    return real().sync_file_range(fd, hint_offset(fd, offset), nbytes, flags);
+}
+
+}  // extern "C"
