@@ -9,39 +9,12 @@
 #include <sodium.h>
 
 #include <cstring>
-#include <mutex>
-#include <string>
+
+#include "core/gcrypt_setup.hpp"
 
 namespace ephemeral_crypt {
 
 namespace {
-
-// Debian's postgres already maps libgcrypt (through libsystemd), so another
-// component may have finished its initialisation; otherwise we finish it. Its
-// secure memory pool is not used: key schedules live in cipher handles, which
-// gcry_cipher_close wipes.
-void initialise_gcrypt() {
-    static std::once_flag once;
-    static bool usable = false;
-    std::call_once(once, [] {
-        if (gcry_check_version(kMinimumGcryptVersion) == nullptr) {
-            return;
-        }
-        if (gcry_control(GCRYCTL_INITIALIZATION_FINISHED_P) == 0) {
-            gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
-            gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
-        }
-        usable = true;
-    });
-    if (!usable) {
-        throw CryptoError(std::string("libgcrypt ") + gcry_check_version(nullptr) +
-                          " is older than the required " + kMinimumGcryptVersion);
-    }
-}
-
-[[noreturn]] void throw_gcrypt_error(const char* operation, gcry_error_t error) {
-    throw CryptoError(std::string(operation) + " failed: " + gcry_strerror(error));
-}
 
 constexpr std::uint64_t kShortUnitTweakBit = std::uint64_t{1} << 63;
 
