@@ -9,9 +9,12 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <system_error>
 
 #include "core/file_io.hpp"
@@ -100,6 +103,8 @@ enum class Key : std::size_t {
     TempRelationDegradation,
     SpillDegradation,
     WalDegradation,
+    TempRelationCipher,
+    SpillCipher,
     Signature,
     Count,
 };
@@ -118,6 +123,8 @@ constexpr KeySpec kKeys[] = {
     {"temp_relation_degradation", Key::TempRelationDegradation, false},
     {"spill_degradation", Key::SpillDegradation, false},
     {"wal_degradation", Key::WalDegradation, false},
+    {"temp_relation_cipher", Key::TempRelationCipher, false},
+    {"spill_cipher", Key::SpillCipher, false},
     {"signature", Key::Signature, false},
 };
 
@@ -134,9 +141,11 @@ Category key_category(Key key) noexcept {
     switch (key) {
         case Key::TempRelation:
         case Key::TempRelationDegradation:
+        case Key::TempRelationCipher:
             return Category::TempRelation;
         case Key::Spill:
         case Key::SpillDegradation:
+        case Key::SpillCipher:
             return Category::Spill;
         default:
             return Category::Wal;
@@ -248,6 +257,16 @@ std::string parse_lines(std::string_view text, bool decode_signature, Parsed& pa
                 parsed.policy.of(key_category(spec->key)).degradation = degradation;
                 break;
             }
+            case Key::TempRelationCipher:
+            case Key::SpillCipher: {
+                const std::optional<FileCipher> cipher = file_cipher_from_setting(value);
+                if (!cipher) {
+                    return where + std::string(spec->name) +
+                           " must be aes-256-xts or aes-256-gcm, not " + quoted(value);
+                }
+                parsed.policy.of(key_category(spec->key)).cipher = *cipher;
+                break;
+            }
             case Key::Signature:
                 if (decode_signature &&
                     !decode_fixed(value, parsed.signature, kPolicySignatureBytes)) {
@@ -315,6 +334,10 @@ std::string canonical_policy(const Policy& policy) noexcept {
             out.append(category_name(category));
             out.append(setting.enabled ? "=encrypted," : "=plaintext,");
             out.append(degradation_name(setting.degradation));
+            if (setting.cipher != FileCipher::Aes256Xts) {
+                out.push_back(',');
+                out.append(file_cipher_setting(setting.cipher));
+            }
             out.push_back('\n');
         }
         return out;
@@ -337,6 +360,34 @@ std::string policy_digest_hex(const Policy& policy) noexcept {
     } catch (...) {
         return {};
     }
+}
+
+std::string cipher_summary(const Policy& policy) {
+    const FileCipher first = policy.of(kAllCategories[0]).cipher;
+    const bool uniform = std::all_of(std::begin(kAllCategories), std::end(kAllCategories),
+                                     [&](Category c) { return policy.of(c).cipher == first; });
+    if (uniform) {
+        return std::string(file_cipher_name(first));
+    }
+    std::string out;
+    bool listed[kCategoryCount] = {};
+    for (const Category category : kAllCategories) {
+        if (listed[category_index(category)]) {
+            continue;
+        }
+        const FileCipher cipher = policy.of(category).cipher;
+        out.append(out.empty() ? "" : ", ").append(file_cipher_name(cipher)).append(" (");
+        const char* separator = "";
+        for (const Category member : kAllCategories) {
+            if (policy.of(member).cipher == cipher) {
+                out.append(separator).append(category_name(member));
+                listed[category_index(member)] = true;
+                separator = ", ";
+            }
+        }
+        out.push_back(')');
+    }
+    return out;
 }
 
 std::string_view policy_file_status_name(PolicyFileStatus status) noexcept {
