@@ -131,7 +131,9 @@ struct EngineFile {
     Io io;
     std::unique_ptr<ec::EncryptedFile> file;
     EngineFile() {
-        file = ec::EncryptedFile::create(io, *key, ec::Category::Spill, false).file;
+        file = ec::EncryptedFile::create(io, *key, ec::Category::Spill, ec::FileCipher::Aes256Xts,
+                                         false)
+                   .file;
         std::vector<std::uint8_t> page(kPage, 0x5a);
         for (std::size_t i = 0; i < kPages; ++i) {
             file->pwrite(io, page.data(), kPage, i * kPage);

@@ -34,7 +34,7 @@ $A->start;
 $B->start;
 
 my $readyA = ec_parse_ready_line((ec_ready_lines($A))[0]) || {};
-like(($readyA->{key} // '') . '|' . ($readyA->{wal} // ''), qr/^[0-9a-f]{16}\|encrypted \(fail_closed\)$/,
+like(($readyA->{key} // '') . '|' . ($readyA->{wal} // ''), qr/^[0-9a-f]{16}\|encrypted with AES-256-XTS \(fail_closed\)$/,
 	'A: startup log reports the key and encrypted WAL');
 unlike(slurp_file($B->logfile), qr/ephemeral_crypt: /, 'B: no extension loaded');
 

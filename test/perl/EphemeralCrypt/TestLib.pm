@@ -31,6 +31,8 @@ our @EXPORT = qw(
   ec_primary_with_standby
   ec_create_marked_table
   ec_common_conf
+  ec_cipher_conf
+  ec_header_version
   ec_category_files
   ec_classify
   ec_scan_markers
@@ -73,6 +75,15 @@ our @EXPORT = qw(
 our $EC_MAGIC = 'EPHCRYPT';
 our $EC_HEADER_SIZE = 4096;
 
+# The settings that put temporary relations and spill files in $cipher
+# ('aes-256-xts' or 'aes-256-gcm').
+sub ec_cipher_conf
+{
+	my ($cipher) = @_;
+	return "ephemeral_crypt.temp_relation_cipher = '$cipher'\n"
+	  . "ephemeral_crypt.spill_cipher = '$cipher'\n";
+}
+
 # Settings shared by the nodes with and without the extension: tiny memory
 # limits so that every category spills to disk quickly.
 sub ec_common_conf
@@ -104,13 +115,15 @@ EOC
 }
 
 # ec_new_node($name, extension => 0|1, encrypt_wal => 0|1, conf => '...',
+#             cipher => 'aes-256-xts'|'aes-256-gcm',
 #             allows_streaming => 'logical'|1|0, init => {...},
 #             install_path => '/usr/lib/postgresql/NN')
 #
 # Creates and initialises (does not start) a node. With extension => 1 the
-# library is preloaded; encrypt_wal defaults to on in that case. Extra
-# settings in conf are appended last. install_path runs another installed
-# major's binaries (for pg_upgrade).
+# library is preloaded; encrypt_wal defaults to on in that case, and cipher
+# (default: the extension's, aes-256-xts) sets the cipher of temporary
+# relations and spill files. Extra settings in conf are appended last.
+# install_path runs another installed major's binaries (for pg_upgrade).
 sub ec_new_node
 {
 	my ($name, %opts) = @_;
@@ -132,6 +145,8 @@ ephemeral_crypt.encrypt_spill_files = on
 ephemeral_crypt.encrypt_wal = } . ($wal ? 'on' : 'off') . qq{
 ephemeral_crypt.policy_version = 'tap-test'
 });
+		$node->append_conf('postgresql.conf', ec_cipher_conf($opts{cipher}))
+		  if defined $opts{cipher};
 	}
 	$node->append_conf('postgresql.conf', $opts{conf}) if defined $opts{conf};
 	return $node;
@@ -349,6 +364,19 @@ sub ec_read_header
 	return (substr($buf, 0, 8), unpack('H*', substr($buf, 24, 8)));
 }
 
+# The format version of a file's header (1: AES-256-XTS or plaintext audit,
+# 2: AES-256-GCM); undef for a file without a whole header's start.
+sub ec_header_version
+{
+	my ($path) = @_;
+	open(my $fh, '<:raw', $path) or return;
+	my $buf = '';
+	my $n = read($fh, $buf, 12);
+	close $fh;
+	return unless defined $n && $n == 12 && substr($buf, 0, 8) eq $EC_MAGIC;
+	return unpack('v', substr($buf, 8, 2));
+}
+
 # The instance key id reported by ephemeral_crypt_status() (the extension must
 # have been created in $db).
 sub ec_key_id
@@ -362,8 +390,8 @@ sub ec_key_id
 sub ec_encryption_status
 {
 	my ($node, $db) = @_;
-	my @cols = qw(category enabled degradation files_encrypted files_open
-	  bytes_encrypted bytes_decrypted failures plaintext_fallbacks);
+	my @cols = qw(category enabled degradation cipher files_encrypted files_open
+	  bytes_encrypted bytes_decrypted failures plaintext_fallbacks integrity_failures);
 	my $out = $node->safe_psql($db || 'postgres',
 		'SELECT ' . join(', ', @cols)
 		  . ' FROM ephemeral_crypt_encryption_status() ORDER BY category');
@@ -467,11 +495,12 @@ sub ec_log_since
 
 # Parses the startup line
 #   ephemeral_crypt: ready: key K, policy version "V", digest D,
-#   signed|unsigned[ (policy file)], cipher C, temp_relation: S,
-#   spill: S, wal: S; layer patched N slot(s) in M object(s); ...
+#   signed|unsigned[ (policy file)], temp_relation: S, spill: S, wal: S;
+#   layer patched N slot(s) in M object(s); ...
+# where each S is "not encrypted" or "encrypted with CIPHER (DEGRADATION)",
 # into a hash ref with keys key, version, digest, signed (0|1), from_file
-# (0|1), cipher, temp_relation, spill, wal, slots, objects; undef when the
-# line does not have that shape.
+# (0|1), temp_relation, spill, wal, slots, objects; undef when the line does
+# not have that shape.
 sub ec_parse_ready_line
 {
 	my ($line) = @_;
@@ -479,7 +508,7 @@ sub ec_parse_ready_line
 	my @f = $line =~ m{ephemeral_crypt:\ ready:\ key\ ([0-9a-f]{16}),
 		\ policy\ version\ "(.*)",\ digest\ ([0-9a-f]{64}),
 		\ (signed|unsigned)((?:\ \(policy\ file\))?),
-		\ cipher\ ([^,]+),\ temp_relation:\ ([^,]+),\ spill:\ ([^,]+),
+		\ temp_relation:\ ([^,]+),\ spill:\ ([^,]+),
 		\ wal:\ ([^;]+);\ layer\ patched\ (\d+)\ slot\(s\)\ in\ (\d+)\ object\(s\);
 		\ counters\ in\ ephemeral_crypt_encryption_status\(\)}x;
 	return undef unless @f;
@@ -489,12 +518,11 @@ sub ec_parse_ready_line
 		digest => $f[2],
 		signed => $f[3] eq 'signed' ? 1 : 0,
 		from_file => $f[4] ne '' ? 1 : 0,
-		cipher => $f[5],
-		temp_relation => $f[6],
-		spill => $f[7],
-		wal => $f[8],
-		slots => $f[9],
-		objects => $f[10],
+		temp_relation => $f[5],
+		spill => $f[6],
+		wal => $f[7],
+		slots => $f[8],
+		objects => $f[9],
 	};
 }
 
