@@ -17,6 +17,7 @@ use warnings;
 
 use Exporter 'import';
 use File::Find;
+use FindBin;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -33,6 +34,9 @@ our @EXPORT = qw(
   ec_common_conf
   ec_cipher_conf
   ec_header_version
+  ec_extension_version
+  ec_physical_position
+  ec_overwrite
   ec_category_files
   ec_classify
   ec_scan_markers
@@ -277,6 +281,7 @@ sub _slurp_raw
 # Greps the raw bytes of each file for every needle. Files that vanish are
 # left out. Returns a hash ref: { files => [paths read], sizes => {path =>
 # bytes}, headers => {path => first 8 bytes}, keyids => {path => hex key id},
+# versions => {path => header format version, for files with the magic},
 # hits => [ "path: needle" ... ], holding => {needle => [paths]} }.
 sub ec_scan_files
 {
@@ -284,7 +289,7 @@ sub ec_scan_files
 	my %seen;
 	my @needles = grep { !$seen{$_}++ } @$needles;
 	my %result = (files => [], hits => [], sizes => {}, headers => {}, keyids => {},
-		holding => { map { $_ => [] } @needles });
+		versions => {}, holding => { map { $_ => [] } @needles });
 	for my $path (@$paths)
 	{
 		my $data = _slurp_raw($path);
@@ -294,6 +299,8 @@ sub ec_scan_files
 		$result{headers}{$path} = substr($data, 0, 8);
 		$result{keyids}{$path} = unpack('H*', substr($data, 24, 8))
 		  if length $data >= 32;
+		$result{versions}{$path} = unpack('v', substr($data, 8, 2))
+		  if length $data >= 10 && substr($data, 0, 8) eq $EC_MAGIC;
 		for my $m (@needles)
 		{
 			next unless index($data, $m) >= 0;
@@ -375,6 +382,42 @@ sub ec_header_version
 	close $fh;
 	return unless defined $n && $n == 12 && substr($buf, 0, 8) eq $EC_MAGIC;
 	return unpack('v', substr($buf, 8, 2));
+}
+
+# Where logical offset $logical of a file lies on disk, given its header's
+# format version (undef: a plaintext file without a header): after the
+# header in format v1; in format v2 also after one 4096-byte metadata block
+# per group of 128 units up to and including its own (docs/formats.md).
+sub ec_physical_position
+{
+	my ($version, $logical) = @_;
+	return $logical unless defined $version;
+	return $logical + 4096 if $version == 1;
+	return $logical + 4096 * (2 + int($logical / (128 * 4096)));
+}
+
+# Overwrites the bytes at physical offset $offset of $path with $bytes, in
+# place, behind the server's back.
+sub ec_overwrite
+{
+	my ($path, $offset, $bytes) = @_;
+	open(my $fh, '+<:raw', $path) or die "cannot open $path: $!";
+	seek($fh, $offset, 0) or die "cannot seek in $path: $!";
+	print $fh $bytes or die "cannot write $path: $!";
+	close($fh) or die "cannot close $path: $!";
+	return;
+}
+
+# The extension's version: the top entry of debian/changelog, the one place
+# it is set (the Makefile writes it into the control file).
+sub ec_extension_version
+{
+	my $changelog = "$FindBin::RealBin/../../debian/changelog";
+	open(my $fh, '<', $changelog) or die "cannot read $changelog: $!";
+	my $first = <$fh>;
+	close $fh;
+	my ($version) = $first =~ /^\S+ \(([^)]+)\)/ or die "no version in $changelog";
+	return $version;
 }
 
 # The instance key id reported by ephemeral_crypt_status() (the extension must
