@@ -4,11 +4,19 @@
 // idle (a backend may hold a thousand of them open). The only other
 // allocation is format v2's record of what this process wrote, one 1 KiB
 // block the first time it writes into each group of 128 units.
+//
+// Format v2 reads keep the last metadata block they read in the thread's
+// scratch, so reads that move through a group cost one system call each,
+// as in format v1. The block is only a hint: this process's own writes keep
+// it current, and an entry from it that fails is read again from disk
+// before the unit is refused, so another process's writes never make a good
+// unit fail.
 #include "core/encrypted_file.hpp"
 
 #include <sodium.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -33,9 +41,15 @@ struct Scratch {
     alignas(64) std::uint8_t stored[kDataUnitBytes];
     alignas(64) std::uint8_t opened[kDataUnitBytes];
     alignas(64) std::uint8_t chunk[kWriteChunkBytes];
-    std::uint8_t run_entries[kUnitsPerGroup * kEntryBytes];
     std::uint8_t chunk_entries[kWriteChunkUnits * kEntryBytes];
+    // The last metadata block read: of which file (EncryptedFile::id_, 0:
+    // none) and which group.
+    std::uint64_t metadata_file = 0;
+    std::uint64_t metadata_group = 0;
+    std::uint8_t metadata[kUnitsPerGroup * kEntryBytes];
 };
+
+std::atomic<std::uint64_t> g_next_file_id{1};
 
 Scratch* scratch() noexcept {
     thread_local std::unique_ptr<Scratch> buffers;
@@ -65,7 +79,8 @@ EncryptedFile::EncryptedFile(const FileHeader& header, std::unique_ptr<XtsCipher
       layout_(DataLayout::for_version(header.version)),
       xts_(std::move(xts)),
       units_(std::move(units)),
-      size_(size) {}
+      size_(size),
+      id_(g_next_file_id.fetch_add(1, std::memory_order_relaxed)) {}
 
 namespace {
 
@@ -230,20 +245,14 @@ int EncryptedFile::load_run(PositionalIo& io, std::uint64_t start, std::size_t l
         }
         return 0;
     }
-    Scratch* s = scratch();
-    if (s == nullptr) {
-        return -ENOMEM;
-    }
     const std::size_t count = static_cast<std::size_t>(units_in(len));
-    const std::size_t entries_len = count * kEntryBytes;
-    const std::int64_t entries =
-        io.read_at(s->run_entries, entries_len, layout_.entry_offset(first));
-    if (entries < 0) {
-        return static_cast<int>(entries);
+    bool fresh = false;
+    const std::uint8_t* entries = nullptr;
+    int rc = metadata_of(io, first, false, &entries, &fresh);
+    if (rc < 0) {
+        return rc;
     }
-    if (static_cast<std::size_t>(entries) != entries_len) {
-        return short_file(first);
-    }
+    Scratch* s = scratch();
     // Each unit is opened into scratch and copied to the caller's buffer
     // only once it has authenticated: unauthenticated plaintext never
     // reaches it.
@@ -251,13 +260,61 @@ int EncryptedFile::load_run(PositionalIo& io, std::uint64_t start, std::size_t l
         const std::uint64_t u = first + i;
         const std::size_t ulen = unit_length(u, size_);
         std::uint8_t* data = target + i * kUnit;
-        const int rc = units_->open(u, data, s->opened, ulen, s->run_entries + i * kEntryBytes);
+        rc = open_unit(io, u, data, s->opened, ulen, &entries, &fresh, first);
         if (rc < 0) {
             return rc;
         }
         std::memcpy(data, s->opened, ulen);
     }
     return 0;
+}
+
+int EncryptedFile::metadata_of(PositionalIo& io, std::uint64_t unit, bool reread,
+                               const std::uint8_t** entries, bool* fresh) noexcept {
+    Scratch* s = scratch();
+    if (s == nullptr) {
+        return -ENOMEM;
+    }
+    const std::uint64_t group = unit / kUnitsPerGroup;
+    const std::uint64_t first = group * kUnitsPerGroup;
+    if (reread || s->metadata_file != id_ || s->metadata_group != group) {
+        s->metadata_file = 0;
+        const std::int64_t got =
+            io.read_at(s->metadata, sizeof(s->metadata), layout_.entry_offset(first));
+        if (got < 0) {
+            return static_cast<int>(got);
+        }
+        // The block precedes its group's data, so a unit that is on disk
+        // has its whole block there (a hole reads as zeros).
+        if (static_cast<std::size_t>(got) != sizeof(s->metadata)) {
+            return short_file(unit);
+        }
+        s->metadata_file = id_;
+        s->metadata_group = group;
+        *fresh = true;
+    }
+    *entries = s->metadata + (unit - first) * kEntryBytes;
+    return 0;
+}
+
+int EncryptedFile::open_unit(PositionalIo& io, std::uint64_t unit, const std::uint8_t* stored,
+                             std::uint8_t* plain, std::size_t len, const std::uint8_t** entries,
+                             bool* fresh, std::uint64_t first) noexcept {
+    const std::uint8_t* entry = *entries + (unit - first) * kEntryBytes;
+    int rc = units_->open(unit, stored, plain, len, entry);
+    if (rc != kIntegrityFailure || *fresh) {
+        return rc;
+    }
+    // The entry came from the thread's cached block, which another process
+    // may have made stale: only the disk's entry can refuse the unit.
+    units_->take_failure();
+    const std::uint8_t* reread = nullptr;
+    rc = metadata_of(io, unit, true, &reread, fresh);
+    if (rc < 0) {
+        return rc;
+    }
+    *entries = reread - (unit - first) * kEntryBytes;
+    return units_->open(unit, stored, plain, len, reread);
 }
 
 int EncryptedFile::load_unit(PositionalIo& io, std::uint64_t unit, std::size_t len,
@@ -280,16 +337,16 @@ int EncryptedFile::load_unit(PositionalIo& io, std::uint64_t unit, std::size_t l
     if (got < 0) {
         return static_cast<int>(got);
     }
-    std::uint8_t entry[kEntryBytes];
-    const std::int64_t entry_got = io.read_at(entry, sizeof(entry), layout_.entry_offset(unit));
-    if (entry_got < 0) {
-        return static_cast<int>(entry_got);
-    }
-    if (static_cast<std::size_t>(got) != len ||
-        entry_got != static_cast<std::int64_t>(kEntryBytes)) {
+    if (static_cast<std::size_t>(got) != len) {
         return short_file(unit);
     }
-    return units_->open(unit, s->stored, out, len, entry);
+    bool fresh = false;
+    const std::uint8_t* entries = nullptr;
+    const int rc = metadata_of(io, unit, false, &entries, &fresh);
+    if (rc < 0) {
+        return rc;
+    }
+    return open_unit(io, unit, s->stored, out, len, &entries, &fresh, unit);
 }
 
 int EncryptedFile::seal_unit(std::uint64_t unit, const std::uint8_t* plain, std::uint8_t* out,
@@ -325,7 +382,16 @@ int EncryptedFile::store_run(PositionalIo& io, std::uint64_t start, const std::u
     if (put_entries < 0) {
         return static_cast<int>(put_entries);
     }
+    note_entries(start / kUnit, entries, entries_len);
     return static_cast<std::size_t>(put_entries) == entries_len ? 0 : -EIO;
+}
+
+void EncryptedFile::note_entries(std::uint64_t first, const std::uint8_t* entries,
+                                 std::size_t len) noexcept {
+    Scratch* s = scratch();
+    if (s != nullptr && s->metadata_file == id_ && s->metadata_group == first / kUnitsPerGroup) {
+        std::memcpy(s->metadata + (first % kUnitsPerGroup) * kEntryBytes, entries, len);
+    }
 }
 
 int EncryptedFile::store_unit(PositionalIo& io, std::uint64_t unit, const std::uint8_t* plain,
@@ -592,6 +658,7 @@ int EncryptedFile::clear_entries(PositionalIo& io, std::uint64_t first,
     if (put < 0) {
         return static_cast<int>(put);
     }
+    note_entries(first, kZeros, len);
     return static_cast<std::size_t>(put) == len ? 0 : -EIO;
 }
 

@@ -100,6 +100,20 @@ class EncryptedFile {
     // Reads and decrypts the unit's first `len` bytes into `out`.
     int load_unit(PositionalIo& io, std::uint64_t unit, std::size_t len,
                   std::uint8_t* out) noexcept;
+    // Format v2: points `entries` at unit's entry in its group's metadata
+    // block, from the thread's cached block unless `reread` or it holds
+    // another block; `fresh` is set when it was read from disk.
+    int metadata_of(PositionalIo& io, std::uint64_t unit, bool reread, const std::uint8_t** entries,
+                    bool* fresh) noexcept;
+    // Format v2: opens `unit` with its entry (`entries` points at unit
+    // `first`'s), reading the entry again from disk before refusing a unit
+    // whose cached entry fails.
+    int open_unit(PositionalIo& io, std::uint64_t unit, const std::uint8_t* stored,
+                  std::uint8_t* plain, std::size_t len, const std::uint8_t** entries, bool* fresh,
+                  std::uint64_t first) noexcept;
+    // Format v2: keeps the thread's cached metadata block in step with
+    // entries this file just wrote.
+    void note_entries(std::uint64_t first, const std::uint8_t* entries, std::size_t len) noexcept;
     // Encrypts one unit from `plain` into `out`; `zeros` stores a unit that is
     // zero throughout as zeros. Format v2 also fills the unit's `entry`.
     int seal_unit(std::uint64_t unit, const std::uint8_t* plain, std::uint8_t* out, std::size_t len,
@@ -135,7 +149,7 @@ class EncryptedFile {
     // Format v2: the size this process's own calls left the file at (0 until
     // it changes it); the disk may not hold less.
     std::uint64_t written_size_ = 0;
-    UnitFailure failure_;
+    std::uint64_t id_;  // unique in the process: names the file in the thread's metadata cache
 };
 
 }  // namespace ephemeral_crypt

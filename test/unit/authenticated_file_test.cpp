@@ -249,6 +249,27 @@ TEST(AuthenticatedFile, ZeroWritesAreStoredAsZerosAndStillAuthenticated) {
     expect_refused_by_everyone(h, 1);
 }
 
+// A reader keeps the last metadata block it read. When another process
+// rewrites a unit, the reader's cached entry no longer fits the data; the
+// entry is read again from disk before the unit is refused, so the reader
+// gets the new unit, and a unit whose data changed on disk still fails.
+TEST(AuthenticatedFile, AStaleCachedEntryNeverRefusesAGoodUnit) {
+    Gcm g;
+    auto reader = g.reader();
+    std::vector<std::uint8_t> out;
+    ASSERT_EQ(g.read_unit(*reader, 1, &out), static_cast<std::int64_t>(kUnit));
+    auto other = g.reader();  // another process's engine on the same file
+    std::vector<std::uint8_t> newer(kUnit, 'Z');
+    ASSERT_EQ(other->pwrite(g.io, newer.data(), kUnit, kUnit), static_cast<std::int64_t>(kUnit));
+    ASSERT_EQ(g.read_unit(*reader, 2, &out),
+              static_cast<std::int64_t>(kUnit));  // same group, cached
+    ASSERT_EQ(g.read_unit(*reader, 1, &out), static_cast<std::int64_t>(kUnit));
+    EXPECT_EQ(out, newer);
+    g.data_of(3)[7] ^= 1;
+    EXPECT_EQ(g.read_unit(*reader, 3, &out), kIntegrityFailure);
+    EXPECT_EQ(reader->take_failure().unit, 3);
+}
+
 TEST(AuthenticatedFile, EveryWriteOfAUnitTakesAFreshNonce) {
     Gcm g(1);
     std::set<std::string> nonces;
