@@ -12,18 +12,7 @@
 namespace ephemeral_crypt {
 
 GcmCipher::GcmCipher(const std::uint8_t key[kGcmKeyBytes]) {
-    initialise_gcrypt();
-    gcry_cipher_hd_t handle = nullptr;
-    gcry_error_t error = gcry_cipher_open(&handle, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_GCM, 0);
-    if (error != 0) {
-        throw_gcrypt_error("opening an AES-256-GCM handle", error);
-    }
-    error = gcry_cipher_setkey(handle, key, kGcmKeyBytes);
-    if (error != 0) {
-        gcry_cipher_close(handle);
-        throw_gcrypt_error("setting the AES-256-GCM key", error);
-    }
-    handle_ = handle;
+    handle_ = open_keyed_handle(GCRY_CIPHER_MODE_GCM, key, kGcmKeyBytes, "AES-256-GCM");
 }
 
 GcmCipher::~GcmCipher() {

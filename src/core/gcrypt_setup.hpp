@@ -6,6 +6,9 @@
 
 #include <gcrypt.h>
 
+#include <cstddef>
+#include <cstdint>
+
 namespace ephemeral_crypt {
 
 // XTS arrived in libgcrypt 1.8; its VAES/AVX2 path, which the throughput
@@ -19,5 +22,11 @@ void initialise_gcrypt();
 
 // Throws CryptoError "<operation> failed: <libgcrypt's reason>".
 [[noreturn]] void throw_gcrypt_error(const char* operation, gcry_error_t error);
+
+// Opens an AES-256 handle in `mode` (GCRY_CIPHER_MODE_XTS, _GCM) and sets
+// `key` in it: where every file's cipher handle is allocated and keyed,
+// whichever its cipher. Throws CryptoError naming `cipher_name`.
+gcry_cipher_hd_t open_keyed_handle(int mode, const std::uint8_t* key, std::size_t key_len,
+                                   const char* cipher_name);
 
 }  // namespace ephemeral_crypt

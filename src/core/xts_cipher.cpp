@@ -28,24 +28,13 @@ inline void tweak_for(std::uint64_t unit_index, std::uint8_t tweak[16]) noexcept
 }  // namespace
 
 XtsCipher::XtsCipher(const std::uint8_t key[kFileKeyBytes]) {
-    initialise_gcrypt();
     // IEEE 1619 and FIPS IG A.9 require distinct halves; libgcrypt checks
     // that only in FIPS mode.
     constexpr std::size_t half = kFileKeyBytes / 2;
     if (sodium_memcmp(key, key + half, half) == 0) {
         throw CryptoError("setting the AES-256-XTS key failed: its two halves are equal");
     }
-    gcry_cipher_hd_t handle = nullptr;
-    gcry_error_t error = gcry_cipher_open(&handle, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_XTS, 0);
-    if (error != 0) {
-        throw_gcrypt_error("opening an AES-256-XTS handle", error);
-    }
-    error = gcry_cipher_setkey(handle, key, kFileKeyBytes);
-    if (error != 0) {
-        gcry_cipher_close(handle);
-        throw_gcrypt_error("setting the AES-256-XTS key", error);
-    }
-    handle_ = handle;
+    handle_ = open_keyed_handle(GCRY_CIPHER_MODE_XTS, key, kFileKeyBytes, "AES-256-XTS");
 }
 
 XtsCipher::~XtsCipher() {

@@ -358,8 +358,8 @@ sub ec_not_encrypted_under
 	} @$paths;
 }
 
-# (magic, key id as 16 lowercase hex digits) of a file's header; undef for a
-# file shorter than 32 bytes.
+# (magic, key id as 16 lowercase hex digits, format version) of a file's
+# header; undef for a file shorter than 32 bytes.
 sub ec_read_header
 {
 	my ($path) = @_;
@@ -368,20 +368,16 @@ sub ec_read_header
 	my $n = read($fh, $buf, 32);
 	close $fh;
 	return unless defined $n && $n == 32;
-	return (substr($buf, 0, 8), unpack('H*', substr($buf, 24, 8)));
+	return (substr($buf, 0, 8), unpack('H*', substr($buf, 24, 8)), unpack('v', substr($buf, 8, 2)));
 }
 
 # The format version of a file's header (1: AES-256-XTS or plaintext audit,
-# 2: AES-256-GCM); undef for a file without a whole header's start.
+# 2: AES-256-GCM); undef for a file without a header.
 sub ec_header_version
 {
 	my ($path) = @_;
-	open(my $fh, '<:raw', $path) or return;
-	my $buf = '';
-	my $n = read($fh, $buf, 12);
-	close $fh;
-	return unless defined $n && $n == 12 && substr($buf, 0, 8) eq $EC_MAGIC;
-	return unpack('v', substr($buf, 8, 2));
+	my ($magic, undef, $version) = ec_read_header($path);
+	return defined $magic && $magic eq $EC_MAGIC ? $version : undef;
 }
 
 # Where logical offset $logical of a file lies on disk, given its header's
