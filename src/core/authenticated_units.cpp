@@ -9,9 +9,12 @@
 #include <cstring>
 #include <new>
 
+#include "core/engine_internal.hpp"
 #include "core/nonce_source.hpp"
 
 namespace ephemeral_crypt {
+
+using engine_internal::all_zero;
 
 namespace {
 
@@ -35,12 +38,6 @@ constexpr char kZeroedWritten[] =
 constexpr char kHoleHoldsData[] = "The unit has no metadata entry, but its data is not zero.";
 constexpr char kZerosHoldData[] = "The unit was written as zeros, but its data is not zero.";
 constexpr char kMalformedEntry[] = "Its metadata entry is malformed.";
-
-bool all_zero(const std::uint8_t* data, std::size_t len) noexcept {
-    // Zero when the first byte is and the buffer equals itself shifted by
-    // one; memcmp stops at the first difference.
-    return len == 0 || (data[0] == 0 && std::memcmp(data, data + 1, len - 1) == 0);
-}
 
 void put_u64(std::uint8_t* p, std::uint64_t v) noexcept {
     for (int i = 0; i < 8; ++i) {

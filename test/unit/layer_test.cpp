@@ -2,7 +2,8 @@
 // patching needed) against a scratch "data directory", and the bytes on disk
 // are read back with plain libc to check what actually landed there. Every
 // test runs twice: with spill files and temporary relations in AES-256-XTS
-// (format v1) and in AES-256-GCM (format v2); WAL is XTS in both.
+// (format v1) and in AES-256-GCM (format v2); WAL is XTS in both. Sizes,
+// positions and data integrity are in layer_format_test.cpp.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -21,11 +22,10 @@
 #include <string>
 #include <vector>
 
-#include "core/authenticated_units.hpp"
-#include "core/data_layout.hpp"
 #include "core/file_header.hpp"
 #include "interpose/layer.hpp"
 #include "interpose/wrappers.hpp"
+#include "layer_fixture.hpp"
 #include "test_support.hpp"
 
 namespace ephemeral_crypt::interpose {
@@ -33,105 +33,11 @@ namespace {
 
 using ephemeral_crypt::testing::slurp;
 
-// The last operator event the layer handed to its callback.
-struct SeenEvent {
-    int count = 0;
-    LayerEvent event = LayerEvent::IoFailure;
-    Category category = Category::Wal;
-    std::string path;
-    std::int64_t unit = -1;
-    std::string detail;
-};
-SeenEvent g_seen;
-
-void remember_event(LayerEvent event, Category category, const char* path, std::int64_t unit,
-                    const char* detail) {
-    ++g_seen.count;
-    g_seen.event = event;
-    g_seen.category = category;
-    g_seen.path = path;
-    g_seen.unit = unit;
-    g_seen.detail = detail;
-}
-
-class LayerTest : public ::testing::TestWithParam<FileCipher> {
-  protected:
-    static void SetUpTestSuite() {
-        key_ = InstanceKey::generate().release();
-        char tmpl[] = "/tmp/ec-layer-XXXXXX";
-        data_dir_ = mkdtemp(tmpl);
-        mkdir((data_dir_ + "/base").c_str(), 0700);
-        mkdir((data_dir_ + "/base/pgsql_tmp").c_str(), 0700);
-        mkdir((data_dir_ + "/base/5").c_str(), 0700);
-        mkdir((data_dir_ + "/pg_wal").c_str(), 0700);
-        mkdir((data_dir_ + "/pg_replslot").c_str(), 0700);
-        mkdir((data_dir_ + "/pg_replslot/s").c_str(), 0700);
-    }
-    static void TearDownTestSuite() {
-        std::string cmd = "rm -rf '" + data_dir_ + "'";
-        (void)std::system(cmd.c_str());
-    }
-
-    void SetUp() override { configure_with(true, true, true); }
-    void TearDown() override {
-        set_fault(Category::Spill, false);
-        EXPECT_EQ(tracked_fd_count(), 0u) << "a test leaked tracked descriptors";
-    }
-
-    void configure_with(bool temp, bool spill, bool wal,
-                        Degradation spill_class = Degradation::FailClosed) {
-        LayerConfig config;
-        config.key = key_;
-        config.roots.data_dir = data_dir_;
-        config.policy[category_index(Category::TempRelation)] = {temp, Degradation::FailClosed,
-                                                                 GetParam()};
-        config.policy[category_index(Category::Spill)] = {spill, spill_class, GetParam()};
-        config.policy[category_index(Category::Wal)].enabled = wal;
-        config.on_event = remember_event;
-        configure(config);
-    }
-
-    std::string path(const std::string& relative) { return data_dir_ + "/" + relative; }
-    void fallocate_truncate_and_zero_fill(const std::string& file);
-    bool authenticated() const { return GetParam() == FileCipher::Aes256Gcm; }
-    // Where a spill or temporary relation file's logical bytes lie on disk.
-    DataLayout layout() const {
-        return authenticated() ? DataLayout::grouped() : DataLayout::linear();
-    }
-    std::size_t physical_size(std::size_t logical) const {
-        return static_cast<std::size_t>(layout().physical_size(static_cast<std::int64_t>(logical)));
-    }
-
-    static InstanceKey* key_;
-    static std::string data_dir_;
-    int serial_ = 0;
-    std::string fresh(const char* dir = "base/pgsql_tmp", const char* prefix = "pgsql_tmp") {
-        // A parameterised test's name is "Name/Param".
-        std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-        std::replace(name.begin(), name.end(), '/', '_');
-        return path(std::string(dir) + "/" + prefix + std::to_string(getpid()) + "." +
-                    std::to_string(++serial_) + "_" + name);
-    }
-};
-
-InstanceKey* LayerTest::key_ = nullptr;
-std::string LayerTest::data_dir_;
-
 INSTANTIATE_TEST_SUITE_P(Ciphers, LayerTest,
                          ::testing::Values(FileCipher::Aes256Xts, FileCipher::Aes256Gcm),
                          [](const ::testing::TestParamInfo<FileCipher>& info) {
                              return info.param == FileCipher::Aes256Gcm ? "Gcm" : "Xts";
                          });
-
-const std::string kCanary = "CANARY-layer-4c1d-plaintext-must-not-reach-disk";
-
-std::string canary_text(std::size_t at_least) {
-    std::string text;
-    while (text.size() < at_least) {
-        text += kCanary + std::to_string(text.size());
-    }
-    return text;
-}
 
 TEST_P(LayerTest, SpillFileIsCiphertextOnDiskAndPlaintextThroughTheLayer) {
     const std::string file = fresh();
@@ -394,146 +300,6 @@ TEST_P(LayerTest, VectoredCallsAreCovered) {
     EXPECT_EQ(ec_lseek(fd, 0, SEEK_CUR), 20000 + total);
     ec_close(fd);
     EXPECT_EQ(slurp(file).find(kCanary), std::string::npos);
-    unlink(file.c_str());
-}
-
-// On a WAL file (always XTS) and on a spill file (in the test's cipher).
-TEST_P(LayerTest, FallocateTruncateAndZeroFillReadAsZeros) {
-    for (const std::string& file : {path("pg_wal/xlogtemp." + std::to_string(getpid())), fresh()}) {
-        SCOPED_TRACE(file);
-        fallocate_truncate_and_zero_fill(file);
-    }
-}
-
-void LayerTest::fallocate_truncate_and_zero_fill(const std::string& file) {
-    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(ec_posix_fallocate(fd, 0, 1 << 20), 0);
-    struct stat st {};
-    ec_fstat(fd, &st);
-    EXPECT_EQ(st.st_size, 1 << 20);
-    std::vector<char> buf(1 << 20, 'x');
-    ASSERT_EQ(ec_pread(fd, buf.data(), buf.size(), 0), 1 << 20);
-    EXPECT_TRUE(std::all_of(buf.begin(), buf.end(), [](char ch) { return ch == 0; }));
-    ASSERT_EQ(ec_pwrite(fd, "tail", 4, 1000), 4);
-    ASSERT_EQ(ec_ftruncate(fd, 1002), 0);
-    ASSERT_EQ(ec_fallocate(fd, 0, 0, 5000), 0);
-    ASSERT_EQ(ec_pread(fd, buf.data(), 5000, 0), 5000);
-    EXPECT_EQ(std::string(buf.data() + 1000, 2), "ta");
-    EXPECT_TRUE(
-        std::all_of(buf.begin() + 1002, buf.begin() + 5000, [](char ch) { return ch == 0; }));
-    EXPECT_EQ(ec_fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096), -1);
-    EXPECT_EQ(errno, EOPNOTSUPP);
-    ec_close(fd);
-    ASSERT_EQ(ec_truncate(file.c_str(), 10), 0);
-    ASSERT_EQ(ec_stat(file.c_str(), &st), 0);
-    EXPECT_EQ(st.st_size, 10);
-    unlink(file.c_str());
-}
-
-// SEEK_DATA and SEEK_HOLE answer in logical offsets in both layouts.
-TEST_P(LayerTest, DataAndHoleSeeksAnswerInLogicalOffsets) {
-    const std::string file = fresh();
-    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
-    ASSERT_GE(fd, 0);
-    const off_t far = 3 << 20;  // past the first groups of GCM units
-    ASSERT_EQ(ec_pwrite(fd, kCanary.data(), kCanary.size(), far),
-              static_cast<ssize_t>(kCanary.size()));
-    const off_t end = far + static_cast<off_t>(kCanary.size());
-    const off_t data = ec_lseek(fd, 0, SEEK_DATA);
-    EXPECT_GE(data, 0);
-    EXPECT_LE(data, far);
-    EXPECT_EQ(ec_lseek(fd, far, SEEK_DATA), far);
-    EXPECT_EQ(ec_lseek(fd, far, SEEK_HOLE), end);
-    EXPECT_EQ(ec_lseek(fd, 0, SEEK_END), end);
-    EXPECT_EQ(ec_posix_fadvise(fd, far, 4096, POSIX_FADV_WILLNEED), 0);
-    ec_close(fd);
-    struct stat st {};
-    ASSERT_EQ(ec_stat(file.c_str(), &st), 0);
-    EXPECT_EQ(st.st_size, end);
-    EXPECT_EQ(slurp(file).size(), physical_size(static_cast<std::size_t>(end)));
-    unlink(file.c_str());
-}
-
-// What one process wrote and closed, another reads (a leader reading its
-// workers' files after BufFileAppend; a parallel hash join's batches).
-TEST_P(LayerTest, AFileWrittenByOneProcessIsReadByAnother) {
-    const std::string file = fresh("base/pgsql_tmp");
-    const std::string text = canary_text(600 * 1024);  // more than one group of GCM units
-    const pid_t child = fork();
-    if (child == 0) {
-        const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
-        const bool ok =
-            fd >= 0 && ec_write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-        _exit(ok && ec_close(fd) == 0 ? 0 : 1);
-    }
-    int status = 0;
-    ASSERT_EQ(waitpid(child, &status, 0), child);
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    const int fd = ec_open(file.c_str(), O_RDONLY);
-    ASSERT_GE(fd, 0);
-    std::string back(text.size(), '\0');
-    ASSERT_EQ(ec_read(fd, back.data(), back.size()), static_cast<ssize_t>(back.size()));
-    EXPECT_EQ(back, text);
-    ec_close(fd);
-    unlink(file.c_str());
-}
-
-// A byte of unit 3's data changed on disk behind the layer's back. XTS
-// cannot tell: the read succeeds and returns other bytes. GCM fails the read
-// with EIO; the unit is counted as an integrity failure (not as a failure)
-// and reported with the file, the category and the unit; fail_open_audit
-// changes nothing about it; and the caller's buffer never holds the unit's
-// plaintext (GCM's counter mode would decrypt all of it but that one byte).
-TEST_P(LayerTest, ChangedDataIsSilentInXtsAndAnIntegrityFailureInGcm) {
-    configure_with(true, true, true, Degradation::FailOpenAudit);
-    const std::string file = fresh();
-    const std::string text = canary_text(5 * 4096);
-    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(ec_pwrite(fd, text.data(), text.size(), 0), static_cast<ssize_t>(text.size()));
-    {
-        const int raw = ::open(file.c_str(), O_RDWR);
-        ASSERT_GE(raw, 0);
-        const off_t at = static_cast<off_t>(layout().physical_position(3 * 4096));
-        std::uint8_t byte = 0;
-        ASSERT_EQ(::pread(raw, &byte, 1, at), 1);
-        byte ^= 0x20;
-        ASSERT_EQ(::pwrite(raw, &byte, 1, at), 1);
-        ::close(raw);
-    }
-    CategoryCounters& c = counters().of(Category::Spill);
-    const auto integrity = c.integrity_failures.load();
-    const auto failures = c.failures.load();
-    const auto fallbacks = c.plaintext_fallbacks.load();
-    const int seen = g_seen.count;
-    std::string out(text.size(), '#');
-    const ssize_t got = ec_pread(fd, out.data(), out.size(), 0);
-    const int error = errno;
-    EXPECT_EQ(c.failures.load(), failures);
-    EXPECT_EQ(c.plaintext_fallbacks.load(), fallbacks);
-    if (!authenticated()) {
-        EXPECT_EQ(got, static_cast<ssize_t>(text.size()));
-        EXPECT_NE(out, text) << "XTS returns the changed unit as if nothing happened";
-        EXPECT_EQ(out.substr(0, 3 * 4096), text.substr(0, 3 * 4096));
-        EXPECT_EQ(c.integrity_failures.load(), integrity);
-        EXPECT_EQ(g_seen.count, seen);
-    } else {
-        EXPECT_EQ(got, -1);
-        EXPECT_EQ(error, EIO);
-        EXPECT_EQ(out.find(text.substr(3 * 4096 + 100, 64)), std::string::npos);
-        EXPECT_EQ(c.integrity_failures.load() - integrity, 1u);
-        ASSERT_EQ(g_seen.count, seen + 1);
-        EXPECT_EQ(g_seen.event, LayerEvent::IntegrityFailure);
-        EXPECT_EQ(g_seen.category, Category::Spill);
-        EXPECT_EQ(g_seen.path, file);
-        EXPECT_EQ(g_seen.unit, 3);
-        EXPECT_NE(g_seen.detail.find("tag does not verify"), std::string::npos);
-        // The other units still read.
-        ASSERT_EQ(ec_pread(fd, out.data(), 3 * 4096, 0), 3 * 4096);
-        EXPECT_EQ(out.substr(0, 3 * 4096), text.substr(0, 3 * 4096));
-    }
-    ec_close(fd);
     unlink(file.c_str());
 }
 

@@ -16,57 +16,14 @@
 #include <vector>
 
 #include "core/policy.hpp"
+#include "policy_fixture.hpp"
 #include "test_support.hpp"
 
 namespace ephemeral_crypt {
 namespace {
 
-Policy sample_policy() {
-    Policy policy;
-    policy.version = "2026-11-01.3";
-    policy.of(Category::TempRelation) = {true, Degradation::FailClosed};
-    policy.of(Category::Spill) = {true, Degradation::FailOpenAudit};
-    policy.of(Category::Wal) = {false, Degradation::FailClosed};
-    return policy;
-}
-
-// The file form of sample_policy(), with the comments and spacing a human
-// would add.
-constexpr char kSampleText[] =
-    "# fleet policy\n"
-    "version = 2026-11-01.3\n"
-    "\n"
-    "temp_relation = on\n"
-    "spill = on\n"
-    "spill_degradation = fail_open_audit\n"
-    "wal = off\n";
-
-struct Keys {
-    std::string public_text;
-    std::string secret_text;
-    std::uint8_t secret[kPolicySecretKeyBytes];
-};
-
-Keys make_keys() {
-    Keys keys;
-    generate_keypair(&keys.public_text, &keys.secret_text);
-    EXPECT_EQ(keys.public_text.size(), 64u);
-    EXPECT_EQ(keys.secret_text.size(), 128u);
-    std::string error;
-    EXPECT_TRUE(parse_secret_key(keys.secret_text, keys.secret, &error)) << error;
-    return keys;
-}
-
-// The digest of sample_policy() with temp_relation and spill in AES-256-GCM.
-constexpr char kBothGcmDigest[] =
-    "9884b0c70ecf2775257e77f2021a63d90ac5c451119b9bf5d48b4287aa4172cf";
-
-std::string sign(std::string_view text, const Keys& keys) {
-    std::string error;
-    std::string out = sign_policy_text(text, keys.secret, &error);
-    EXPECT_FALSE(out.empty()) << error;
-    return out;
-}
+// sample_policy(), kSampleText, make_keys(), sign(), replace_once().
+using namespace ephemeral_crypt::testing;
 
 // Independent of libsodium's codec, so the tests do not check the code under
 // test against itself.
@@ -106,15 +63,6 @@ std::vector<std::uint8_t> base64_decode(std::string_view text) {
         }
     }
     return out;
-}
-
-std::string replace_once(std::string text, const std::string& from, const std::string& to) {
-    const std::size_t at = text.find(from);
-    EXPECT_NE(at, std::string::npos) << from;
-    if (at != std::string::npos) {
-        text.replace(at, from.size(), to);
-    }
-    return text;
 }
 
 TEST(PolicyTest, CanonicalRenderingIsTheDocumentedBytes) {
@@ -169,112 +117,6 @@ TEST(PolicyTest, DigestKnownValue) {
     //     'spill=encrypted,fail_open_audit' 'wal=plaintext,fail_closed' | sha256sum
     EXPECT_EQ(policy_digest_hex(sample_policy()),
               "df641a1552db1e42cb90b324308e87e2ae53f6770f4ee3de89dec98419efd4f1");
-}
-
-// A category in AES-256-GCM says so at the end of its line; in AES-256-XTS,
-// the default, its line is what it was before ciphers could be chosen.
-TEST(PolicyTest, ACategorysCipherIsRenderedOnlyWhenItIsNotXts) {
-    Policy policy = sample_policy();
-    policy.of(Category::Spill).cipher = FileCipher::Aes256Gcm;
-    policy.of(Category::TempRelation).cipher = FileCipher::Aes256Gcm;
-    EXPECT_EQ(canonical_policy(policy),
-              "ephemeral_crypt policy v1\n"
-              "version=2026-11-01.3\n"
-              "cipher=AES-256-XTS\n"
-              "temp_relation=encrypted,fail_closed,aes-256-gcm\n"
-              "spill=encrypted,fail_open_audit,aes-256-gcm\n"
-              "wal=plaintext,fail_closed\n");
-    // printf '%s\n' 'ephemeral_crypt policy v1' 'version=2026-11-01.3'
-    //   'cipher=AES-256-XTS' 'temp_relation=encrypted,fail_closed,aes-256-gcm'
-    //   'spill=encrypted,fail_open_audit,aes-256-gcm' 'wal=plaintext,fail_closed' | sha256sum
-    EXPECT_EQ(policy_digest_hex(policy), kBothGcmDigest);
-    Policy explicit_xts = sample_policy();
-    explicit_xts.of(Category::Spill).cipher = FileCipher::Aes256Xts;
-    EXPECT_EQ(canonical_policy(explicit_xts), canonical_policy(sample_policy()));
-}
-
-TEST(PolicyTest, CipherKeysOfThePolicyFile) {
-    const PolicyFileResult both = parse_policy_text(
-        std::string(kSampleText) + "temp_relation_cipher = aes-256-gcm\nspill_cipher=aes-256-gcm\n",
-        "");
-    ASSERT_EQ(both.status, PolicyFileStatus::Unsigned) << both.error;
-    EXPECT_EQ(both.policy.of(Category::TempRelation).cipher, FileCipher::Aes256Gcm);
-    EXPECT_EQ(both.policy.of(Category::Spill).cipher, FileCipher::Aes256Gcm);
-    EXPECT_EQ(both.policy.of(Category::Wal).cipher, FileCipher::Aes256Xts);
-    EXPECT_EQ(policy_digest_hex(both.policy), kBothGcmDigest);
-
-    // Naming the default is the same policy as leaving it out.
-    const PolicyFileResult xts =
-        parse_policy_text(std::string(kSampleText) + "spill_cipher = aes-256-xts\n", "");
-    ASSERT_EQ(xts.status, PolicyFileStatus::Unsigned) << xts.error;
-    EXPECT_EQ(policy_digest_hex(xts.policy), policy_digest_hex(sample_policy()));
-
-    const struct {
-        const char* line;
-        const char* error;
-    } bad[] = {
-        {"spill_cipher = aes-256-cbc", "line 8: spill_cipher must be aes-256-xts or aes-256-gcm"},
-        {"temp_relation_cipher = AES-256-GCM",
-         "line 8: temp_relation_cipher must be aes-256-xts or aes-256-gcm"},
-        {"wal_cipher = aes-256-gcm", "line 8: unknown key 'wal_cipher'"},
-        {"spill_cipher = aes-256-gcm\nspill_cipher = aes-256-gcm", "line 9: duplicate key"},
-    };
-    for (const auto& c : bad) {
-        const PolicyFileResult r = parse_policy_text(std::string(kSampleText) + c.line + "\n", "");
-        EXPECT_EQ(r.status, PolicyFileStatus::Malformed) << c.line;
-        EXPECT_EQ(r.error.rfind(c.error, 0), 0u) << r.error;
-    }
-}
-
-// The signature covers the ciphers: a file signed with GCM chosen does not
-// verify once the choice is removed or changed.
-TEST(PolicyTest, TheSignatureCoversTheCiphers) {
-    const Keys keys = make_keys();
-    const std::string signed_text =
-        sign(std::string(kSampleText) + "spill_cipher = aes-256-gcm\n", keys);
-    EXPECT_EQ(parse_policy_text(signed_text, keys.public_text).status, PolicyFileStatus::Ok);
-    EXPECT_EQ(parse_policy_text(replace_once(signed_text, "spill_cipher = aes-256-gcm\n", ""),
-                                keys.public_text)
-                  .status,
-              PolicyFileStatus::BadSignature);
-    EXPECT_EQ(
-        parse_policy_text(replace_once(signed_text, "aes-256-gcm", "aes-256-xts"), keys.public_text)
-            .status,
-        PolicyFileStatus::BadSignature);
-}
-
-// A policy file signed by the 1.0 tool, before ciphers could be chosen,
-// still verifies, and keeps the digest 1.0 reported for it (the README's
-// example).
-TEST(PolicyTest, APolicySignedBeforeCiphersCouldBeChosenKeepsItsDigest) {
-    constexpr char kSignedBy10[] =
-        "# fleet policy, signed by the control plane\n"
-        "version = 2026-11-22.1\n"
-        "temp_relation = on\n"
-        "spill = on\n"
-        "wal = off\n"
-        "spill_degradation = fail_open_audit\n"
-        "signature = "
-        "qWsVEGxoEDmwTfcsPlBguU7MrHzh1sqhPTp5GfDvOVU23+tpPils1yEMDvfmtqMYgeyg76G6z7SghHZRlpFxDw=="
-        "\n";
-    constexpr char kPublicKey[] =
-        "5f3b20fae71742b6777f91467334b6809fbd5c48bfe99d4e8c7419ecb4d7c44b";
-    const PolicyFileResult result = parse_policy_text(kSignedBy10, kPublicKey);
-    ASSERT_EQ(result.status, PolicyFileStatus::Ok) << result.error;
-    for (const Category c : kAllCategories) {
-        EXPECT_EQ(result.policy.of(c).cipher, FileCipher::Aes256Xts);
-    }
-    EXPECT_EQ(policy_digest_hex(result.policy),
-              "46db1d9dc030dd8cf44ff3845b7805dc277d34d1f0bae7da691c4142ae0b5bfa");
-}
-
-TEST(PolicyTest, CipherSummaryNamesEachCategorysCipher) {
-    Policy policy = sample_policy();
-    EXPECT_EQ(cipher_summary(policy), "AES-256-XTS");
-    policy.of(Category::Spill).cipher = FileCipher::Aes256Gcm;
-    EXPECT_EQ(cipher_summary(policy), "AES-256-XTS (temp_relation, wal), AES-256-GCM (spill)");
-    policy.of(Category::TempRelation).cipher = FileCipher::Aes256Gcm;
-    EXPECT_EQ(cipher_summary(policy), "AES-256-GCM (temp_relation, spill), AES-256-XTS (wal)");
 }
 
 TEST(PolicyTest, VersionCannotForgeLines) {
