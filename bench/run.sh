@@ -6,15 +6,17 @@
 #   bash bench/run.sh                 # full run (about 25 minutes on 2 cores)
 #   BENCH_QUICK=1 bash bench/run.sh   # smoke run (a few minutes), writes to /tmp
 #
-# Three states on one cluster configuration:
+# Four states on one cluster configuration:
 #   A  not loaded          (no shared_preload_libraries)
 #   B  loaded, all off     (encrypt_temp_relations/encrypt_spill_files/encrypt_wal = off)
-#   C  loaded, all on      (temp relations, spill files and WAL encrypted)
-# The SQL workloads and pgbench alternate the states (the order rotated each
-# round: A B C, B C A, C A B) on three clusters
-# cloned from one data directory, running side by side (only one is busy at
-# a time). Medians, min-max and ratios against A are reported with the
-# targets; a missed target is reported as MISS, never as a failure.
+#   C  loaded, all on      (temp relations, spill files and WAL encrypted, AES-256-XTS)
+#   G  loaded, all on, with temp relations and spill files in AES-256-GCM
+#      (the authenticated mode; WAL in XTS as in C); SQL workloads only
+# The SQL workloads (A B C G) and pgbench (A B C) alternate the states, the
+# order rotated each round (A B C G, B C G A, ...), on clusters cloned from
+# one data directory, running side by side (only one is busy at a time).
+# Medians, min-max and ratios against A are reported with the targets; a
+# missed target is reported as MISS, never as a failure.
 #
 # Run as root (servers run as $EC_TEST_USER via runuser) or as an
 # unprivileged user. Uses the extension installed in PostgreSQL's libdir; it
@@ -118,8 +120,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-declare -A port=([A]=$port_base [B]=$((port_base + 1)) [C]=$((port_base + 2)) [T]=$((port_base + 3)))
-declare -A state_label=([A]="not loaded" [B]="loaded, all off" [C]="loaded, all on")
+declare -A port=([A]=$port_base [B]=$((port_base + 1)) [C]=$((port_base + 2)) [T]=$((port_base + 3))
+    [G]=$((port_base + 5)))
+declare -A state_label=([A]="not loaded" [B]="loaded, all off" [C]="loaded, all on"
+    [G]="loaded, all on, GCM")
 for p in "${port[@]}" $((port_base + 4)); do
     if ss -lxn 2>/dev/null | grep -q "\.s\.PGSQL\.$p\b" || ss -ltn 2>/dev/null | grep -q ":$p "; then
         die "port $p is in use; choose another range with BENCH_PORT_BASE"
@@ -159,11 +163,11 @@ note "$cpu_model, $(nproc) cores, aes=$(has_flag aes) vaes=$(has_flag vaes); $(p
 note "settings: rounds=$rounds rows=$rows pgbench=${pgb_rounds}x${pgb_secs}s scale $pgb_scale, $pgb_clients clients; starts=$starts; scratch $work"
 
 ########################################################################
-step "building the benchmark programs ($build_dir: engine_bench, layer_bench)"
+step "building the benchmark programs ($build_dir: engine_bench, layer_bench, gcm_bench)"
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$work/cmake.log" 2>&1 ||
     { tail -20 "$work/cmake.log" >&2; die "cmake configure failed (log above)"; }
-cmake --build "$build_dir" --target engine_bench layer_bench -j"$(nproc)" >>"$work/cmake.log" 2>&1 ||
-    { tail -30 "$work/cmake.log" >&2; die "building engine_bench/layer_bench failed (log above)"; }
+cmake --build "$build_dir" --target engine_bench layer_bench gcm_bench -j"$(nproc)" >>"$work/cmake.log" 2>&1 ||
+    { tail -30 "$work/cmake.log" >&2; die "building engine_bench/layer_bench/gcm_bench failed (log above)"; }
 
 ########################################################################
 step "engine: engine_bench ($engine_reps repetitions, medians)"
@@ -171,6 +175,12 @@ step "engine: engine_bench ($engine_reps repetitions, medians)"
     --benchmark_out="$work/engine.json" --benchmark_out_format=json --benchmark_color=false \
     >"$work/engine_bench.txt" 2>&1 || { cat "$work/engine_bench.txt" >&2; die "engine_bench failed"; }
 sed -n '/throughput ratio/,$p' "$work/engine_bench.txt" | sed 's/^/    /'
+
+step "AES-256-GCM libraries: gcm_bench ($engine_reps repetitions, medians)"
+"$build_dir/gcm_bench" --benchmark_repetitions="$engine_reps" --benchmark_report_aggregates_only=true \
+    --benchmark_out="$work/gcm.json" --benchmark_out_format=json --benchmark_color=false \
+    >"$work/gcm_bench.txt" 2>&1 || { cat "$work/gcm_bench.txt" >&2; die "gcm_bench failed"; }
+sed -n '/AES-256-GCM at the format/,$p' "$work/gcm_bench.txt" | sed 's/^/    /'
 
 step "libc layer: layer_bench on tmpfs (/dev/shm) and the page cache (/tmp), $engine_reps repetitions"
 "$build_dir/layer_bench" --benchmark_repetitions="$engine_reps" --benchmark_report_aggregates_only=true \
@@ -230,6 +240,13 @@ shared_preload_libraries = 'ephemeral_crypt'
 ephemeral_crypt.encrypt_temp_relations = on
 ephemeral_crypt.encrypt_spill_files = on
 ephemeral_crypt.encrypt_wal = on
+EOF
+        ;;
+    G)
+        state_conf C
+        cat <<EOF
+ephemeral_crypt.temp_relation_cipher = 'aes-256-gcm'
+ephemeral_crypt.spill_cipher = 'aes-256-gcm'
 EOF
         ;;
     Cnw)
@@ -307,7 +324,7 @@ for r in $(seq 1 "$starts"); do
 done
 
 ########################################################################
-step "loading the benchmark data once ($rows rows; pgbench scale $pgb_scale), cloning it for states A, B, C"
+step "loading the benchmark data once ($rows rows; pgbench scale $pgb_scale), cloning it for states A, B, C, G"
 as_test_user initdb -D "$work/tpl" -A trust -E UTF8 --locale=C >"$work/initdb.log" 2>&1 ||
     { cat "$work/initdb.log" >&2; die "initdb failed"; }
 append_conf "$work/tpl" "$(common_conf "${port[T]}" "$work/sock")"
@@ -325,22 +342,25 @@ psql_on T -c "VACUUM (FREEZE, ANALYZE);" -c "CHECKPOINT;" >/dev/null
 table_size=$(scalar T "SELECT pg_size_pretty(pg_table_size('t'))")
 setmeta table_size "$table_size"
 pg_stop "$work/tpl"
-for s in A B C; do
+for s in A B C G; do
     as_test_user cp -a "$work/tpl" "$work/data_$s"
     append_conf "$work/data_$s" "port = ${port[$s]}"
     append_conf "$work/data_$s" "$(state_conf "$s")"
 done
-for s in A B C; do
+for s in A B C G; do
     pg_start "$work/data_$s" "$work/server_$s.log"
 done
-for s in B C; do
+for s in B C G; do
     grep -q 'ephemeral_crypt: ready' "$work/server_$s.log" || die "state $s: no 'ephemeral_crypt: ready' in the log"
     psql_on "$s" -c "CREATE EXTENSION ephemeral_crypt;" >/dev/null
 done
 [ -z "$(scalar A "SHOW shared_preload_libraries")" ] || die "state A has shared_preload_libraries set"
 [ "$(scalar B "SHOW ephemeral_crypt.encrypt_spill_files")" = off ] || die "state B: spill encryption is not off"
 [ "$(scalar C "SHOW ephemeral_crypt.encrypt_wal")" = on ] || die "state C: WAL encryption is not on"
-note "table t: $table_size; clusters up on ports ${port[A]} (A), ${port[B]} (B), ${port[C]} (C)"
+[ "$(scalar C "SHOW ephemeral_crypt.spill_cipher")" = aes-256-xts ] || die "state C: spill files are not in XTS"
+[ "$(scalar G "SHOW ephemeral_crypt.spill_cipher")/$(scalar G "SHOW ephemeral_crypt.temp_relation_cipher")" = aes-256-gcm/aes-256-gcm ] ||
+    die "state G: spill files and temp relations are not in GCM"
+note "table t: $table_size; clusters up on ports ${port[A]} (A), ${port[B]} (B), ${port[C]} (C), ${port[G]} (G)"
 
 ########################################################################
 # SQL workloads. Each runs in a fresh session: untimed SETs, then the timed
@@ -407,25 +427,25 @@ run_workload() {  # state name
 }
 temp_bytes() { scalar "$1" "SELECT sum(temp_bytes) FROM pg_stat_database"; }
 
-# Bytes state C's cipher processed, all categories: "encrypted decrypted".
-cipher_bytes() { scalar C "SELECT sum(bytes_encrypted), sum(bytes_decrypted) FROM ephemeral_crypt_encryption_status()" | tr '|' ' '; }
+# Bytes a state's ciphers processed, all categories: "encrypted decrypted".
+cipher_bytes() { scalar "$1" "SELECT sum(bytes_encrypted), sum(bytes_decrypted) FROM ephemeral_crypt_encryption_status()" | tr '|' ' '; }
 
-step "SQL workloads: warm-up pass (not counted); temp data written (A) and bytes through the cipher (C) per workload"
+step "SQL workloads: warm-up pass (not counted); temp data written (A) and bytes through the cipher (C, G) per workload"
 for w in "${workloads[@]}"; do
-    for s in A B C; do
+    for s in A B C G; do
         before=$(temp_bytes "$s")
-        [ "$s" = C ] && read -r enc0 dec0 < <(cipher_bytes)
+        if [ "$s" = C ] || [ "$s" = G ]; then read -r enc0 dec0 < <(cipher_bytes "$s"); fi
         ms=$(run_workload "$s" "$w" | paste -sd' ')
         sleep 1.2  # the backend flushes its statistics at exit
         after=$(temp_bytes "$s")
         if [ "$s" = A ]; then
             echo "sql,$w,A,0,temp_bytes,$((after - before)),B" >>"$runs_csv"
             note "$w: A ${ms} ms, $(((after - before) / 1048576)) MiB of temp files"
-        elif [ "$s" = C ]; then
-            read -r enc1 dec1 < <(cipher_bytes)
-            echo "sql,$w,C,0,cipher_encrypted,$((enc1 - enc0)),B" >>"$runs_csv"
-            echo "sql,$w,C,0,cipher_decrypted,$((dec1 - dec0)),B" >>"$runs_csv"
-            note "$w: C ${ms} ms, encrypted $(((enc1 - enc0) / 1048576)) MiB, decrypted $(((dec1 - dec0) / 1048576)) MiB"
+        elif [ "$s" = C ] || [ "$s" = G ]; then
+            read -r enc1 dec1 < <(cipher_bytes "$s")
+            echo "sql,$w,$s,0,cipher_encrypted,$((enc1 - enc0)),B" >>"$runs_csv"
+            echo "sql,$w,$s,0,cipher_decrypted,$((dec1 - dec0)),B" >>"$runs_csv"
+            note "$w: $s ${ms} ms, encrypted $(((enc1 - enc0) / 1048576)) MiB, decrypted $(((dec1 - dec0) / 1048576)) MiB"
         fi
     done
 done
@@ -440,19 +460,20 @@ grep -q 'Parallel Hash' "$work/plans.txt" || note "warning: the parallel hash jo
 
 # Round r runs the states in a rotated order (A B C, B C A, C A B, ...), so no
 # state always runs first, or always right after another state's run.
-round_order() {  # round -> states
-    case $(($1 % 3)) in
-    1) echo A B C ;;
-    2) echo B C A ;;
-    0) echo C A B ;;
-    esac
+round_order() {  # round states... -> the states, rotated by round - 1
+    local r=$1 i
+    shift
+    local states=("$@")
+    for ((i = 0; i < ${#states[@]}; i++)); do
+        printf '%s ' "${states[$(((r - 1 + i) % ${#states[@]}))]}"
+    done
 }
 
-step "SQL workloads: $rounds rounds, the order of A B C rotated each round"
+step "SQL workloads: $rounds rounds, the order of A B C G rotated each round"
 for r in $(seq 1 "$rounds"); do
     for w in "${workloads[@]}"; do
         line=""
-        for s in $(round_order "$r"); do
+        for s in $(round_order "$r" A B C G); do
             mapfile -t times < <(run_workload "$s" "$w")
             if [ "$w" = temp_table ]; then
                 [ "${#times[@]}" -eq 2 ] || die "temp_table on $s: expected 2 timings, got ${#times[@]}"
@@ -474,7 +495,7 @@ step "pgbench TPC-B-like: scale $pgb_scale, $pgb_clients clients, ${pgb_secs}s, 
 for r in $(seq 1 "$pgb_rounds"); do
     for sc in on off; do
         line=""
-        for s in $(round_order "$r"); do
+        for s in $(round_order "$r" A B C); do
             psql_on "$s" -c "CHECKPOINT;" >/dev/null
             out=$(as_test_user env PGOPTIONS="-c synchronous_commit=$sc" pgbench -M prepared \
                 -c "$pgb_clients" -j 2 -T "$pgb_secs" -h "$work/sock" -p "${port[$s]}" postgres 2>&1) ||
@@ -490,9 +511,9 @@ for r in $(seq 1 "$pgb_rounds"); do
     done
 done
 
-step "what state C encrypted (ephemeral_crypt_encryption_status), and that B encrypted nothing"
-for s in B C; do
-    psql_on "$s" -At -F, -c "SELECT category, enabled, files_encrypted, bytes_encrypted, bytes_decrypted, failures, plaintext_fallbacks FROM ephemeral_crypt_encryption_status() ORDER BY category" |
+step "what states C and G encrypted (ephemeral_crypt_encryption_status), and that B encrypted nothing"
+for s in B C G; do
+    psql_on "$s" -At -F, -c "SELECT category, enabled, files_encrypted, bytes_encrypted, bytes_decrypted, failures, plaintext_fallbacks, cipher, integrity_failures FROM ephemeral_crypt_encryption_status() ORDER BY category" |
         sed "s/^/$s,/" >>"$work/enc_status.csv"
 done
 sed 's/^/    /' "$work/enc_status.csv"
@@ -533,7 +554,7 @@ fi
 
 ########################################################################
 step "stopping the servers"
-for s in A B C; do pg_stop "$work/data_$s"; done
+for s in A B C G; do pg_stop "$work/data_$s"; done
 setmeta load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 setmeta duration "$(elapsed)"
 

@@ -35,6 +35,7 @@ with open(os.path.join(W, "runs.csv")) as f:
         by_round[key][row["round"]] = float(row["value"])
 
 LABEL = {"A": "not loaded", "B": "loaded, all off", "C": "loaded, all on (WAL too)",
+         "G": "loaded, all on, GCM for spill and temp relations",
          "Cnw": "loaded, all on except WAL", "Cw": "loaded, all on incl. WAL"}
 csv_rows = []  # section,item,state,median,min,max,unit,ratio,ratio_basis,target,verdict
 
@@ -47,22 +48,28 @@ def verdict(ok):
     return "PASS" if ok else "MISS"
 
 
-def ratio_ci(key, base_key, rounds=2000, level=0.90):
-    """Bootstrap interval of median(key)/median(base_key), resampling whole
-    rounds so each resample keeps a state's run next to A's run of the same
-    round. Seeded, so re-summarising the same runs gives the same interval."""
-    a, b = by_round.get(key, {}), by_round.get(base_key, {})
-    common = sorted(set(a) & set(b) - {"0"})
+def bootstrap_ci(keys, statistic, rounds=2000, level=0.90):
+    """Bootstrap interval of statistic(median of each key's runs), resampling
+    whole rounds so each resample keeps the states' runs of one round
+    together. Seeded, so re-summarising the same runs gives the same
+    interval."""
+    series = [by_round.get(k, {}) for k in keys]
+    common = sorted(set.intersection(*(set(x) for x in series)) - {"0"})
     if len(common) < 3:
         return None
     rng = random.Random(20261122)
-    ratios = []
+    values = []
     for _ in range(rounds):
         pick = [rng.choice(common) for _ in common]
-        ratios.append(med([a[r] for r in pick]) / med([b[r] for r in pick]))
-    ratios.sort()
+        values.append(statistic(*(med([x[r] for r in pick]) for x in series)))
+    values.sort()
     tail = (1 - level) / 2
-    return ratios[int(tail * rounds)], ratios[int((1 - tail) * rounds) - 1]
+    return values[int(tail * rounds)], values[int((1 - tail) * rounds) - 1]
+
+
+def ratio_ci(key, base_key, rounds=2000, level=0.90):
+    """Bootstrap interval of median(key)/median(base_key)."""
+    return bootstrap_ci([key, base_key], lambda x, b: x / b, rounds, level)
 
 
 def noisy_verdict(ratio, ci, target, higher_is_better):
@@ -117,6 +124,8 @@ def bench_medians(path):
     with open(path) as f:
         data = json.load(f)
     for b in data.get("benchmarks", []):
+        if "bytes_per_second" not in b:
+            continue  # a benchmark of a cost per call (the nonce draws), not a rate
         if b.get("run_type") == "aggregate" and b.get("aggregate_name") == "median":
             out[b["run_name"]] = b["bytes_per_second"]
         elif b.get("run_type") == "iteration" and b["run_name"] not in out:
@@ -125,23 +134,44 @@ def bench_medians(path):
 
 
 eng, ctx = bench_medians(os.path.join(W, "engine.json"))
+gcm_path = os.path.join(W, "gcm.json")
+gcm_libs = bench_medians(gcm_path)[0] if os.path.exists(gcm_path) else {}
+
+
+def cipher_floor(state, workload, base_ms):
+    """1 + the seconds the state's ciphers need for the bytes its counters
+    show for the workload's warm-up run, at the engine's measured rates, over
+    A's median. C: XTS over the no-copy file; G: GCM, whose reads can only be
+    measured over an in-memory file (they need real tags), so its rates
+    include a copy and its floor is an upper bound."""
+    enc = runs.get(("sql", workload, state, "cipher_encrypted"))
+    dec = runs.get(("sql", workload, state, "cipher_decrypted"))
+    names = {"C": ("BM_EngineWrite8K", "BM_EngineRead8K"),
+             "G": ("BM_EngineWrite8K_Gcm_MemoryFile", "BM_EngineRead8K_Gcm_MemoryFile")}.get(state)
+    if not enc or not dec or not names or names[0] not in eng or names[1] not in eng:
+        return None
+    return 1 + (enc[0] / eng[names[0]] + dec[0] / eng[names[1]]) * 1000 / base_ms
 
 # ---------------------------------------------------------------- SQL
 rows = int(meta["rows"])
 md.append("## SQL workloads (time, lower is better)")
 md.append("")
 md.append(f"One cluster configuration (shared_buffers 256MB, jit off, autovacuum off, C locale), "
-          f"three clusters cloned from one data directory: **A** not loaded, **B** loaded with "
+          f"clusters cloned from one data directory: **A** not loaded, **B** loaded with "
           f"`encrypt_temp_relations`, `encrypt_spill_files`, `encrypt_wal` all off, **C** loaded with all "
-          f"three on. Table `t`: {rows:,} rows ({meta['table_size']}). One warm-up pass, then "
-          f"{meta['rounds']} rounds per workload, the order of A B C rotated each round, each run in a fresh "
+          f"three on (AES-256-XTS), **G** as C with temporary relations and spill files in AES-256-GCM "
+          f"(`temp_relation_cipher`, `spill_cipher`; WAL stays XTS). Table `t`: {rows:,} rows "
+          f"({meta['table_size']}). One warm-up pass, then "
+          f"{meta['rounds']} rounds per workload, the order of A B C G rotated each round, each run in a fresh "
           f"session after a CHECKPOINT; psql `\\timing`. Median and min–max of the rounds; ratio = median / "
-          f"median of A, with a 90% bootstrap interval over rounds. Target for B and C: ≤ 1.03×. "
+          f"median of A, with a 90% bootstrap interval over rounds. Target for B and C: ≤ 1.03× (G's target "
+          f"is against C, in the next section). "
           f"**PASS**: the median ratio meets the target; **MISS**: even the interval's lower end does not; "
           f"**UNCLEAR**: the median misses but the interval reaches the target, so this run cannot tell. "
           f"**Cipher floor** is what the cipher work alone would add: the bytes state C encrypted and "
           f"decrypted in that workload (its counters, read around the warm-up run) at the engine's measured "
-          f"throughput (below), over A's median time. It is an upper bound where PostgreSQL writes zero-filled "
+          f"throughput (below), over A's median time; G's at the GCM engine's (in-memory file, copy included). "
+          f"It is an upper bound where PostgreSQL writes zero-filled "
           f"pages or WAL: the counters include those bytes, which are stored as zeros without cipher work.")
 md.append("")
 md.append("| workload | temp files written | state | median | min – max | ratio vs A | 90% interval | cipher floor | target | |")
@@ -165,14 +195,10 @@ for w, title in SQL:
         spill = "temp relation (no pgsql_tmp)"
     else:
         spill = "0"
-    # The temp table workload's two statements share one warm-up measurement.
-    cw = "temp_table" if w.startswith("temp_table") else w
-    enc = runs.get(("sql", cw, "C", "cipher_encrypted"))
-    dec = runs.get(("sql", cw, "C", "cipher_decrypted"))
-    floor = None
-    if enc and dec and "BM_EngineWrite8K" in eng and "BM_EngineRead8K" in eng and not w.startswith("temp_table"):
-        floor = 1 + (enc[0] / eng["BM_EngineWrite8K"] + dec[0] / eng["BM_EngineRead8K"]) * 1000 / base
-    for s in "ABC":
+    # The temp table workload's two statements share one warm-up measurement,
+    # so they have no floor of their own.
+    floors = {} if w.startswith("temp_table") else {s: cipher_floor(s, w, base) for s in "CG"}
+    for s in "ABCG":
         v = runs[("sql", w, s, "ms")]
         if not v:
             continue
@@ -181,20 +207,25 @@ for w, title in SQL:
         ci = None
         if s == "A":
             tgt, ver = "", ""
+        elif s == "G":
+            ci = ratio_ci(("sql", w, s, "ms"), ("sql", w, "A", "ms"))
+            tgt, ver = "see below", ""
+            chart.append((w, s, ratio))
         else:
             ci = ratio_ci(("sql", w, s, "ms"), ("sql", w, "A", "ms"))
             tgt, ver = "≤ 1.03×", noisy_verdict(ratio, ci, 1.03, False)
             chart.append((w, s, ratio))
-        fl = f"{floor:.3f}×" if (s == "C" and floor) else ""
+        floor = floors.get(s)
+        fl = f"{floor:.3f}×" if floor else ""
         md.append(f"| {title if s == 'A' else ''} | {spill if s == 'A' else ''} | {s}: {LABEL[s]} | "
                   f"{fmt(m / 1000, 3)} s | {fmt(min(v) / 1000, 3)} – {fmt(max(v) / 1000, 3)} s | "
                   f"{ratio:.3f}× | {fmt_ci(ci) if s != 'A' else ''} | {fl} | {tgt} | {ver} |")
         csv_rows.append(["sql", w, s, f"{m:.1f}", f"{min(v):.1f}", f"{max(v):.1f}", "ms",
-                         f"{ratio:.4f}", "median/median(A)", "<=1.03" if s != "A" else "", ver])
+                         f"{ratio:.4f}", "median/median(A)", "<=1.03" if s in "BC" else "", ver])
         if ci:
             csv_rows.append(["sql", w + "_ratio_ci90", s, "", f"{ci[0]:.4f}", f"{ci[1]:.4f}", "ratio",
                              "", "bootstrap over rounds", "", ""])
-        if s == "C" and floor:
+        if floor:
             csv_rows.append(["sql", w + "_cipher_floor", s, "", "", "", "ratio", f"{floor:.4f}",
                              "1 + cipher bytes / engine rate / median(A)", "", ""])
 md.append("")
@@ -207,6 +238,42 @@ if rows < 10_000_000:
               f"about 25 minutes on {meta['cores']} cores: the largest spill here is about {biggest:,.0f} MiB "
               f"(BENCH_SCALE={rows / 1e6:g}, millions of rows; `BENCH_SCALE=10` spills about 1 GiB in the sort, "
               f"and the SQL part's run time grows in proportion).")
+    md.append("")
+
+# ---------------------------------------------------------------- GCM vs XTS
+if any(runs.get(("sql", w, "G", "ms")) for w, _ in SQL):
+    md.append("## The authenticated mode: GCM's added cost against XTS's (lower is better)")
+    md.append("")
+    md.append("Added cost of a state is its median time over A's, minus one: C's is what AES-256-XTS adds, "
+              "G's what AES-256-GCM adds for the same workload in the same run. Target: G's added cost ≤ 2× "
+              "C's. The verdict tests G − A ≤ 2 (C − A) on the medians, with a 90% bootstrap interval over "
+              "rounds of that difference (in seconds): PASS when it holds, MISS when even the interval's "
+              "favourable end misses, UNCLEAR otherwise. The ratio of added costs is shown when C's added "
+              "cost is above zero (when it is not, this run cannot measure XTS's cost at all).")
+    md.append("")
+    md.append("| workload | C vs A | G vs A | XTS added | GCM added | GCM added / XTS added | G − A − 2 (C − A), 90% interval | GCM cipher floor | target | |")
+    md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for w, title in SQL:
+        a, c, g = (runs.get(("sql", w, s, "ms")) for s in "ACG")
+        if not (a and c and g):
+            continue
+        ma, mc, mg = med(a), med(c), med(g)
+        xts_added, gcm_added = mc / ma - 1, mg / ma - 1
+        excess = (mg - ma) - 2 * (mc - ma)
+        ci = bootstrap_ci([("sql", w, s, "ms") for s in "GAC"], lambda xg, xa, xc: (xg - xa) - 2 * (xc - xa))
+        ver = noisy_verdict(excess, ci, 0.0, False)
+        rel = f"{gcm_added / xts_added:.2f}×" if xts_added > 0 else "—"
+        floor = None if w.startswith("temp_table") else cipher_floor("G", w, ma)
+        ci_text = f"{excess / 1000:+.3f} s ({ci[0] / 1000:+.3f} – {ci[1] / 1000:+.3f})" if ci else f"{excess / 1000:+.3f} s"
+        md.append(f"| {title} | {mc / ma:.3f}× | {mg / ma:.3f}× | {xts_added * 100:+.1f}% | "
+                  f"{gcm_added * 100:+.1f}% | {rel} | {ci_text} | {f'{floor:.3f}×' if floor else ''} | "
+                  f"≤ 2× XTS's | {ver} |")
+        csv_rows.append(["sql", w + "_gcm_added_vs_xts_added", "G/C", "", "", "", "ratio",
+                         f"{gcm_added / xts_added:.4f}" if xts_added > 0 else "",
+                         "(median(G)/median(A)-1)/(median(C)/median(A)-1)", "<=2", ver])
+        if ci:
+            csv_rows.append(["sql", w + "_gcm_excess_ci90", "G", f"{excess:.1f}", f"{ci[0]:.1f}",
+                             f"{ci[1]:.1f}", "ms", "", "(G-A)-2(C-A), bootstrap over rounds", "", ""])
     md.append("")
 
 # ---------------------------------------------------------------- pgbench
@@ -269,6 +336,9 @@ md.append("")
 md.append("| operation | MB/s (median) | vs raw OpenSSL, 1 call per page | vs raw libgcrypt, same shape | vs openssl speed | target | |")
 md.append("|---|---:|---:|---:|---:|---:|---|")
 ENG = [("BM_EngineWrite8K", "engine write (encrypt), no storage copy", "BM_RawEvpXtsEncrypt8K_OneUnit", "BM_RawGcryptXtsEncrypt8K", se, True),
+       ("BM_EngineWrite8K_Gcm", "GCM engine write (seal, entries), no storage copy", None, None, se, False),
+       ("BM_EngineWrite8K_Gcm_MemoryFile", "GCM engine write into an in-memory file (+ copy)", None, None, se, False),
+       ("BM_EngineRead8K_Gcm_MemoryFile", "GCM engine read from an in-memory file (+ copy)", None, None, sd, False),
        ("BM_EngineRead8K", "engine read (decrypt), no storage copy", "BM_RawEvpXtsDecrypt8K_OneUnit", "BM_RawGcryptXtsDecrypt8K", sd, True),
        ("BM_EngineWrite8K_MemoryFile", "engine write into an in-memory file (+ copy)", "BM_RawEvpXtsEncrypt8K_OneUnit", "BM_RawGcryptXtsEncrypt8K", se, False),
        ("BM_EngineRead8K_MemoryFile", "engine read from an in-memory file (+ copy)", "BM_RawEvpXtsDecrypt8K_OneUnit", "BM_RawGcryptXtsDecrypt8K", sd, False),
@@ -300,6 +370,32 @@ csv_rows.append(["engine", "openssl_speed_encrypt", "-", f"{se:.0f}", f"{min(ssl
 csv_rows.append(["engine", "openssl_speed_decrypt", "-", f"{sd:.0f}", f"{min(ssl_dec):.0f}",
                  f"{max(ssl_dec):.0f}", "B/s", "", "", "", ""])
 md.append("")
+
+if gcm_libs:
+    md.append("## AES-256-GCM: libgcrypt against OpenSSL at the format's shape (higher is better)")
+    md.append("")
+    md.append(f"`build/gcm_bench --benchmark_repetitions={meta['engine_reps']}` (medians): one 4096-byte "
+              f"unit per call under a fresh 96-bit nonce (the engine's pooled draw), 48 bytes of additional "
+              f"data, a 16-byte tag. The engine uses the faster library; libgcrypt's XTS on the same unit is "
+              f"the reference the authenticated mode's cost is judged against.")
+    md.append("")
+    md.append("| operation | MB/s (median) | vs OpenSSL GCM, same operation | vs libgcrypt XTS |")
+    md.append("|---|---:|---:|---:|")
+    for name, title, other in (("BM_GcryptGcmSeal4K", "libgcrypt GCM seal", "BM_EvpGcmSeal4K"),
+                               ("BM_GcryptGcmOpen4K", "libgcrypt GCM open", "BM_EvpGcmOpen4K"),
+                               ("BM_EvpGcmSeal4K", "OpenSSL GCM seal", None),
+                               ("BM_EvpGcmOpen4K", "OpenSSL GCM open", None),
+                               ("BM_GcryptXts4K", "libgcrypt XTS encrypt (reference)", None)):
+        if name not in gcm_libs:
+            continue
+        v = gcm_libs[name]
+        vs_other = f"{v / gcm_libs[other]:.3f}×" if other and other in gcm_libs else "—"
+        vs_xts = f"{v / gcm_libs['BM_GcryptXts4K']:.3f}×" if "BM_GcryptXts4K" in gcm_libs else "—"
+        md.append(f"| {title} | {v / MB:,.0f} | {vs_other} | {vs_xts} |")
+        csv_rows.append(["gcm_library", name, "-", f"{v:.0f}", "", "", "B/s",
+                         f"{v / gcm_libs[other]:.4f}" if other and other in gcm_libs else "",
+                         "median/median(OpenSSL)" if other else "", "", ""])
+    md.append("")
 
 lay, _ = bench_medians(os.path.join(W, "layer.json"))
 md.append("## The libc layer: 8 KiB pwrite/pread on a real file (higher is better)")
@@ -362,15 +458,15 @@ if os.path.exists(enc_path):
     md.append("")
     md.append("`ephemeral_crypt_encryption_status()` after the SQL workloads and pgbench (B must show nothing).")
     md.append("")
-    md.append("| state | category | enabled | files encrypted | bytes encrypted | bytes decrypted | failures | plaintext fallbacks |")
-    md.append("|---|---|---|---:|---:|---:|---:|---:|")
+    md.append("| state | category | enabled | cipher | files encrypted | bytes encrypted | bytes decrypted | failures | plaintext fallbacks | integrity failures |")
+    md.append("|---|---|---|---|---:|---:|---:|---:|---:|---:|")
     with open(enc_path) as f:
         for line in f:
             p = line.strip().split(",")
-            if len(p) < 8:
+            if len(p) < 10:
                 continue
-            md.append(f"| {p[0]} | {p[1]} | {p[2]} | {int(p[3]):,} | {int(p[4]) / 2**30:,.2f} GiB | "
-                      f"{int(p[5]) / 2**30:,.2f} GiB | {p[6]} | {p[7]} |")
+            md.append(f"| {p[0]} | {p[1]} | {p[2]} | {p[8]} | {int(p[3]):,} | {int(p[4]) / 2**30:,.2f} GiB | "
+                      f"{int(p[5]) / 2**30:,.2f} GiB | {p[6]} | {p[7]} | {p[9]} |")
     md.append("")
 
 # ---------------------------------------------------------------- summary of targets
@@ -430,13 +526,13 @@ with open(os.path.join(OUT, "results.csv"), "w", newline="") as f:
 items = []
 for name, s, r in chart:
     if name not in [i[0] for i in items]:
-        items.append([name, None, None])
+        items.append([name, None, None, None])
     for i in items:
         if i[0] == name:
-            i[1 if s == "B" else 2] = r
+            i[{"B": 1, "C": 2, "G": 3}[s]] = r
 with open(os.path.join(W, "ratios.dat"), "w") as f:
-    for name, b, c in items:
-        f.write(f"\"{name}\" {b if b is not None else '-'} {c if c is not None else '-'}\n")
+    for name, *values in items:
+        f.write(f"\"{name}\" " + " ".join("-" if v is None else str(v) for v in values) + "\n")
 with open(os.path.join(W, "ratios.gp"), "w") as f:
     f.write(f"""set terminal pngcairo size 1200,520 noenhanced font ",10"
 set output "{os.path.join(os.path.abspath(OUT), 'ratios.png')}"
@@ -450,7 +546,7 @@ set yrange [0:*]
 set xtics rotate by -30
 set grid ytics
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1.5
-plot "{os.path.join(W, 'ratios.dat')}" using 2:xtic(1) title "B: loaded, all off", '' using 3 title "C: loaded, all on"
+plot "{os.path.join(W, 'ratios.dat')}" using 2:xtic(1) title "B: loaded, all off", '' using 3 title "C: loaded, all on", '' using 4 title "G: all on, GCM"
 """)
 print(f"wrote {os.path.join(OUT, 'RESULTS.md')} and results.csv "
       f"({len(passes)} PASS, {len(unclear)} UNCLEAR, {len(misses)} MISS)")

@@ -32,8 +32,9 @@ SELECT ephemeral_crypt_key_age() >= interval '0' AS key_age_is_positive;
 SELECT ephemeral_crypt_key_age() <= (SELECT key_age FROM ephemeral_crypt_status()) + interval '1 minute'
        AS key_age_agrees;
 
-SELECT category, enabled, degradation FROM ephemeral_crypt_encryption_status();
-SELECT category, enabled FROM ephemeral_crypt_counters;
+SELECT category, enabled, degradation, cipher, integrity_failures
+  FROM ephemeral_crypt_encryption_status();
+SELECT category, enabled, integrity_failures FROM ephemeral_crypt_counters;
 
 -- A spilled sort held open by a cursor is on disk, encrypted, under this key.
 SET work_mem = '64kB';

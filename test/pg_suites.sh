@@ -4,15 +4,18 @@
 # Takes the regression suite (src/test/regress, parallel schedule) and
 # contrib/test_decoding's suites (regress and isolation) of the installed
 # server's major from Debian's archive (scripts/pg_source.sh), and runs each
-# twice on a temporary instance of the installed server, both times with a
-# tiny work_mem and logical_decoding_work_mem so that sorts, hashes and
-# logical decoding spill to disk:
+# three times on a temporary instance of the installed server, each time
+# with a tiny work_mem and logical_decoding_work_mem so that sorts, hashes
+# and logical decoding spill to disk:
 #
 #   baseline   no extension
 #   extension  shared_preload_libraries = 'ephemeral_crypt' and all three
-#              categories encrypted (temp relations, spill files, WAL)
+#              categories encrypted (temp relations, spill files, WAL), in
+#              the default AES-256-XTS
+#   gcm        the same, with temporary relations and spill files in
+#              AES-256-GCM (the authenticated mode; WAL stays XTS)
 #
-# The same tests must pass and the same tests fail in both runs. Parity, not
+# The same tests must pass and the same tests fail in all runs. Parity, not
 # zero failures, is the criterion: Debian's archive may serve an older minor
 # release's source than the installed server's, and a few tests can then fail
 # even without the extension. Exits 0 on parity for every suite, 1 on a
@@ -28,8 +31,10 @@
 #                        $(pg_config --pkglibdir) or an absolute path to a .so
 #                        (default ephemeral_crypt; empty: the second run is a
 #                        second baseline)
-#   EC_EXTRA_CONF        further settings for the second run, one per line
+#   EC_EXTRA_CONF        further settings for the extension's runs, one per line
 #                        (default: the three ephemeral_crypt.encrypt_* = on)
+#   EC_GCM_CONF          what the gcm run adds to them (default: both
+#                        *_cipher settings = aes-256-gcm); empty: no gcm run
 #   EC_BASE_CONF         settings for both runs of every suite, one per line
 #                        (default: logical_decoding_work_mem = 64kB and
 #                        log_temp_files = 0, and work_mem = 64kB for the
@@ -59,6 +64,12 @@ DEFAULT_EXTRA_CONF="ephemeral_crypt.encrypt_temp_relations = on
 ephemeral_crypt.encrypt_spill_files = on
 ephemeral_crypt.encrypt_wal = on"
 EC_EXTRA_CONF=${EC_EXTRA_CONF-$DEFAULT_EXTRA_CONF}
+DEFAULT_GCM_CONF="ephemeral_crypt.temp_relation_cipher = 'aes-256-gcm'
+ephemeral_crypt.spill_cipher = 'aes-256-gcm'"
+EC_GCM_CONF=${EC_GCM_CONF-$DEFAULT_GCM_CONF}
+# The runs of each suite; the gcm run needs the extension.
+MODES="baseline extension"
+[ -n "$EC_PRELOAD" ] && [ -n "$EC_GCM_CONF" ] && MODES="$MODES gcm"
 
 # Both runs: small enough that sorts, hashes and tuplestores spill to
 # pgsql_tmp, and reorder buffers to pg_replslot/*/*.spill. test_decoding keeps
@@ -170,10 +181,12 @@ write_conf() {
         echo "# written by test/pg_suites.sh ($mode run)"
         [ -n "$extra_file" ] && cat "$extra_file"
         [ -n "$base" ] && echo "$base"
-        if [ "$mode" = extension ]; then
+        if [ "$mode" != baseline ]; then
             [ -n "$EC_PRELOAD" ] && echo "shared_preload_libraries = '$EC_PRELOAD'"
             [ -n "$EC_EXTRA_CONF" ] && echo "$EC_EXTRA_CONF"
         fi
+        [ "$mode" = gcm ] && echo "$EC_GCM_CONF"
+        true
     } >"$file"
 }
 
@@ -267,7 +280,7 @@ run_suite() {
     if [ -f "$out.postmaster.log" ]; then
         say "$suite, $mode: $(grep -c 'LOG:  temporary file: ' "$out.postmaster.log") temporary files (pgsql_tmp) logged"
         # What the preloaded library said when the server started.
-        if [ "$mode" = extension ] && [ -n "$EC_PRELOAD" ]; then
+        if [ "$mode" != baseline ] && [ -n "$EC_PRELOAD" ]; then
             local lib
             lib=$(basename "$EC_PRELOAD" .so)
             awk '/database system is ready to accept connections/ { exit } { print }' "$out.postmaster.log" |
@@ -292,6 +305,7 @@ run_suite() {
 
 say "server $server_version (package $installed_version)"
 say "second run: shared_preload_libraries = '${EC_PRELOAD}'$( [ -n "$EC_EXTRA_CONF" ] && printf ', %s' "$(echo "$EC_EXTRA_CONF" | paste -sd, -)")"
+[[ " $MODES " == *" gcm "* ]] && say "third run: the second's, and $(echo "$EC_GCM_CONF" | paste -sd, -)"
 if [ -n "$EC_PRELOAD" ] && [[ $EC_PRELOAD != /* ]] && [ ! -f "$PKGLIBDIR/$EC_PRELOAD.so" ]; then
     say "warning: $PKGLIBDIR/$EC_PRELOAD.so does not exist (is the extension installed?)"
 fi
@@ -315,7 +329,7 @@ rm -rf "$RESULTS"
 mkdir -p "$RESULTS/work"
 chmod 755 "$RESULTS" "$RESULTS/work"
 for suite in $SUITES; do
-    for mode in baseline extension; do
+    for mode in $MODES; do
         stage "running $suite, $mode"
         run_suite "$suite" "$mode"
     done
@@ -326,54 +340,76 @@ rm -rf "$RESULTS/work"
 # 4. Comparison
 # ---------------------------------------------------------------------------
 
+# pass/fail counts of a results file; failures on row order only count as
+# passes here, as in the comparison.
+counts() {
+    echo "$(grep -cE ' (pass|fail\(order\))$' "$1")/$(grep -vcE ' (pass|fail\(order\))$' "$1")"
+}
+
+# The tests of a suite whose outcome differs between the baseline and
+# another run, or which ran in one of them only.
+differing_from_baseline() {
+    join -a1 -a2 -e missing -o 0,1.2,2.2 "$1" "$2" |
+        awk '{ b = $2; e = $3; sub(/^fail\(order\)$/, "pass", b); sub(/^fail\(order\)$/, "pass", e) }
+             b != e { printf "%s%s (%s -> %s)", sep, $1, $2, $3; sep = ", " }'
+}
+
 echo
-printf '%-24s %6s | %-18s | %-18s | %s\n' suite tests "without: pass/fail" "with: pass/fail" "tests whose outcome differs"
-printf '%s\n' "--------------------------------------------------------------------------------------------"
+printf '%-24s %6s' suite tests
+for mode in $MODES; do printf ' | %-14s' "$mode pass/fail"; done
+printf ' | %s\n' "tests whose outcome differs from the baseline"
+printf '%s\n' "--------------------------------------------------------------------------------------------------------"
 all_parity=1
 summary=()
 for suite in $SUITES; do
     base=$RESULTS/$suite-baseline.results
-    ext=$RESULTS/$suite-extension.results
-    # Failures on row order only count as passes here, as in the comparison.
-    bp=$(grep -cE ' (pass|fail\(order\))$' "$base")
-    bf=$(grep -vcE ' (pass|fail\(order\))$' "$base")
-    ep=$(grep -cE ' (pass|fail\(order\))$' "$ext")
-    ef=$(grep -vcE ' (pass|fail\(order\))$' "$ext")
-    total=$(cut -d' ' -f1 "$base" "$ext" | sort -u | wc -l)
-    # Tests whose outcome differs, or which ran in one run only.
-    differing=$(join -a1 -a2 -e missing -o 0,1.2,2.2 "$base" "$ext" |
-        awk '{ b = $2; e = $3; sub(/^fail\(order\)$/, "pass", b); sub(/^fail\(order\)$/, "pass", e) }
-             b != e { printf "%s%s (%s -> %s)", sep, $1, $2, $3; sep = ", " }')
+    total=$(for mode in $MODES; do cut -d' ' -f1 "$RESULTS/$suite-$mode.results"; done | sort -u | wc -l)
+    differing=""
+    summary_counts=""
+    row=""
+    for mode in $MODES; do
+        results=$RESULTS/$suite-$mode.results
+        row+=$(printf ' | %-14s' "$(counts "$results")")
+        passes=$(grep -cE ' (pass|fail\(order\))$' "$results")
+        label=""
+        [ "$mode" = gcm ] && label="GCM "
+        summary_counts+="${summary_counts:+ vs }$label$passes/$total"
+        if [ "$mode" != baseline ]; then
+            d=$(differing_from_baseline "$base" "$results")
+            [ -n "$d" ] && differing="${differing:+$differing; }$mode: $d"
+        fi
+        if [ -f "$RESULTS/$suite-$mode.startup-problems" ]; then
+            differing="${differing:+$differing; }server complained at startup in the $mode run"
+        fi
+    done
     verdict=PARITY
     if [ -n "$differing" ] || [ "$total" -eq 0 ]; then
         verdict=DIFFERENT
     fi
-    for mode in baseline extension; do
-        if [ -f "$RESULTS/$suite-$mode.startup-problems" ]; then
-            verdict=DIFFERENT
-            differing="${differing:+$differing; }server complained at startup in the $mode run"
-        fi
-    done
     [ "$total" -eq 0 ] && differing="no test ran"
     [ $verdict = PARITY ] || all_parity=0
-    printf '%-24s %6s | %8s/%-9s | %8s/%-9s | %s\n' "$suite" "$total" "$bp" "$bf" "$ep" "$ef" "${differing:-none}"
-    summary+=("$suite $bp/$total vs $ep/$total")
+    printf '%-24s %6s%s | %s\n' "$suite" "$total" "$row" "${differing:-none}"
+    summary+=("$suite $summary_counts")
 done
 echo
 for suite in $SUITES; do
     fails=$(grep -vE ' (pass|fail\(order\))$' "$RESULTS/$suite-baseline.results" | cut -d' ' -f1 | paste -sd' ' -)
     [ -n "$fails" ] && say "$suite: failing without the extension: $fails"
-    for mode in baseline extension; do
+    for mode in $MODES; do
         order=$(grep ' fail(order)$' "$RESULTS/$suite-$mode.results" | cut -d' ' -f1 | paste -sd' ' -)
         [ -n "$order" ] && say "$suite: $mode run: failing on row order only (counted as passes for parity): $order"
     done
-    # Failures common to both runs whose diffs differ: informational, since
-    # a diff may hold run-dependent detail, but worth a look.
-    for t in $(join "$RESULTS/$suite-baseline.results" "$RESULTS/$suite-extension.results" |
-        awk '$2 != "pass" && $3 != "pass" { print $1 }'); do
-        a=$(awk -v t="$t" '/^diff / { on = ($0 ~ "/" t "\\.out ") } on' "$RESULTS/$suite-baseline.diffs" 2>/dev/null | grep -E '^[-+][^-+]')
-        b=$(awk -v t="$t" '/^diff / { on = ($0 ~ "/" t "\\.out ") } on' "$RESULTS/$suite-extension.diffs" 2>/dev/null | grep -E '^[-+][^-+]')
-        [ "$a" = "$b" ] || say "$suite: note: $t fails in both runs, but its diffs differ"
+    # Failures common to the baseline and another run whose diffs differ:
+    # informational, since a diff may hold run-dependent detail, but worth a
+    # look.
+    for mode in $MODES; do
+        [ "$mode" = baseline ] && continue
+        for t in $(join "$RESULTS/$suite-baseline.results" "$RESULTS/$suite-$mode.results" |
+            awk '$2 != "pass" && $3 != "pass" { print $1 }'); do
+            a=$(awk -v t="$t" '/^diff / { on = ($0 ~ "/" t "\\.out ") } on' "$RESULTS/$suite-baseline.diffs" 2>/dev/null | grep -E '^[-+][^-+]')
+            b=$(awk -v t="$t" '/^diff / { on = ($0 ~ "/" t "\\.out ") } on' "$RESULTS/$suite-$mode.diffs" 2>/dev/null | grep -E '^[-+][^-+]')
+            [ "$a" = "$b" ] || say "$suite: note: $t fails in the baseline and $mode runs, but its diffs differ"
+        done
     done
 done
 say "results (diffs, outputs, server logs, configurations): $RESULTS"

@@ -19,6 +19,7 @@ struct CategoryCounters {
     std::atomic<std::uint64_t> bytes_decrypted{0};      // logical bytes read through the cipher
     std::atomic<std::uint64_t> failures{0};             // I/O refused or failed closed
     std::atomic<std::uint64_t> plaintext_fallbacks{0};  // files written in plaintext (audit)
+    std::atomic<std::uint64_t> integrity_failures{0};   // data that failed authentication (GCM)
 };
 
 struct Counters {

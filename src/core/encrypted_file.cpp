@@ -1,83 +1,79 @@
-// Engine implementation. Scratch space for read-modify-write and for the
-// ciphertext of a write lives in per-thread buffers allocated on first use,
-// so no call allocates and files cost nothing while idle (a backend may hold
-// a thousand of them open).
+// Engine implementation: creating and opening files, and writes, truncates
+// and allocations (reads are in encrypted_file_read.cpp). Scratch space for
+// read-modify-write, for the ciphertext of a write and for metadata entries
+// lives in per-thread buffers allocated on first use (engine_internal.hpp),
+// so no call allocates and files cost nothing while idle (a backend may
+// hold a thousand of them open). The only other allocation is format v2's
+// record of what this process wrote, one 1 KiB block the first time it
+// writes into each group of 128 units.
 #include "core/encrypted_file.hpp"
 
 #include <sodium.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <new>
 
+#include "core/engine_internal.hpp"
+#include "core/file_ciphers.hpp"
+
 namespace ephemeral_crypt {
+
+using namespace engine_internal;
 
 namespace {
 
-constexpr std::uint64_t kUnit = kDataUnitBytes;
-constexpr std::size_t kWriteChunkBytes = 32 * kDataUnitBytes;
+// Names each engine in the thread's metadata cache.
+std::atomic<std::uint64_t> g_next_file_id{1};
 
-struct Scratch {
-    alignas(64) std::uint8_t unit[kDataUnitBytes];
-    alignas(64) std::uint8_t chunk[kWriteChunkBytes];
-};
+}  // namespace
 
-Scratch* scratch() noexcept {
-    thread_local std::unique_ptr<Scratch> buffers;
-    if (!buffers) {
-        buffers.reset(new (std::nothrow) Scratch);
+EncryptedFile::EncryptedFile(const FileHeader& header, std::unique_ptr<XtsCipher> xts,
+                             std::unique_ptr<AuthenticatedUnits> units, std::uint64_t size) noexcept
+    : header_(header),
+      layout_(DataLayout::for_version(header.version)),
+      xts_(std::move(xts)),
+      units_(std::move(units)),
+      size_(size),
+      id_(g_next_file_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+namespace {
+
+// The cipher state the header calls for; false if it cannot be made.
+bool make_ciphers(const InstanceKey& key, const FileHeader& header, std::unique_ptr<XtsCipher>* xts,
+                  std::unique_ptr<AuthenticatedUnits>* units) noexcept {
+    if (header.plaintext_audit()) {
+        return true;
     }
-    return buffers.get();
-}
-
-bool all_zero(const std::uint8_t* data, std::size_t len) noexcept {
-    // A buffer is all zeros when its first byte is zero and it equals itself
-    // shifted by one byte. libc's vectorised memcmp does the scan and stops at
-    // the first non-zero byte, which in ciphertext or a page header comes within
-    // a few bytes; only zero pages are scanned whole, at memcmp's speed.
-    return len == 0 || (data[0] == 0 && std::memcmp(data, data + 1, len - 1) == 0);
+    if (header.authenticated()) {
+        *units = make_gcm_file_units(key, header);
+        return *units != nullptr;
+    }
+    *xts = make_xts_file_cipher(key, header);
+    return *xts != nullptr;
 }
 
 }  // namespace
 
-EncryptedFile::EncryptedFile(const FileHeader& header, std::unique_ptr<XtsCipher> cipher,
-                             std::uint64_t size) noexcept
-    : header_(header), cipher_(std::move(cipher)), size_(size) {}
-
-static std::unique_ptr<XtsCipher> make_cipher(const InstanceKey& key, const FileHeader& header,
-                                              int* error) noexcept {
-    std::uint8_t file_key[kFileKeyBytes];
-    if (!key.derive_file_key(header.nonce.data(), header.nonce.size(), header.category, file_key)) {
-        *error = EIO;
-        return nullptr;
-    }
-    std::unique_ptr<XtsCipher> cipher;
-    try {
-        cipher = std::make_unique<XtsCipher>(file_key);
-    } catch (...) {
-        *error = EIO;
-    }
-    sodium_memzero(file_key, sizeof(file_key));
-    return cipher;
-}
-
 EncryptedFile::OpenOutcome EncryptedFile::create(PositionalIo& io, const InstanceKey& key,
-                                                 Category category, bool plaintext_audit) noexcept {
+                                                 Category category, FileCipher cipher,
+                                                 bool plaintext_audit) noexcept {
     OpenOutcome outcome;
     FileHeader header;
     header.category = category;
-    header.cipher = plaintext_audit ? kCipherNone : kCipherAes256Xts;
+    header.version = plaintext_audit ? kFormatVersionLinear : format_version_for(cipher);
+    header.cipher = plaintext_audit ? kCipherNone : static_cast<std::uint8_t>(cipher);
     header.flags = plaintext_audit ? kFlagPlaintextAudit : 0;
     header.key_id = key.id();
     randombytes_buf(header.nonce.data(), header.nonce.size());
 
-    std::unique_ptr<XtsCipher> cipher;
-    if (!plaintext_audit) {
-        cipher = make_cipher(key, header, &outcome.error);
-        if (!cipher) {
-            return outcome;
-        }
+    std::unique_ptr<XtsCipher> xts;
+    std::unique_ptr<AuthenticatedUnits> units;
+    if (!make_ciphers(key, header, &xts, &units)) {
+        outcome.error = EIO;
+        return outcome;
     }
     alignas(64) std::uint8_t encoded[kHeaderBytes];
     if (!encode_header(header, key, encoded)) {
@@ -89,7 +85,8 @@ EncryptedFile::OpenOutcome EncryptedFile::create(PositionalIo& io, const Instanc
         outcome.error = written < 0 ? static_cast<int>(-written) : EIO;
         return outcome;
     }
-    outcome.file.reset(new (std::nothrow) EncryptedFile(header, std::move(cipher), 0));
+    outcome.file.reset(new (std::nothrow)
+                           EncryptedFile(header, std::move(xts), std::move(units), 0));
     if (!outcome.file) {
         outcome.error = ENOMEM;
         return outcome;
@@ -116,29 +113,24 @@ EncryptedFile::OpenOutcome EncryptedFile::open(PositionalIo& io, const InstanceK
         outcome.error = static_cast<int>(-physical);
         return outcome;
     }
-    std::unique_ptr<XtsCipher> cipher;
-    if (!decoded.header.plaintext_audit()) {
-        cipher = make_cipher(key, decoded.header, &outcome.error);
-        if (!cipher) {
-            return outcome;
-        }
+    std::unique_ptr<XtsCipher> xts;
+    std::unique_ptr<AuthenticatedUnits> units;
+    if (!make_ciphers(key, decoded.header, &xts, &units)) {
+        outcome.error = EIO;
+        return outcome;
     }
-    const auto logical = static_cast<std::uint64_t>(logical_from_physical(physical));
-    outcome.file.reset(new (std::nothrow)
-                           EncryptedFile(decoded.header, std::move(cipher), logical));
+    const auto logical = static_cast<std::uint64_t>(
+        DataLayout::for_version(decoded.header.version).logical_size(physical));
+    outcome.file.reset(new (std::nothrow) EncryptedFile(decoded.header, std::move(xts),
+                                                        std::move(units), logical));
     if (!outcome.file) {
         outcome.error = ENOMEM;
     }
     return outcome;
 }
 
-int EncryptedFile::refresh_size(PositionalIo& io) noexcept {
-    const std::int64_t physical = io.size();
-    if (physical < 0) {
-        return static_cast<int>(physical);
-    }
-    size_ = static_cast<std::uint64_t>(logical_from_physical(physical));
-    return 0;
+UnitFailure EncryptedFile::take_failure() noexcept {
+    return units_ ? units_->take_failure() : UnitFailure{};
 }
 
 std::size_t EncryptedFile::unit_length(std::uint64_t unit, std::uint64_t file_size) const noexcept {
@@ -149,29 +141,49 @@ std::size_t EncryptedFile::unit_length(std::uint64_t unit, std::uint64_t file_si
     return static_cast<std::size_t>(std::min<std::uint64_t>(kUnit, file_size - start));
 }
 
-bool EncryptedFile::decrypt_in_place(std::uint64_t unit, std::uint8_t* data,
-                                     std::size_t len) noexcept {
-    if (!cipher_) {
-        return true;
+int EncryptedFile::seal_unit(std::uint64_t unit, const std::uint8_t* plain, std::uint8_t* out,
+                             std::size_t len, bool zeros, std::uint8_t* entry) noexcept {
+    if (units_) {
+        return units_->seal(unit, plain, out, len, zeros, entry);
     }
-    // Holes and fallocated ranges are zero on disk and mean zero. Short
-    // units are always written, so they are never taken for holes.
-    if (len >= kXtsMinimumBytes && all_zero(data, len)) {
-        return true;
+    // A unit under one AES block keeps its keystream even when zero: short
+    // units are never holes.
+    if (zeros && len >= kXtsMinimumBytes) {
+        std::memset(out, 0, len);
+        return 0;
     }
-    return cipher_->decrypt_unit(unit, data, data, len);
+    return xts_->encrypt_unit(unit, plain, out, len) ? 0 : -EIO;
 }
 
-int EncryptedFile::load_unit(PositionalIo& io, std::uint64_t unit, std::size_t len,
-                             std::uint8_t* out) noexcept {
-    const std::int64_t got = io.read_at(out, len, kHeaderBytes + unit * kUnit);
-    if (got < 0) {
-        return static_cast<int>(got);
+int EncryptedFile::store_run(PositionalIo& io, std::uint64_t start, const std::uint8_t* data,
+                             std::size_t len, const std::uint8_t* entries) noexcept {
+    const std::int64_t put = io.write_at(data, len, layout_.physical_position(start));
+    if (put < 0) {
+        return static_cast<int>(put);
     }
-    if (static_cast<std::size_t>(got) != len) {
-        return -EIO;  // the file is shorter than its cached size says
+    if (static_cast<std::size_t>(put) != len) {
+        return -EIO;
     }
-    return decrypt_in_place(unit, out, len) ? 0 : -EIO;
+    if (!units_) {
+        return 0;
+    }
+    // The data first, then the entries that authenticate it.
+    const std::size_t entries_len = static_cast<std::size_t>(units_in(len)) * kEntryBytes;
+    const std::int64_t put_entries =
+        io.write_at(entries, entries_len, layout_.entry_offset(start / kUnit));
+    if (put_entries < 0) {
+        return static_cast<int>(put_entries);
+    }
+    note_entries(start / kUnit, entries, entries_len);
+    return static_cast<std::size_t>(put_entries) == entries_len ? 0 : -EIO;
+}
+
+void EncryptedFile::note_entries(std::uint64_t first, const std::uint8_t* entries,
+                                 std::size_t len) noexcept {
+    Scratch* s = scratch();
+    if (s != nullptr && s->metadata_file == id_ && s->metadata_group == first / kUnitsPerGroup) {
+        std::memcpy(s->metadata + (first % kUnitsPerGroup) * kEntryBytes, entries, len);
+    }
 }
 
 int EncryptedFile::store_unit(PositionalIo& io, std::uint64_t unit, const std::uint8_t* plain,
@@ -181,90 +193,14 @@ int EncryptedFile::store_unit(PositionalIo& io, std::uint64_t unit, const std::u
         return -ENOMEM;
     }
     const std::uint8_t* out = plain;
-    if (cipher_) {
-        if (!cipher_->encrypt_unit(unit, plain, s->chunk, len)) {
-            return -EIO;
+    if (encrypted()) {
+        const int rc = seal_unit(unit, plain, s->chunk, len, false, s->chunk_entries);
+        if (rc < 0) {
+            return rc;
         }
         out = s->chunk;
     }
-    const std::int64_t put = io.write_at(out, len, kHeaderBytes + unit * kUnit);
-    if (put < 0) {
-        return static_cast<int>(put);
-    }
-    return static_cast<std::size_t>(put) == len ? 0 : -EIO;
-}
-
-std::int64_t EncryptedFile::pread(PositionalIo& io, void* buf, std::size_t len,
-                                  std::uint64_t offset) noexcept {
-    if (len == 0) {
-        return 0;
-    }
-    if (offset + len > size_) {
-        // Another process may have grown the file since we last looked.
-        const int rc = refresh_size(io);
-        if (rc < 0) {
-            return rc;
-        }
-    }
-    if (offset >= size_) {
-        return 0;
-    }
-    len = static_cast<std::size_t>(std::min<std::uint64_t>(len, size_ - offset));
-    auto* out = static_cast<std::uint8_t*>(buf);
-    if (!cipher_) {
-        return io.read_at(out, len, kHeaderBytes + offset);
-    }
-    Scratch* s = scratch();
-    if (s == nullptr) {
-        return -ENOMEM;
-    }
-
-    const std::uint64_t end = offset + len;
-    std::uint64_t pos = offset;
-    while (pos < end) {
-        const std::uint64_t unit = pos / kUnit;
-        const std::uint64_t unit_start = unit * kUnit;
-        const std::size_t ulen = unit_length(unit, size_);
-        const std::uint64_t unit_end = unit_start + ulen;
-        if (pos == unit_start && unit_end <= end) {
-            // A run of whole units goes straight into the caller's buffer and
-            // is decrypted there: one read, no copy.
-            std::uint64_t run_end = unit_end;
-            while (run_end < end) {
-                const std::uint64_t next = run_end / kUnit;
-                const std::uint64_t next_end = next * kUnit + unit_length(next, size_);
-                if (next_end > end) {
-                    break;
-                }
-                run_end = next_end;
-            }
-            const std::size_t run_len = static_cast<std::size_t>(run_end - pos);
-            std::uint8_t* target = out + (pos - offset);
-            const std::int64_t got = io.read_at(target, run_len, kHeaderBytes + pos);
-            if (got < 0) {
-                return got;
-            }
-            if (static_cast<std::size_t>(got) != run_len) {
-                return -EIO;
-            }
-            for (std::uint64_t at = pos; at < run_end; at += kUnit) {
-                const std::uint64_t u = at / kUnit;
-                if (!decrypt_in_place(u, target + (at - pos), unit_length(u, size_))) {
-                    return -EIO;
-                }
-            }
-            pos = run_end;
-            continue;
-        }
-        const int rc = load_unit(io, unit, ulen, s->unit);
-        if (rc < 0) {
-            return rc;
-        }
-        const std::uint64_t copy_end = std::min(unit_end, end);
-        std::memcpy(out + (pos - offset), s->unit + (pos - unit_start), copy_end - pos);
-        pos = copy_end;
-    }
-    return static_cast<std::int64_t>(len);
+    return store_run(io, unit * kUnit, out, len, s->chunk_entries);
 }
 
 int EncryptedFile::grow_last_unit(PositionalIo& io, std::uint64_t new_size) noexcept {
@@ -286,17 +222,27 @@ int EncryptedFile::grow_last_unit(PositionalIo& io, std::uint64_t new_size) noex
     return store_unit(io, last, s->unit, grown);
 }
 
+int EncryptedFile::note_new_units(std::uint64_t new_size) noexcept {
+    if (!units_ || new_size <= size_) {
+        return 0;
+    }
+    return units_->note_holes(units_in(size_), units_in(new_size));
+}
+
 int EncryptedFile::prepare_growth(PositionalIo& io, std::uint64_t new_size) noexcept {
-    if (!cipher_ || new_size <= size_) {
+    if (!encrypted() || new_size <= size_) {
         return 0;
     }
     Scratch* s = scratch();
     if (s == nullptr) {
         return -ENOMEM;
     }
-    const int rc = grow_last_unit(io, new_size);
-    if (rc < 0) {
-        return rc;
+    int rc = grow_last_unit(io, new_size);
+    if (rc == 0) {
+        rc = note_new_units(new_size);
+    }
+    if (rc < 0 || units_) {
+        return rc;  // format v2 has no short-unit rule: a hole of any length reads as zeros
     }
     const std::uint64_t new_last = (new_size - 1) / kUnit;
     const std::size_t new_last_len = unit_length(new_last, new_size);
@@ -314,8 +260,9 @@ std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_
     }
     const auto* in = static_cast<const std::uint8_t*>(buf);
     const std::uint64_t end = offset + len;
-    if (!cipher_) {
-        const std::int64_t put = io.write_at(in, len, kHeaderBytes + offset);
+    if (!encrypted()) {
+        const std::int64_t put =
+            io.write_at(in, len, layout_.physical_position(static_cast<std::int64_t>(offset)));
         if (put > 0) {
             size_ = std::max<std::uint64_t>(size_, offset + static_cast<std::uint64_t>(put));
         }
@@ -329,11 +276,11 @@ std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_
     const std::uint64_t new_size = std::max(old_size, end);
     // PostgreSQL writes whole buffers of zeros when md.c extends a relation
     // and when a WAL segment is pre-filled. Units such a write covers are
-    // stored as zeros, which read back as zeros (docs/formats.md, "Data"), at no
-    // cipher cost. Only a write that is zero throughout qualifies, so where
-    // zero runs lie inside real data is not revealed; what is revealed is
-    // that PostgreSQL zero-filled those units, which its I/O pattern shows.
-    // Units under one AES block keep their keystream, as reads expect.
+    // stored as zeros (docs/formats.md, "Data"), at no cipher cost; in format
+    // v2 their entries still authenticate them. Only a write that is zero
+    // throughout qualifies, so where zero runs lie inside real data is not
+    // revealed; what is revealed is that PostgreSQL zero-filled those units,
+    // which its I/O pattern shows.
     const bool zero_write = all_zero(in, len);
 
     // The old last unit grows when the file does; if this write does not
@@ -344,55 +291,58 @@ std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_
             return rc;
         }
     }
+    // Units beyond the old end that this write skips are holes.
+    if (const int rc = note_new_units(new_size); rc < 0) {
+        return rc;
+    }
 
     std::uint64_t chunk_start = (offset / kUnit) * kUnit;
     std::size_t chunk_len = 0;
+    std::size_t chunk_units = 0;
     for (std::uint64_t unit = offset / kUnit; unit * kUnit < end; ++unit) {
         const std::uint64_t unit_start = unit * kUnit;
         const std::size_t new_len = unit_length(unit, new_size);
         const std::uint64_t cover_start = std::max(offset, unit_start);
         const std::uint64_t cover_end = std::min<std::uint64_t>(end, unit_start + new_len);
         std::uint8_t* cipher_out = s->chunk + chunk_len;
+        std::uint8_t* entry = s->chunk_entries + chunk_units * kEntryBytes;
+        int rc;
         if (cover_start == unit_start && cover_end == unit_start + new_len) {
-            if (zero_write && new_len >= kXtsMinimumBytes) {
-                std::memset(cipher_out, 0, new_len);
-            } else if (!cipher_->encrypt_unit(unit, in + (unit_start - offset), cipher_out,
-                                              new_len)) {
-                return -EIO;
-            }
+            rc =
+                seal_unit(unit, in + (unit_start - offset), cipher_out, new_len, zero_write, entry);
         } else {
             const std::size_t old_len = unit_length(unit, old_size);
-            if (old_len > 0) {
-                const int rc = load_unit(io, unit, old_len, s->unit);
-                if (rc < 0) {
-                    return rc;
-                }
-            }
-            std::memset(s->unit + old_len, 0, new_len - old_len);
-            std::memcpy(s->unit + (cover_start - unit_start), in + (cover_start - offset),
-                        cover_end - cover_start);
-            if (!cipher_->encrypt_unit(unit, s->unit, cipher_out, new_len)) {
-                return -EIO;
+            rc = old_len > 0 ? load_unit(io, unit, old_len, s->unit) : 0;
+            if (rc == 0) {
+                std::memset(s->unit + old_len, 0, new_len - old_len);
+                std::memcpy(s->unit + (cover_start - unit_start), in + (cover_start - offset),
+                            cover_end - cover_start);
+                rc = seal_unit(unit, s->unit, cipher_out, new_len, false, entry);
             }
         }
+        if (rc < 0) {
+            return rc;
+        }
         chunk_len += new_len;
+        ++chunk_units;
         const bool last = unit_start + kUnit >= end;
-        if (chunk_len + kUnit > kWriteChunkBytes || last) {
-            const std::int64_t put = io.write_at(s->chunk, chunk_len, kHeaderBytes + chunk_start);
-            if (put < 0) {
-                return put;
-            }
-            if (static_cast<std::size_t>(put) != chunk_len) {
-                return -EIO;
+        const bool group_ends =
+            layout_.is_grouped() && DataLayout::next_group_start(unit) == unit + 1;
+        if (chunk_units == kWriteChunkUnits || last || group_ends) {
+            rc = store_run(io, chunk_start, s->chunk, chunk_len, s->chunk_entries);
+            if (rc < 0) {
+                return rc;
             }
             // Track growth as it lands so a failure later in a long write
             // leaves the cached size matching the disk.
             size_ = std::max(size_, chunk_start + chunk_len);
             chunk_start += chunk_len;
             chunk_len = 0;
+            chunk_units = 0;
         }
     }
     size_ = new_size;
+    written_size_ = new_size;
     return static_cast<std::int64_t>(len);
 }
 
@@ -403,7 +353,7 @@ int EncryptedFile::truncate(PositionalIo& io, std::uint64_t length) noexcept {
     const std::uint64_t new_last = length / kUnit;
     const std::size_t kept = unit_length(new_last, length);
     const bool reencrypt =
-        length < size_ && cipher_ && kept > 0 && kept < unit_length(new_last, size_);
+        length < size_ && encrypted() && kept > 0 && kept < unit_length(new_last, size_);
     Scratch* s = reencrypt ? scratch() : nullptr;
     if (reencrypt && s == nullptr) {
         return -ENOMEM;
@@ -413,13 +363,40 @@ int EncryptedFile::truncate(PositionalIo& io, std::uint64_t length) noexcept {
         rc = load_unit(io, new_last, unit_length(new_last, size_), s->unit);
     }
     if (rc == 0) {
-        rc = io.truncate(kHeaderBytes + length);
+        rc = io.truncate(
+            static_cast<std::uint64_t>(layout_.physical_size(static_cast<std::int64_t>(length))));
+    }
+    if (rc == 0 && length < size_) {
+        rc = clear_entries(io, units_in(length), units_in(size_));
     }
     if (rc < 0) {
         return rc;
     }
     size_ = length;
+    written_size_ = length;
+    if (units_) {
+        units_->forget_from(units_in(length));
+    }
     return reencrypt ? store_unit(io, new_last, s->unit, kept) : 0;
+}
+
+int EncryptedFile::clear_entries(PositionalIo& io, std::uint64_t first,
+                                 std::uint64_t end) noexcept {
+    // Only the group the cut falls inside keeps its metadata block; the
+    // entries of the units cut off there must go too, or a later growth
+    // would find them describing data that is no longer there.
+    if (!units_ || first % kUnitsPerGroup == 0 || first >= end) {
+        return 0;
+    }
+    const std::uint64_t stop = std::min(end, DataLayout::next_group_start(first));
+    static const std::uint8_t kZeros[kHeaderBytes] = {};
+    const std::size_t len = static_cast<std::size_t>(stop - first) * kEntryBytes;
+    const std::int64_t put = io.write_at(kZeros, len, layout_.entry_offset(first));
+    if (put < 0) {
+        return static_cast<int>(put);
+    }
+    note_entries(first, kZeros, len);
+    return static_cast<std::size_t>(put) == len ? 0 : -EIO;
 }
 
 int EncryptedFile::allocate(PositionalIo& io, std::uint64_t offset, std::uint64_t len) noexcept {
@@ -430,11 +407,16 @@ int EncryptedFile::allocate(PositionalIo& io, std::uint64_t offset, std::uint64_
             return rc;
         }
     }
-    const int rc = io.allocate(kHeaderBytes + offset, len);
+    const auto first =
+        static_cast<std::uint64_t>(layout_.physical_position(static_cast<std::int64_t>(offset)));
+    const auto last =
+        static_cast<std::uint64_t>(layout_.physical_size(static_cast<std::int64_t>(end)));
+    const int rc = io.allocate(first, last - first);
     if (rc < 0) {
         return rc;
     }
     size_ = std::max(size_, end);
+    written_size_ = size_;
     return 0;
 }
 

@@ -102,7 +102,8 @@ DecodedHeader decode_header(const std::uint8_t* data, std::size_t len,
     // A newer format may lay out its integrity fields differently, so the
     // version is judged before anything else is trusted.
     result.header.version = get_u16(data + L::kVersion);
-    if (result.header.version != kFormatVersion) {
+    if (result.header.version != kFormatVersionLinear &&
+        result.header.version != kFormatVersionAuthenticated) {
         result.status = HeaderStatus::UnsupportedVersion;
         return result;
     }
@@ -133,9 +134,13 @@ DecodedHeader decode_header(const std::uint8_t* data, std::size_t len,
             return result;
         }
     }
+    // Each version carries its own ciphers: v1 XTS or plaintext (audit),
+    // v2 GCM only, so the version alone decides the data layout.
     const bool plaintext = (result.header.flags & kFlagPlaintextAudit) != 0;
-    const bool cipher_ok =
-        plaintext ? result.header.cipher == kCipherNone : result.header.cipher == kCipherAes256Xts;
+    const bool cipher_ok = result.header.version == kFormatVersionAuthenticated
+                               ? !plaintext && result.header.cipher == kCipherAes256Gcm
+                           : plaintext ? result.header.cipher == kCipherNone
+                                       : result.header.cipher == kCipherAes256Xts;
     if (!category || !cipher_ok || result.header.data_unit_bytes != 4096 ||
         (result.header.flags & ~kKnownFlags) != 0 ||
         get_u32(data + L::kHeaderSize) != kHeaderBytes) {

@@ -19,9 +19,15 @@ namespace ephemeral_crypt {
 
 inline constexpr std::size_t kHeaderBytes = 4096;
 inline constexpr std::size_t kNonceBytes = 32;
-inline constexpr std::uint16_t kFormatVersion = 1;
-inline constexpr std::uint8_t kCipherAes256Xts = 1;
+// Format v1: AES-256-XTS, or plaintext under fail_open_audit, data linear
+// after the header. Format v2: AES-256-GCM, each unit's nonce and tag in a
+// metadata block per group of units (core/data_layout.hpp).
+inline constexpr std::uint16_t kFormatVersionLinear = 1;
+inline constexpr std::uint16_t kFormatVersionAuthenticated = 2;
+// The header's cipher byte (core/file_cipher.hpp names them).
 inline constexpr std::uint8_t kCipherNone = 0;  // plaintext under fail_open_audit
+inline constexpr std::uint8_t kCipherAes256Xts = 1;
+inline constexpr std::uint8_t kCipherAes256Gcm = 2;
 inline constexpr char kHeaderMagic[8] = {'E', 'P', 'H', 'C', 'R', 'Y', 'P', 'T'};
 
 // Logical offset L of an encrypted file is stored at physical L + 4096, and
@@ -42,7 +48,7 @@ inline constexpr std::uint32_t kFlagPlaintextAudit = 1u << 0;
 inline constexpr std::uint32_t kKnownFlags = kFlagPlaintextAudit;
 
 struct FileHeader {
-    std::uint16_t version = kFormatVersion;
+    std::uint16_t version = kFormatVersionLinear;
     Category category = Category::Spill;
     std::uint8_t cipher = kCipherAes256Xts;
     std::uint32_t data_unit_bytes = 4096;
@@ -51,12 +57,13 @@ struct FileHeader {
     std::array<std::uint8_t, kNonceBytes> nonce{};
 
     bool plaintext_audit() const noexcept { return (flags & kFlagPlaintextAudit) != 0; }
+    bool authenticated() const noexcept { return cipher == kCipherAes256Gcm; }
 };
 
 enum class HeaderStatus {
     Ok,
     NotOurs,             // no magic: a file this extension never wrote
-    UnsupportedVersion,  // our magic, a format version this build cannot read
+    UnsupportedVersion,  // our magic, a format version this build cannot read (neither 1 nor 2)
     Truncated,           // our magic (or a prefix of it) but fewer than 4096 bytes
     ForeignInstance,     // intact, but written under another instance's key
     Corrupt,             // damaged or forged: checksum or MAC mismatch, bad fields

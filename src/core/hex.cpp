@@ -24,6 +24,9 @@ bool from_hex(std::string_view text, std::uint8_t* out, std::size_t len) noexcep
     if (text.size() != 2 * len) {
         return false;
     }
+    if (len == 0) {
+        return true;  // nothing to decode; `out` may be null (an empty vector's data())
+    }
     std::size_t written = 0;
     const char* end = nullptr;
     return sodium_hex2bin(out, len, text.data(), text.size(), nullptr, &written, &end) == 0 &&

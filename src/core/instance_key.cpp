@@ -21,6 +21,7 @@ namespace {
 constexpr char kKeyIdInfo[] = "ephemeral_crypt key-id v1";
 constexpr char kHeaderMacInfo[] = "ephemeral_crypt header-mac v1";
 constexpr char kFileKeyInfoPrefix[] = "ephemeral_crypt file-key v1 ";
+constexpr char kAuthenticatedFileKeyInfoPrefix[] = "ephemeral_crypt file-key v2 aes-256-gcm ";
 
 }  // namespace
 
@@ -68,17 +69,33 @@ InstanceKey::~InstanceKey() {
     sodium_free(secrets_);
 }
 
-bool InstanceKey::derive_file_key(const std::uint8_t* nonce, std::size_t nonce_len,
-                                  Category category,
-                                  std::uint8_t out[kFileKeyBytes]) const noexcept {
-    char info[64];
+bool InstanceKey::derive(const char* info_prefix, std::size_t prefix_len, const std::uint8_t* nonce,
+                         std::size_t nonce_len, Category category, std::uint8_t* out,
+                         std::size_t out_len) const noexcept {
+    char info[96];
     const std::string_view name = category_name(category);
-    const std::size_t prefix_len = sizeof(kFileKeyInfoPrefix) - 1;
-    std::memcpy(info, kFileKeyInfoPrefix, prefix_len);
+    if (prefix_len + name.size() > sizeof(info)) {
+        return false;
+    }
+    std::memcpy(info, info_prefix, prefix_len);
     std::memcpy(info + prefix_len, name.data(), name.size());
     return hkdf_sha256(secrets_->master, sizeof(secrets_->master), nonce, nonce_len,
                        reinterpret_cast<const std::uint8_t*>(info), prefix_len + name.size(), out,
-                       kFileKeyBytes);
+                       out_len);
+}
+
+bool InstanceKey::derive_file_key(const std::uint8_t* nonce, std::size_t nonce_len,
+                                  Category category,
+                                  std::uint8_t out[kFileKeyBytes]) const noexcept {
+    return derive(kFileKeyInfoPrefix, sizeof(kFileKeyInfoPrefix) - 1, nonce, nonce_len, category,
+                  out, kFileKeyBytes);
+}
+
+bool InstanceKey::derive_authenticated_file_key(
+    const std::uint8_t* nonce, std::size_t nonce_len, Category category,
+    std::uint8_t out[kAuthenticatedFileKeyBytes]) const noexcept {
+    return derive(kAuthenticatedFileKeyInfoPrefix, sizeof(kAuthenticatedFileKeyInfoPrefix) - 1,
+                  nonce, nonce_len, category, out, kAuthenticatedFileKeyBytes);
 }
 
 bool InstanceKey::header_mac(const std::uint8_t* data, std::size_t len,

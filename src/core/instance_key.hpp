@@ -20,7 +20,8 @@ namespace ephemeral_crypt {
 
 inline constexpr std::size_t kInstanceKeyBytes = 32;
 inline constexpr std::size_t kKeyIdBytes = 8;
-inline constexpr std::size_t kFileKeyBytes = 64;  // AES-256-XTS takes two 256-bit keys
+inline constexpr std::size_t kFileKeyBytes = 64;               // AES-256-XTS takes two 256-bit keys
+inline constexpr std::size_t kAuthenticatedFileKeyBytes = 32;  // AES-256-GCM
 inline constexpr std::size_t kMacBytes = 32;
 
 using KeyId = std::array<std::uint8_t, kKeyIdBytes>;
@@ -45,6 +46,11 @@ class InstanceKey {
     // info = format version and category).
     bool derive_file_key(const std::uint8_t* nonce, std::size_t nonce_len, Category category,
                          std::uint8_t out[kFileKeyBytes]) const noexcept;
+    // Per-file AES-256-GCM key (format v2), under its own info label, so
+    // it shares nothing with an XTS key for the same nonce.
+    bool derive_authenticated_file_key(const std::uint8_t* nonce, std::size_t nonce_len,
+                                       Category category,
+                                       std::uint8_t out[kAuthenticatedFileKeyBytes]) const noexcept;
 
     // HMAC-SHA256 under a header-MAC key derived from the instance key.
     bool header_mac(const std::uint8_t* data, std::size_t len,
@@ -58,6 +64,10 @@ class InstanceKey {
     const void* secrets_address_for_testing() const noexcept;
 
   private:
+    bool derive(const char* info_prefix, std::size_t prefix_len, const std::uint8_t* nonce,
+                std::size_t nonce_len, Category category, std::uint8_t* out,
+                std::size_t out_len) const noexcept;
+
     struct Secrets {
         std::uint8_t master[kInstanceKeyBytes];
         std::uint8_t header_mac_key[kMacBytes];

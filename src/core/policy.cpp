@@ -1,10 +1,9 @@
-// Policy rendering, digest, and the signed policy file (format in
-// policy.hpp). The parser is deliberately strict: a file the control plane
-// signs is machine-written, so anything unexpected is more likely tampering
-// or a broken generator than a typo worth tolerating, and a policy that fails
-// to load must never be half-applied. Every entry point is noexcept because
-// src/pg calls them from _PG_init, where an escaping exception would take the
-// postmaster down without a message.
+// The signed policy file (format in policy.hpp): parsing, keys, signing and
+// verifying; the rendering it signs is in policy_rendering.cpp. The parser is deliberately strict:
+// a file the control plane signs is machine-written, so anything unexpected is more likely
+// tampering or a broken generator than a typo worth tolerating, and a policy that fails to load
+// must never be half-applied. Every entry point is noexcept because src/pg calls them from
+// _PG_init, where an escaping exception would take the postmaster down without a message.
 #include "core/policy.hpp"
 
 #include <sodium.h>
@@ -12,11 +11,11 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <system_error>
 
 #include "core/file_io.hpp"
 #include "core/hex.hpp"
-#include "core/sha256.hpp"
 
 namespace ephemeral_crypt {
 
@@ -33,20 +32,6 @@ std::string to_base64(const std::uint8_t* data, std::size_t len) {
     sodium_bin2base64(out.data(), out.size(), data, len, sodium_base64_VARIANT_ORIGINAL);
     out.pop_back();  // the terminating NUL sodium writes
     return out;
-}
-
-void append_percent_encoded(std::string& out, std::string_view value) {
-    for (const char ch : value) {
-        const auto byte = static_cast<unsigned char>(ch);
-        if (byte < 0x21 || byte > 0x7e || ch == '%' || ch == '=') {
-            out.push_back('%');
-            for (const char digit : to_hex(&byte, 1)) {
-                out.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(digit))));
-            }
-        } else {
-            out.push_back(ch);
-        }
-    }
 }
 
 bool is_blank(char ch) noexcept {
@@ -100,6 +85,8 @@ enum class Key : std::size_t {
     TempRelationDegradation,
     SpillDegradation,
     WalDegradation,
+    TempRelationCipher,
+    SpillCipher,
     Signature,
     Count,
 };
@@ -118,6 +105,8 @@ constexpr KeySpec kKeys[] = {
     {"temp_relation_degradation", Key::TempRelationDegradation, false},
     {"spill_degradation", Key::SpillDegradation, false},
     {"wal_degradation", Key::WalDegradation, false},
+    {"temp_relation_cipher", Key::TempRelationCipher, false},
+    {"spill_cipher", Key::SpillCipher, false},
     {"signature", Key::Signature, false},
 };
 
@@ -134,9 +123,11 @@ Category key_category(Key key) noexcept {
     switch (key) {
         case Key::TempRelation:
         case Key::TempRelationDegradation:
+        case Key::TempRelationCipher:
             return Category::TempRelation;
         case Key::Spill:
         case Key::SpillDegradation:
+        case Key::SpillCipher:
             return Category::Spill;
         default:
             return Category::Wal;
@@ -248,6 +239,16 @@ std::string parse_lines(std::string_view text, bool decode_signature, Parsed& pa
                 parsed.policy.of(key_category(spec->key)).degradation = degradation;
                 break;
             }
+            case Key::TempRelationCipher:
+            case Key::SpillCipher: {
+                const std::optional<FileCipher> cipher = file_cipher_from_setting(value);
+                if (!cipher) {
+                    return where + std::string(spec->name) +
+                           " must be aes-256-xts or aes-256-gcm, not " + quoted(value);
+                }
+                parsed.policy.of(key_category(spec->key)).cipher = *cipher;
+                break;
+            }
             case Key::Signature:
                 if (decode_signature &&
                     !decode_fixed(value, parsed.signature, kPolicySignatureBytes)) {
@@ -292,52 +293,6 @@ std::string errno_text(int error) {
 }
 
 }  // namespace
-
-std::string_view degradation_name(Degradation degradation) noexcept {
-    switch (degradation) {
-        case Degradation::FailClosed:
-            return "fail_closed";
-        case Degradation::FailOpenAudit:
-            return "fail_open_audit";
-    }
-    return "invalid";
-}
-
-std::string canonical_policy(const Policy& policy) noexcept {
-    try {
-        std::string out = "ephemeral_crypt policy v1\nversion=";
-        append_percent_encoded(out, policy.version);
-        out.append("\ncipher=");
-        append_percent_encoded(out, policy.cipher);
-        out.push_back('\n');
-        for (const Category category : kAllCategories) {
-            const CategoryPolicy& setting = policy.of(category);
-            out.append(category_name(category));
-            out.append(setting.enabled ? "=encrypted," : "=plaintext,");
-            out.append(degradation_name(setting.degradation));
-            out.push_back('\n');
-        }
-        return out;
-    } catch (...) {
-        return {};
-    }
-}
-
-std::string policy_digest_hex(const Policy& policy) noexcept {
-    try {
-        const std::string canonical = canonical_policy(policy);
-        if (canonical.empty()) {
-            return {};
-        }
-        std::uint8_t digest[kSha256Bytes];
-        if (!sha256(canonical.data(), canonical.size(), digest)) {
-            return {};
-        }
-        return to_hex(digest, sizeof(digest));
-    } catch (...) {
-        return {};
-    }
-}
 
 std::string_view policy_file_status_name(PolicyFileStatus status) noexcept {
     switch (status) {

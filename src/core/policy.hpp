@@ -11,9 +11,15 @@
 //   ephemeral_crypt policy v1
 //   version=<pct(version)>
 //   cipher=<pct(cipher)>
-//   temp_relation=<encrypted|plaintext>,<fail_closed|fail_open_audit>
-//   spill=<encrypted|plaintext>,<fail_closed|fail_open_audit>
+//   temp_relation=<encrypted|plaintext>,<fail_closed|fail_open_audit>[,aes-256-gcm]
+//   spill=<encrypted|plaintext>,<fail_closed|fail_open_audit>[,aes-256-gcm]
 //   wal=<encrypted|plaintext>,<fail_closed|fail_open_audit>
+//
+// `cipher` names the base cipher, AES-256-XTS: WAL's, and every category's
+// unless its line says otherwise. A category in AES-256-GCM ends its line with
+// ",aes-256-gcm"; one in AES-256-XTS adds nothing, so a policy that chooses no
+// cipher renders, hashes and verifies exactly as it did before ciphers could
+// be chosen per category.
 //
 // pct() percent-encodes, as %XX with uppercase hex, every byte outside
 // 0x21..0x7E and every '%' and '='; all other bytes are copied. The encoding
@@ -32,14 +38,16 @@
 //   temp_relation_degradation  optional; fail_closed (default) | fail_open_audit
 //   spill_degradation          optional; fail_closed (default) | fail_open_audit
 //   wal_degradation            optional; fail_closed only (WAL never degrades)
+//   temp_relation_cipher       optional; aes-256-xts (default) | aes-256-gcm
+//   spill_cipher               optional; aes-256-xts (default) | aes-256-gcm
 //   signature                  the last key in the file (only blank lines and
 //                              comments may follow); 64 bytes as base64
 //                              (88 characters, standard alphabet, padded) or
 //                              as 128 hex digits
 //
 // Unknown, duplicate or missing required keys, invalid values and control
-// characters are Malformed, with the line number in the error. The cipher is
-// always AES-256-XTS; the file has no key for it but the signed rendering
+// characters are Malformed, with the line number in the error. WAL's cipher
+// is always AES-256-XTS; the file has no key for it but the signed rendering
 // names it.
 //
 // The signature is an Ed25519 detached signature (libsodium) over
@@ -62,6 +70,7 @@
 #include <string_view>
 
 #include "core/category.hpp"
+#include "core/file_cipher.hpp"
 
 namespace ephemeral_crypt {
 
@@ -73,12 +82,13 @@ std::string_view degradation_name(Degradation degradation) noexcept;
 struct CategoryPolicy {
     bool enabled = false;
     Degradation degradation = Degradation::FailClosed;
+    FileCipher cipher = FileCipher::Aes256Xts;  // GCM only for temp_relation and spill
 };
 
 struct Policy {
     std::string version;                      // declared by the control plane, e.g. "2026-11-01.3"
     CategoryPolicy category[kCategoryCount];  // indexed by category_index(Category)
-    std::string cipher = "AES-256-XTS";
+    std::string cipher = "AES-256-XTS";       // the base cipher (see the rendering above)
 
     CategoryPolicy& of(Category c) noexcept { return category[category_index(c)]; }
     const CategoryPolicy& of(Category c) const noexcept { return category[category_index(c)]; }
@@ -95,6 +105,14 @@ std::string canonical_policy(const Policy& policy) noexcept;
 
 // SHA-256 of canonical_policy(), 64 lowercase hex digits. Empty on failure.
 std::string policy_digest_hex(const Policy& policy) noexcept;
+
+// The ciphers of the three categories in one phrase, what SQL's
+// ephemeral_crypt_status().cipher reports: the cipher's name alone when every
+// category uses the same one ("AES-256-XTS", as before ciphers could be
+// chosen), else each cipher followed by its categories, in category order:
+// "AES-256-GCM (temp_relation, spill), AES-256-XTS (wal)". Disabled
+// categories count too: the phrase, like the digest, describes the policy.
+std::string cipher_summary(const Policy& policy);
 
 enum class PolicyFileStatus {
     Ok,            // parsed, and the signature verifies under the given public key

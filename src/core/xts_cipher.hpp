@@ -18,9 +18,6 @@ namespace ephemeral_crypt {
 
 inline constexpr std::size_t kDataUnitBytes = 4096;
 inline constexpr std::size_t kXtsMinimumBytes = 16;
-// XTS arrived in libgcrypt 1.8; its VAES/AVX2 path, which the throughput
-// figures in bench/RESULTS.md rely on, in 1.9.
-inline constexpr const char* kMinimumGcryptVersion = "1.8.0";
 
 class XtsCipher {
   public:

@@ -14,6 +14,7 @@ CounterSnapshot read_counters(Category category) noexcept {
     out.bytes_decrypted = c.bytes_decrypted.load(std::memory_order_relaxed);
     out.failures = c.failures.load(std::memory_order_relaxed);
     out.plaintext_fallbacks = c.plaintext_fallbacks.load(std::memory_order_relaxed);
+    out.integrity_failures = c.integrity_failures.load(std::memory_order_relaxed);
     return out;
 }
 

@@ -20,6 +20,7 @@ struct CounterSnapshot {
     std::uint64_t bytes_decrypted = 0;
     std::uint64_t failures = 0;
     std::uint64_t plaintext_fallbacks = 0;
+    std::uint64_t integrity_failures = 0;
 };
 
 CounterSnapshot read_counters(Category category) noexcept;

@@ -49,6 +49,7 @@ constexpr bool mirrors(const int (&c_values)[N], const Enum (&cpp_values)[N]) {
 
 using ec::Category;
 using ec::Degradation;
+using ec::FileCipher;
 using ec::PolicyFileStatus;
 using engine::PathProblem;
 using engine::PolicyVerdict;
@@ -65,10 +66,14 @@ static_assert(mirrors({EC_CATEGORY_TEMP_RELATION, EC_CATEGORY_SPILL, EC_CATEGORY
 static_assert(mirrors({EC_FAIL_CLOSED, EC_FAIL_OPEN_AUDIT},
                       {Degradation::FailClosed, Degradation::FailOpenAudit}),
               "degradation classes");
+static_assert(mirrors({EC_CIPHER_AES_256_XTS, EC_CIPHER_AES_256_GCM},
+                      {FileCipher::Aes256Xts, FileCipher::Aes256Gcm}),
+              "ciphers");
 static_assert(mirrors({EC_EVENT_IO_FAILURE, EC_EVENT_HEADER_REJECTED, EC_EVENT_PLAINTEXT_FALLBACK,
-                       EC_EVENT_BYPASS_REFUSED},
+                       EC_EVENT_BYPASS_REFUSED, EC_EVENT_INTEGRITY_FAILURE},
                       {LayerEvent::IoFailure, LayerEvent::HeaderRejected,
-                       LayerEvent::PlaintextFallback, LayerEvent::BypassRefused}),
+                       LayerEvent::PlaintextFallback, LayerEvent::BypassRefused,
+                       LayerEvent::IntegrityFailure}),
               "layer events");
 static_assert(mirrors({EC_POLICY_OK, EC_POLICY_MISSING, EC_POLICY_UNREADABLE, EC_POLICY_MALFORMED,
                        EC_POLICY_UNSIGNED, EC_POLICY_BAD_SIGNATURE},
@@ -96,6 +101,8 @@ static_assert(EC_POLICY_VERSION_BUFFER == ec::kPolicyVersionMaxBytes + 1 &&
               sizeof(ec_policy{}.version) == EC_POLICY_VERSION_BUFFER);
 static_assert(sizeof(ec_file_report{}.header_status) >
               std::string_view("unsupported_version").size());
+static_assert(EC_CIPHER_SUMMARY_BUFFER >
+              std::string_view("AES-256-GCM (temp_relation, spill), AES-256-XTS (wal)").size());
 
 namespace {
 
@@ -157,20 +164,32 @@ ec::Degradation degradation_from(int value) noexcept {
                                        : ec::Degradation::FailClosed;
 }
 
-void forward_event(ip::LayerEvent event, ec::Category category, const char* path,
+ec::FileCipher cipher_from(int value) noexcept {
+    return value == EC_CIPHER_AES_256_GCM ? ec::FileCipher::Aes256Gcm : ec::FileCipher::Aes256Xts;
+}
+
+void forward_event(ip::LayerEvent event, ec::Category category, const char* path, std::int64_t unit,
                    const char* detail) {
     if (g_callback != nullptr) {
         g_callback(static_cast<int>(event), static_cast<int>(ec::category_index(category)), path,
-                   detail);
+                   unit, detail);
     }
+}
+
+ec::CategoryPolicy to_core_category(bool encrypt, int degradation, int cipher) noexcept {
+    ec::CategoryPolicy core;
+    core.enabled = encrypt;
+    core.degradation = degradation_from(degradation);
+    core.cipher = cipher_from(cipher);
+    return core;
 }
 
 ec::Policy to_core_policy(const ec_policy& policy) {
     ec::Policy core;
     core.version = policy.version;
     for (int i = 0; i < EC_CATEGORY_COUNT; ++i) {
-        core.category[i].enabled = policy.encrypt[i];
-        core.category[i].degradation = degradation_from(policy.degradation[i]);
+        core.category[i] =
+            to_core_category(policy.encrypt[i], policy.degradation[i], policy.cipher[i]);
     }
     return core;
 }
@@ -180,6 +199,7 @@ void to_c_policy(const ec::Policy& core, ec_policy* out) noexcept {
     for (int i = 0; i < EC_CATEGORY_COUNT; ++i) {
         out->encrypt[i] = core.category[i].enabled;
         out->degradation[i] = static_cast<int>(core.category[i].degradation);
+        out->cipher[i] = static_cast<int>(core.category[i].cipher);
     }
 }
 
@@ -206,8 +226,8 @@ ec_status ec_engine_start(const ec_settings* settings, ec_event_callback callbac
     return fenced(error, [&] {
         engine::StartSettings start;
         for (int i = 0; i < EC_CATEGORY_COUNT; ++i) {
-            start.policy[i].enabled = settings->encrypt[i];
-            start.policy[i].degradation = degradation_from(settings->degradation[i]);
+            start.policy[i] = to_core_category(settings->encrypt[i], settings->degradation[i],
+                                               settings->cipher[i]);
         }
         start.data_dir = settings->data_dir;
         start.on_event = forward_event;
@@ -257,8 +277,8 @@ const char* ec_engine_degradation_name(int degradation) {
     return ec::degradation_name(degradation_from(degradation)).data();
 }
 
-const char* ec_engine_cipher_name(void) {
-    return engine::kCipherName;
+const char* ec_engine_cipher_name(int cipher) {
+    return ec::file_cipher_name(cipher_from(cipher)).data();
 }
 
 ec_status ec_engine_resolve_policy(const ec_policy* from_settings, const char* policy_file,
@@ -282,6 +302,8 @@ ec_status ec_engine_resolve_policy(const ec_policy* from_settings, const char* p
         }
         to_c_policy(resolved.policy, &out->policy);
         copy_text(out->digest, sizeof(out->digest), resolved.digest);
+        copy_text(out->cipher_summary, sizeof(out->cipher_summary),
+                  ec::cipher_summary(resolved.policy));
         return EC_OK;
     });
 }
@@ -366,6 +388,7 @@ bool ec_engine_read_counters(int category, ec_counter_values* out) {
     out->bytes_decrypted = snapshot.bytes_decrypted;
     out->failures = snapshot.failures;
     out->plaintext_fallbacks = snapshot.plaintext_fallbacks;
+    out->integrity_failures = snapshot.integrity_failures;
     return true;
 }
 

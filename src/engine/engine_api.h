@@ -38,18 +38,24 @@ enum {
 
 enum ec_degradation { EC_FAIL_CLOSED = 0, EC_FAIL_OPEN_AUDIT = 1 };
 
+/* A category's cipher; the values are the file header's cipher byte. WAL is
+ * always AES-256-XTS. */
+enum ec_cipher { EC_CIPHER_AES_256_XTS = 1, EC_CIPHER_AES_256_GCM = 2 };
+
 enum ec_event {
     EC_EVENT_IO_FAILURE = 0,
     EC_EVENT_HEADER_REJECTED = 1,
     EC_EVENT_PLAINTEXT_FALLBACK = 2,
     EC_EVENT_BYPASS_REFUSED = 3,
+    EC_EVENT_INTEGRITY_FAILURE = 4, /* data failed authentication; `unit` names it */
 };
 
 /* Sizes of the text buffers, NUL included. */
 enum {
-    EC_KEY_ID_BUFFER = 17,         /* 16 hex digits */
-    EC_DIGEST_BUFFER = 65,         /* 64 hex digits */
-    EC_POLICY_VERSION_BUFFER = 257 /* up to 256 bytes */
+    EC_KEY_ID_BUFFER = 17,          /* 16 hex digits */
+    EC_DIGEST_BUFFER = 65,          /* 64 hex digits */
+    EC_POLICY_VERSION_BUFFER = 257, /* up to 256 bytes */
+    EC_CIPHER_SUMMARY_BUFFER = 96   /* "AES-256-GCM (temp_relation, spill), AES-256-XTS (wal)" */
 };
 
 typedef enum ec_status { EC_OK = 0, EC_FAILED = 1 } ec_status;
@@ -61,14 +67,17 @@ typedef struct ec_error {
 } ec_error;
 
 /* Called by the layer as a wrapper returns, with no lock held and no C++
- * object alive in the calling frames, so it may ereport(WARNING). */
-typedef void (*ec_event_callback)(int event, int category, const char* path, const char* detail);
+ * object alive in the calling frames, so it may ereport(WARNING). `unit` is
+ * the data unit concerned, -1 when none. */
+typedef void (*ec_event_callback)(int event, int category, const char* path, int64_t unit,
+                                  const char* detail);
 
 /* ---- Start-up, in the postmaster (engine/startup.hpp, self_test.hpp) ---- */
 
 typedef struct ec_settings {
     bool encrypt[EC_CATEGORY_COUNT];
     int degradation[EC_CATEGORY_COUNT]; /* ec_degradation */
+    int cipher[EC_CATEGORY_COUNT];      /* ec_cipher */
     const char* data_dir;
 } ec_settings;
 
@@ -85,7 +94,8 @@ const char* ec_engine_key_id(void); /* 16 hex digits; static storage */
 int64_t ec_engine_key_created_at_unix_ms(void);
 const char* ec_engine_category_name(int category);
 const char* ec_engine_degradation_name(int degradation);
-const char* ec_engine_cipher_name(void);
+/* "AES-256-XTS" or "AES-256-GCM"; static storage. */
+const char* ec_engine_cipher_name(int cipher);
 
 /* ---- The policy in force (engine/policy_loading.hpp) ---- */
 
@@ -93,6 +103,7 @@ typedef struct ec_policy {
     char version[EC_POLICY_VERSION_BUFFER];
     bool encrypt[EC_CATEGORY_COUNT];
     int degradation[EC_CATEGORY_COUNT]; /* ec_degradation */
+    int cipher[EC_CATEGORY_COUNT];      /* ec_cipher */
 } ec_policy;
 
 enum ec_policy_file_status {
@@ -117,6 +128,8 @@ typedef struct ec_policy_resolution {
     bool signed_ok;
     ec_policy policy; /* the effective policy, when accepted */
     char digest[EC_DIGEST_BUFFER];
+    /* The categories' ciphers in one phrase (ephemeral_crypt_status().cipher). */
+    char cipher_summary[EC_CIPHER_SUMMARY_BUFFER];
 } ec_policy_resolution;
 
 /* Decides the effective policy from the settings' one and the policy file
@@ -160,6 +173,7 @@ typedef struct ec_counter_values {
     uint64_t bytes_decrypted;
     uint64_t failures;
     uint64_t plaintext_fallbacks;
+    uint64_t integrity_failures;
 } ec_counter_values;
 
 size_t ec_engine_counters_size(void);

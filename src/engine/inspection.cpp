@@ -14,6 +14,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/data_layout.hpp"
 #include "core/file_header.hpp"
 #include "interpose/real_libc.hpp"
 
@@ -99,7 +100,8 @@ FileReport report_for(const std::string& display_path, const std::string& full_p
                     decoded.status != HeaderStatus::Corrupt &&
                     decoded.status != HeaderStatus::Truncated;
     if (out.has_header && decoded.status != HeaderStatus::Truncated) {
-        out.logical_size = logical_from_physical(out.physical_size);
+        out.logical_size =
+            DataLayout::for_version(decoded.header.version).logical_size(out.physical_size);
     }
     return out;
 }

@@ -1,7 +1,8 @@
 // The start-up self-test (see self_test.hpp). The round trip writes its
 // canary at logical offset 4000, so the write spans the end of the first
-// data unit's first page and the physical file must be exactly header +
-// 4000 + canary bytes long.
+// data unit's first page and the physical file must be exactly as long as
+// its layout puts 4000 + canary logical bytes: header + 4000 + canary bytes
+// in format v1, and one metadata block more in format v2.
 #include "engine/self_test.hpp"
 
 #include <fcntl.h>
@@ -12,7 +13,10 @@
 #include <cstring>
 #include <vector>
 
+#include "core/data_layout.hpp"
+#include "core/file_cipher.hpp"
 #include "core/file_header.hpp"
+#include "core/gcm_cipher.hpp"
 #include "core/hex.hpp"
 #include "core/xts_cipher.hpp"
 #include "engine/errors.hpp"
@@ -28,20 +32,55 @@ namespace {
 
 constexpr off_t kCanaryOffset = 4000;
 
-// A path inside an enabled category for the round trip, or empty.
-std::string self_test_path(const std::string& data_dir) {
+// A path inside an enabled category for the round trip (empty when none
+// is enabled), and that category.
+struct SelfTestFile {
+    std::string path;
+    Category category = Category::Spill;
+};
+
+SelfTestFile self_test_file(const std::string& data_dir) {
     const std::string pid = std::to_string(getpid());
     if (ip::category_enabled(Category::Spill)) {
         mkdir((data_dir + "base/pgsql_tmp").c_str(), 0700);  // what PostgreSQL does on first spill
-        return data_dir + "base/pgsql_tmp/pgsql_tmp_ephemeral_crypt_selftest." + pid;
+        return {data_dir + "base/pgsql_tmp/pgsql_tmp_ephemeral_crypt_selftest." + pid,
+                Category::Spill};
     }
     if (ip::category_enabled(Category::Wal)) {
-        return data_dir + "pg_wal/xlogtemp." + pid;
+        return {data_dir + "pg_wal/xlogtemp." + pid, Category::Wal};
     }
     if (ip::category_enabled(Category::TempRelation)) {
-        return data_dir + "base/1/t0_" + pid;  // removed by PostgreSQL's startup sweep if we die
+        // Removed by PostgreSQL's startup sweep if we die.
+        return {data_dir + "base/1/t0_" + pid, Category::TempRelation};
     }
     return {};
+}
+
+// NIST CAVP gcmEncryptExtIV256.rsp, [Keylen = 256] [IVlen = 96] [PTlen = 128]
+// [AADlen = 128] [Taglen = 128], Count = 0.
+bool gcm_known_answer_passes() {
+    std::uint8_t key[kGcmKeyBytes], nonce[kGcmNonceBytes], aad[16], plain[16], expected[16],
+        expected_tag[kGcmTagBytes];
+    if (!from_hex("92e11dcdaa866f5ce790fd24501f92509aacf4cb8b1339d50c9c1240935dd08b", key,
+                  sizeof(key)) ||
+        !from_hex("ac93a1a6145299bde902f21a", nonce, sizeof(nonce)) ||
+        !from_hex("1e0889016f67601c8ebea4943bc23ad6", aad, sizeof(aad)) ||
+        !from_hex("2d71bcfa914e4ac045b2aa60955fad24", plain, sizeof(plain)) ||
+        !from_hex("8995ae2e6df3dbf96fac7b7137bae67f", expected, sizeof(expected)) ||
+        !from_hex("eca5aa77d51d4a0a14d9c51e1da474ab", expected_tag, sizeof(expected_tag))) {
+        return false;
+    }
+    GcmCipher cipher(key);
+    std::uint8_t sealed[16], tag[kGcmTagBytes], back[16];
+    if (!cipher.seal(nonce, aad, sizeof(aad), plain, sealed, sizeof(plain), tag) ||
+        std::memcmp(sealed, expected, sizeof(sealed)) != 0 ||
+        std::memcmp(tag, expected_tag, sizeof(tag)) != 0 ||
+        !cipher.open(nonce, aad, sizeof(aad), sealed, back, sizeof(back), tag) ||
+        std::memcmp(back, plain, sizeof(back)) != 0) {
+        return false;
+    }
+    tag[0] ^= 1;
+    return !cipher.open(nonce, aad, sizeof(aad), sealed, back, sizeof(back), tag);
 }
 
 // The file's raw bytes, read with libc itself (never through the layer).
@@ -88,14 +127,15 @@ bool cipher_known_answers_pass() {
         return false;
     }
     return std::memcmp(cipher_text, expected, sizeof(expected)) == 0 &&
-           std::memcmp(plain, back, sizeof(plain)) == 0;
+           std::memcmp(plain, back, sizeof(plain)) == 0 && gcm_known_answer_passes();
 }
 
 void run_self_test(const SelfTestCalls& calls, const std::string& data_dir) {
     if (!cipher_known_answers_pass()) {
-        throw EngineError("AES-256-XTS known-answer test failed");
+        throw EngineError("AES-256-XTS or AES-256-GCM known-answer test failed");
     }
-    const std::string path = self_test_path(data_dir);
+    const SelfTestFile file = self_test_file(data_dir);
+    const std::string& path = file.path;
     if (path.empty()) {
         return;  // nothing is to be encrypted: only the cipher is checked
     }
@@ -113,7 +153,10 @@ void run_self_test(const SelfTestCalls& calls, const std::string& data_dir) {
                          static_cast<ssize_t>(canary.size());
     calls.close(fd);
 
-    const std::size_t expected_size = kHeaderBytes + kCanaryOffset + canary.size();
+    const FileCipher cipher = ip::config().policy[category_index(file.category)].cipher;
+    const auto expected_size = static_cast<std::size_t>(
+        DataLayout::for_version(format_version_for(cipher))
+            .physical_size(kCanaryOffset + static_cast<off_t>(canary.size())));
     const std::string on_disk = raw_bytes(path, expected_size + 1);
     std::string from_layer(canary.size(), '\0');
     fd = calls.open(path.c_str(), O_RDONLY);

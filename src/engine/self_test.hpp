@@ -1,7 +1,9 @@
-// The self-test that must pass before the server may serve: the cipher's
-// known answer (IEEE 1619 vector 10), then a round trip of a canary through
-// the calls the server itself makes, on a real file of an enabled category,
-// checking that the bytes on disk carry the header and not the canary.
+// The self-test that must pass before the server may serve: the ciphers'
+// known answers (IEEE 1619 vector 10 for AES-256-XTS; a NIST GCM vector, and
+// the rejection of its tag altered, for AES-256-GCM), then a round trip of a
+// canary through the calls the server itself makes, on a real file of an
+// enabled category, checking that the bytes on disk carry the header and not
+// the canary.
 #pragma once
 
 #include "core/no_postgres.hpp"
@@ -26,7 +28,9 @@ struct SelfTestCalls {
 // that the layer works when called directly. Members are null if not found.
 SelfTestCalls server_file_calls() noexcept;
 
-// True if AES-256-XTS reproduces IEEE 1619 vector 10 and decrypts it back.
+// True if AES-256-XTS reproduces IEEE 1619 vector 10 and decrypts it back,
+// and AES-256-GCM reproduces the NIST vector, opens it, and refuses it with
+// one bit of its tag changed.
 bool cipher_known_answers_pass();
 
 // Runs both parts; throws EngineError saying what failed (and on which file).

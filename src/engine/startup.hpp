@@ -36,7 +36,4 @@ interpose::InstallReport install_layer(bool inject_failure);
 // The instance key, or null before start_instance().
 const InstanceKey* instance_key() noexcept;
 
-// "AES-256-XTS": what the startup line and the SQL status report.
-inline constexpr const char* kCipherName = "AES-256-XTS";
-
 }  // namespace ephemeral_crypt::engine

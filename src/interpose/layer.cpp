@@ -187,6 +187,7 @@ void attach_counters(Counters* shared, bool merge_previous) noexcept {
         to.bytes_decrypted += from.bytes_decrypted.load();
         to.failures += from.failures.load();
         to.plaintext_fallbacks += from.plaintext_fallbacks.load();
+        to.integrity_failures += from.integrity_failures.load();
     }
     g_counters.store(shared, std::memory_order_release);
 }

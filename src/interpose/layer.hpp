@@ -28,12 +28,14 @@ enum class LayerEvent : std::uint8_t {
     HeaderRejected,     // an existing file's header was foreign, corrupt or unsupported
     PlaintextFallback,  // fail_open_audit wrote a file in plaintext
     BypassRefused,      // mmap/copy_file_range/sendfile/splice/fopen on an encrypted file
+    IntegrityFailure,   // data of an AES-256-GCM file failed authentication (read as EIO)
 };
 
 // Called without locks held and with no C++ objects alive in the calling
-// frames, so the receiver may ereport(WARNING). `detail` is a static string.
+// frames, so the receiver may ereport(WARNING). `unit` is the data unit the
+// event concerns, -1 when none; `detail` is a static string.
 using EventCallback = void (*)(LayerEvent event, Category category, const char* path,
-                               const char* detail);
+                               std::int64_t unit, const char* detail);
 
 struct LayerConfig {
     const InstanceKey* key = nullptr;

@@ -30,7 +30,9 @@ std::int64_t move_all(std::size_t len, Direction direction, Step&& step) noexcep
             if (errno == EINTR) {
                 continue;
             }
-            return -errno;
+            // The engine's integrity failure must mean what it says, never
+            // a kernel error that happens to share its number.
+            return errno == -kIntegrityFailure ? -EIO : -errno;
         }
         if (n == 0) {
             if (direction == Direction::Write) {
@@ -84,6 +86,7 @@ struct PendingEvent {
     LayerEvent event = LayerEvent::IoFailure;
     Category category = Category::Spill;
     const char* detail = "";
+    std::int64_t unit = -1;
     char path[PATH_MAX] = {};
 };
 thread_local PendingEvent t_pending;
@@ -107,8 +110,8 @@ const char* absolute_for(int dirfd, const char* path, char* out, std::size_t out
 
 }  // namespace
 
-void record_event(LayerEvent event, Category category, const char* path,
-                  const char* detail) noexcept {
+void record_event(LayerEvent event, Category category, const char* path, const char* detail,
+                  std::int64_t unit) noexcept {
     if (t_pending.set) {
         return;  // the first event of a call is the one worth reporting
     }
@@ -116,14 +119,33 @@ void record_event(LayerEvent event, Category category, const char* path,
     t_pending.event = event;
     t_pending.category = category;
     t_pending.detail = detail;
+    t_pending.unit = unit;
     std::strncpy(t_pending.path, path != nullptr ? path : "", sizeof(t_pending.path) - 1);
     t_pending.path[sizeof(t_pending.path) - 1] = '\0';
 }
 
-void count_failure(Category category, LayerEvent event, const char* path,
-                   const char* detail) noexcept {
+void count_failure(Category category, LayerEvent event, const char* path, const char* detail,
+                   std::int64_t unit) noexcept {
     counters().of(category).failures.fetch_add(1, std::memory_order_relaxed);
-    record_event(event, category, path, detail);
+    record_event(event, category, path, detail, unit);
+}
+
+int account_failure(int negative_errno, FileState* state, const char* detail) noexcept {
+    const UnitFailure why = state->engine ? state->engine->take_failure() : UnitFailure{};
+    if (negative_errno == kIntegrityFailure) {
+        // Never a plaintext fallback, whatever the category's degradation:
+        // the data exists and is not what this instance wrote.
+        counters().of(state->category).integrity_failures.fetch_add(1, std::memory_order_relaxed);
+        record_event(LayerEvent::IntegrityFailure, state->category, state->path.c_str(),
+                     why.reason != nullptr ? why.reason : "The data failed authentication.",
+                     why.unit);
+        return EIO;
+    }
+    if (negative_errno == -EIO) {
+        count_failure(state->category, LayerEvent::IoFailure, state->path.c_str(),
+                      why.reason != nullptr ? why.reason : detail, why.unit);
+    }
+    return -negative_errno;
 }
 
 void fire_pending_event() noexcept {
@@ -134,7 +156,8 @@ void fire_pending_event() noexcept {
     const EventCallback callback = config().on_event;
     if (callback != nullptr) {
         const int saved_errno = errno;
-        callback(t_pending.event, t_pending.category, t_pending.path, t_pending.detail);
+        callback(t_pending.event, t_pending.category, t_pending.path, t_pending.unit,
+                 t_pending.detail);
         errno = saved_errno;
     }
 }
@@ -165,6 +188,14 @@ EncryptedFile* engine_for(FileState* state, int fd) noexcept {
         }
     }
     return state->engine.get();
+}
+
+DataLayout layout_for(FileState* state, int fd) noexcept {
+    if (EncryptedFile* engine = engine_for(state, fd)) {
+        return engine->layout();
+    }
+    const FileCipher cipher = config().policy[category_index(state->category)].cipher;
+    return DataLayout::for_version(format_version_for(cipher));
 }
 
 ssize_t transfer(const TrackedFd& tracked, Direction direction, void* buf, std::size_t count,
@@ -209,15 +240,19 @@ off_t stream_position(const TrackedFd& tracked, Direction direction) noexcept {
         // Another descriptor or process may have appended since.
         if (EncryptedFile* engine = engine_for(tracked.state, tracked.fd)) {
             FdIo io(tracked.fd);
-            engine->refresh_size(io);
+            const int rc = engine->refresh_size(io);
+            if (rc < 0) {
+                errno = account_failure(rc, tracked.state, "could not find the end of the file");
+                return -1;
+            }
             return static_cast<off_t>(engine->size());
         }
     }
-    return static_cast<off_t>(logical_from_physical(physical));
+    return logical_result(layout_for(tracked.state, tracked.fd), physical);
 }
 
-void seek_to_logical(int fd, off_t logical) noexcept {
-    real().lseek(fd, static_cast<off_t>(physical_from_logical(logical)), SEEK_SET);
+void seek_to_logical(int fd, DataLayout layout, off_t logical) noexcept {
+    real().lseek(fd, static_cast<off_t>(layout.physical_position(logical)), SEEK_SET);
 }
 
 }  // namespace ephemeral_crypt::interpose

@@ -2,9 +2,10 @@
 // the one opening of every descriptor wrapper (tracked or straight to libc),
 // the per-call operator event, engine I/O on logical offsets, and positions.
 //
-// The kernel's file position of a tracked descriptor is kept at physical =
-// logical + 4096, so read/write/lseek and descriptors shared across dup and
-// fork all agree. Events for the operator (failures, fallbacks, refusals)
+// The kernel's file position of a tracked descriptor is kept at the physical
+// position of its logical one (logical + 4096 in format v1; format v2 adds
+// the metadata blocks before it), so read/write/lseek and descriptors shared
+// across dup and fork all agree. Events for the operator (failures, fallbacks, refusals)
 // are recorded during the call and handed to the callback only as the
 // wrapper returns (finish()), when no lock is held and no C++ object is alive
 // in the frame, because the receiver may ereport.
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "core/data_layout.hpp"
 #include "core/encrypted_file.hpp"
 #include "core/file_header.hpp"
 #include "core/positional_io.hpp"
@@ -63,11 +65,11 @@ inline auto on_descriptor(int fd, Passthrough&& passthrough, Serve&& serve) noex
 }
 
 // Records the call's operator event (the first one wins) for finish().
-void record_event(LayerEvent event, Category category, const char* path,
-                  const char* detail) noexcept;
+void record_event(LayerEvent event, Category category, const char* path, const char* detail,
+                  std::int64_t unit = -1) noexcept;
 // Counts a failure of `category` and records its event.
-void count_failure(Category category, LayerEvent event, const char* path,
-                   const char* detail) noexcept;
+void count_failure(Category category, LayerEvent event, const char* path, const char* detail,
+                   std::int64_t unit = -1) noexcept;
 // Hands the recorded event, if any, to the callback, keeping errno.
 void fire_pending_event() noexcept;
 
@@ -78,14 +80,16 @@ T finish(T result) noexcept {
     return result;
 }
 
-// Turns an engine result (-errno) into libc's convention; EIO is counted as a
-// failure of the file's category and reported with `detail`.
+// Counts and records what an engine failure (-errno) means, and returns the
+// errno the caller gets: EIO is a failure of the file's category, reported
+// with `detail` (or the engine's own reason); data that failed
+// authentication is an integrity failure, naming the unit, and EIO too.
+int account_failure(int negative_errno, FileState* state, const char* detail) noexcept;
+
+// Turns an engine result (-errno) into libc's convention (account_failure).
 template <class T>
 T fail_with(int negative_errno, FileState* state, const char* detail) noexcept {
-    if (negative_errno == -EIO) {
-        count_failure(state->category, LayerEvent::IoFailure, state->path.c_str(), detail);
-    }
-    errno = -negative_errno;
+    errno = account_failure(negative_errno, state, detail);
     return static_cast<T>(-1);
 }
 
@@ -95,6 +99,10 @@ std::optional<Category> enabled_category_of(int dirfd, const char* path) noexcep
 // The file's engine; built on first use for a file that was empty (no
 // header) when this process opened it and has one now. Null while empty.
 EncryptedFile* engine_for(FileState* state, int fd) noexcept;
+
+// Where the file's logical bytes live: its engine's layout, or, while it has
+// no header, the one its category's cipher will give it.
+DataLayout layout_for(FileState* state, int fd) noexcept;
 
 enum class Direction { Read, Write };
 
@@ -107,10 +115,10 @@ ssize_t transfer(const TrackedFd& tracked, Direction direction, void* buf, std::
 // kernel's position, or the end of the file for a write in append mode.
 off_t stream_position(const TrackedFd& tracked, Direction direction) noexcept;
 // Moves the kernel's position to `logical`.
-void seek_to_logical(int fd, off_t logical) noexcept;
+void seek_to_logical(int fd, DataLayout layout, off_t logical) noexcept;
 // A physical offset libc returned, as a logical one (errors pass through).
-inline off_t logical_result(off_t physical) noexcept {
-    return physical < 0 ? physical : static_cast<off_t>(logical_from_physical(physical));
+inline off_t logical_result(DataLayout layout, off_t physical) noexcept {
+    return physical < 0 ? physical : static_cast<off_t>(layout.logical_position(physical));
 }
 
 // The open family's common body (wrappers_open.cpp); records, never fires.

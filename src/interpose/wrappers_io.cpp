@@ -26,7 +26,7 @@ ssize_t stream_transfer(const TrackedFd& tracked, Direction direction, void* buf
     }
     const ssize_t n = transfer(tracked, direction, buf, count, logical);
     if (n > 0) {
-        seek_to_logical(tracked.fd, logical + n);
+        seek_to_logical(tracked.fd, layout_for(tracked.state, tracked.fd), logical + n);
     }
     return n;
 }
@@ -73,7 +73,7 @@ ssize_t vector_transfer(const TrackedFd& tracked, Direction direction, const str
         }
     }
     if (!positional && total > 0) {
-        seek_to_logical(tracked.fd, start + total);
+        seek_to_logical(tracked.fd, layout_for(tracked.state, tracked.fd), start + total);
     }
     return total;
 }

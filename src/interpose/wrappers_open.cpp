@@ -52,7 +52,8 @@ int kernel_flags_for(int flags) noexcept {
 // Returns 0 or the errno of the failure.
 int create_header(FileState* state, FdIo& io, Category category, const char* path,
                   bool plaintext_audit) noexcept {
-    auto outcome = EncryptedFile::create(io, *config().key, category, plaintext_audit);
+    const FileCipher cipher = config().policy[category_index(category)].cipher;
+    auto outcome = EncryptedFile::create(io, *config().key, category, cipher, plaintext_audit);
     if (!outcome.file) {
         const int error = outcome.error != 0 ? outcome.error : EIO;
         if (error == EIO) {
@@ -157,7 +158,8 @@ int open_tracked(int dirfd, const char* path, int flags, mode_t mode, Category c
     if (action == OpenAction::PassThrough) {
         return fd;
     }
-    seek_to_logical(fd, 0);
+    FileState* state = table.lookup(fd);
+    seek_to_logical(fd, layout_for(state, fd), 0);
     counters().of(category).files_open.fetch_add(1, std::memory_order_relaxed);
     return fd;
 }

@@ -1,8 +1,9 @@
 // The position and size wrappers: lseek, ftruncate and truncate, fallocate
 // and posix_fallocate, and the two range hints (posix_fadvise,
 // sync_file_range). For a tracked descriptor every offset and size the
-// server passes or gets back is logical; the kernel sees it shifted by the
-// header, and size changes go through the engine, which re-encrypts the
+// server passes or gets back is logical; the kernel sees it where the file's
+// layout puts it (after the header, and in format v2 after the metadata
+// blocks), and size changes go through the engine, which re-encrypts the
 // units whose length they change.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -32,17 +33,18 @@ off_t logical_end(const TrackedFd& tracked) noexcept {
     if (real().fstat(tracked.fd, &st) != 0) {
         return -1;
     }
-    return static_cast<off_t>(logical_from_physical(st.st_size));
+    return static_cast<off_t>(layout_for(tracked.state, tracked.fd).logical_size(st.st_size));
 }
 
 off_t seek_tracked(const TrackedFd& tracked, off_t offset, int whence) noexcept {
+    const DataLayout layout = layout_for(tracked.state, tracked.fd);
     off_t target = 0;
     switch (whence) {
         case SEEK_SET:
             target = offset;
             break;
         case SEEK_CUR: {
-            const off_t current = logical_result(real().lseek(tracked.fd, 0, SEEK_CUR));
+            const off_t current = logical_result(layout, real().lseek(tracked.fd, 0, SEEK_CUR));
             if (current < 0) {
                 return -1;
             }
@@ -63,8 +65,12 @@ off_t seek_tracked(const TrackedFd& tracked, off_t offset, int whence) noexcept 
                 errno = ENXIO;
                 return -1;
             }
-            return logical_result(real().lseek(
-                tracked.fd, static_cast<off_t>(physical_from_logical(offset)), whence));
+            // A metadata block holding entries is data to the kernel; what it
+            // finds there maps to the start of the group it describes, which
+            // is never before `offset`.
+            return logical_result(
+                layout, real().lseek(tracked.fd,
+                                     static_cast<off_t>(layout.physical_position(offset)), whence));
         default:
             errno = EINVAL;
             return -1;
@@ -74,7 +80,8 @@ off_t seek_tracked(const TrackedFd& tracked, off_t offset, int whence) noexcept 
         return -1;
     }
     return logical_result(
-        real().lseek(tracked.fd, static_cast<off_t>(physical_from_logical(target)), SEEK_SET));
+        layout,
+        real().lseek(tracked.fd, static_cast<off_t>(layout.physical_position(target)), SEEK_SET));
 }
 
 int truncate_tracked(const TrackedFd& tracked, off_t length) noexcept {
@@ -101,8 +108,10 @@ int allocate_tracked(const TrackedFd& tracked, int mode, off_t offset, off_t len
         return -1;
     }
     if (mode == FALLOC_FL_KEEP_SIZE) {
-        return real().fallocate(tracked.fd, mode, static_cast<off_t>(physical_from_logical(offset)),
-                                len);
+        const DataLayout layout = layout_for(tracked.state, tracked.fd);
+        const off_t first = static_cast<off_t>(layout.physical_position(offset));
+        return real().fallocate(tracked.fd, mode, first,
+                                static_cast<off_t>(layout.physical_size(offset + len)) - first);
     }
     if (mode != 0) {
         // Punching or zeroing ranges would have to respect data units.
@@ -119,11 +128,20 @@ int allocate_tracked(const TrackedFd& tracked, int mode, off_t offset, off_t len
     return rc < 0 ? fail_with<int>(rc, tracked.state, "allocate failed") : 0;
 }
 
-// A range hint's offset as the kernel needs it.
-off_t hint_offset(int fd, off_t offset) noexcept {
-    return FdTable::instance().lookup(fd) != nullptr
-               ? static_cast<off_t>(physical_from_logical(offset))
-               : offset;
+// A range hint (offset, length; length 0 means to the end) as the kernel
+// needs it.
+struct HintRange {
+    off_t offset;
+    off_t len;
+};
+HintRange hint_range(int fd, off_t offset, off_t len) noexcept {
+    FileState* state = FdTable::instance().lookup(fd);
+    if (state == nullptr || offset < 0 || len < 0) {
+        return {offset, len};
+    }
+    const DataLayout layout = layout_for(state, fd);
+    const off_t first = static_cast<off_t>(layout.physical_position(offset));
+    return {first, len == 0 ? 0 : static_cast<off_t>(layout.physical_size(offset + len)) - first};
 }
 
 }  // namespace
@@ -178,11 +196,13 @@ int ec_posix_fallocate(int fd, off_t offset, off_t len) noexcept {
 }
 
 int ec_posix_fadvise(int fd, off_t offset, off_t len, int advice) noexcept {
-    return real().posix_fadvise(fd, hint_offset(fd, offset), len, advice);
+    const HintRange range = hint_range(fd, offset, len);
+    return real().posix_fadvise(fd, range.offset, range.len, advice);
 }
 
 int ec_sync_file_range(int fd, off_t offset, off_t nbytes, unsigned int flags) noexcept {
-    return real().sync_file_range(fd, hint_offset(fd, offset), nbytes, flags);
+    const HintRange range = hint_range(fd, offset, nbytes);
+    return real().sync_file_range(fd, range.offset, range.len, flags);
 }
 
 }  // extern "C"

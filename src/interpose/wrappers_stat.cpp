@@ -1,7 +1,8 @@
 // The stat family: fstat, stat, lstat, fstatat, statx, and glibc's versioned
 // __*xstat entry points. md.c and BufFile compute sizes from them, so the
 // size of a file of an enabled category is reported logical: for an open
-// descriptor from the fd table, for a path by looking for the header.
+// descriptor through its layout, for a path by reading the header's magic
+// and format version, which decides the layout.
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -26,12 +27,15 @@ void correct_stat_size(const char* path, int dirfd, struct stat* st) noexcept {
     if (fd < 0) {
         return;
     }
-    char magic[sizeof(kHeaderMagic)];
-    const ssize_t n = real().pread(fd, magic, sizeof(magic), 0);
+    std::uint8_t start[header_layout::kVersion + 2];
+    const ssize_t n = real().pread(fd, start, sizeof(start), 0);
     real().close(fd);
-    if (n == static_cast<ssize_t>(sizeof(magic)) &&
-        std::memcmp(magic, kHeaderMagic, sizeof(magic)) == 0) {
-        st->st_size = static_cast<off_t>(logical_from_physical(st->st_size));
+    if (n == static_cast<ssize_t>(sizeof(start)) &&
+        std::memcmp(start, kHeaderMagic, sizeof(kHeaderMagic)) == 0) {
+        const auto version = static_cast<std::uint16_t>(start[header_layout::kVersion] |
+                                                        (start[header_layout::kVersion + 1] << 8));
+        st->st_size =
+            static_cast<off_t>(DataLayout::for_version(version).logical_size(st->st_size));
     }
 }
 
@@ -53,8 +57,10 @@ extern "C" {
 
 int ec_fstat(int fd, struct stat* st) noexcept {
     const int rc = real().fstat(fd, st);
-    if (rc == 0 && FdTable::instance().lookup(fd) != nullptr) {
-        st->st_size = static_cast<off_t>(logical_from_physical(st->st_size));
+    if (rc == 0) {
+        if (FileState* state = FdTable::instance().lookup(fd)) {
+            st->st_size = static_cast<off_t>(layout_for(state, fd).logical_size(st->st_size));
+        }
     }
     return rc;
 }
@@ -81,9 +87,9 @@ int ec_statx(int dirfd, const char* path, int flags, unsigned int mask,
         return rc;
     }
     if (names_the_descriptor(path, flags)) {
-        if (FdTable::instance().lookup(dirfd) != nullptr) {
+        if (FileState* state = FdTable::instance().lookup(dirfd)) {
             stx->stx_size = static_cast<std::uint64_t>(
-                logical_from_physical(static_cast<std::int64_t>(stx->stx_size)));
+                layout_for(state, dirfd).logical_size(static_cast<std::int64_t>(stx->stx_size)));
         }
         return rc;
     }

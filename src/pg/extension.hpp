@@ -25,6 +25,7 @@ struct EphemeralCryptState {
     int wal_segments_converted;
     ec_policy policy;                      // the effective policy (settings or policy file)
     char policy_digest[EC_DIGEST_BUFFER];  // SHA-256 of its canonical rendering, hex
+    char cipher_summary[EC_CIPHER_SUMMARY_BUFFER];  // the categories' ciphers, for SQL
     bool policy_signed;
     bool policy_from_file;
 };

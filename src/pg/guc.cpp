@@ -7,6 +7,11 @@
  * postmaster, before any child exists. The names are an interface ops
  * tooling depends on (the README's "Settings" table); keep them stable.
  *
+ * ephemeral_crypt.temp_relation_cipher and ephemeral_crypt.spill_cipher
+ * choose AES-256-XTS (the default, format v1) or AES-256-GCM (format v2,
+ * which detects changes to the data). There is no wal_cipher: WAL stays on
+ * XTS, because a torn write must damage only what it tore.
+ *
  * ephemeral_crypt.wal_degradation accepts only fail_closed: WAL written in
  * plaintext after an encryption failure would silently defeat WAL
  * encryption. Its check hook rejects anything else when the value is parsed
@@ -35,11 +40,19 @@ namespace {
 char* policy_version = nullptr;
 bool encrypt_category[EC_CATEGORY_COUNT] = {true, true, false};
 int degradation_setting[EC_CATEGORY_COUNT] = {EC_FAIL_CLOSED, EC_FAIL_CLOSED, EC_FAIL_CLOSED};
+int cipher_setting[EC_CATEGORY_COUNT] = {EC_CIPHER_AES_256_XTS, EC_CIPHER_AES_256_XTS,
+                                         EC_CIPHER_AES_256_XTS};
 bool wal_degradation_rejected = false;
 
 const struct config_enum_entry degradation_options[] = {
     {"fail_closed", EC_FAIL_CLOSED, false},
     {"fail_open_audit", EC_FAIL_OPEN_AUDIT, false},
+    {nullptr, 0, false},
+};
+
+const struct config_enum_entry cipher_options[] = {
+    {"aes-256-xts", EC_CIPHER_AES_256_XTS, false},
+    {"aes-256-gcm", EC_CIPHER_AES_256_GCM, false},
     {nullptr, 0, false},
 };
 
@@ -137,6 +150,17 @@ void ec_define_settings() {
                                 "accepted."),
                    nullptr, &degradation_setting[EC_CATEGORY_WAL], EC_FAIL_CLOSED,
                    degradation_options, 0, check_wal_degradation);
+    define_setting("ephemeral_crypt.temp_relation_cipher",
+                   gettext_noop("Cipher of temporary relation files: aes-256-xts or aes-256-gcm."),
+                   gettext_noop("aes-256-gcm also detects changes to the files' data: a read of "
+                                "changed data fails instead of returning it."),
+                   &cipher_setting[EC_CATEGORY_TEMP_RELATION], EC_CIPHER_AES_256_XTS,
+                   cipher_options);
+    define_setting("ephemeral_crypt.spill_cipher",
+                   gettext_noop("Cipher of spill files: aes-256-xts or aes-256-gcm."),
+                   gettext_noop("aes-256-gcm also detects changes to the files' data: a read of "
+                                "changed data fails instead of returning it."),
+                   &cipher_setting[EC_CATEGORY_SPILL], EC_CIPHER_AES_256_XTS, cipher_options);
     define_setting("ephemeral_crypt.policy_file",
                    gettext_noop("Policy file (version, category settings, Ed25519 signature); "
                                 "it overrides the per-category settings."),
@@ -194,6 +218,7 @@ ec_policy ec_policy_from_settings() {
     for (int category = 0; category < EC_CATEGORY_COUNT; ++category) {
         policy.encrypt[category] = encrypt_category[category];
         policy.degradation[category] = degradation_setting[category];
+        policy.cipher[category] = cipher_setting[category];
     }
     return policy;
 }

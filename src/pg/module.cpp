@@ -11,7 +11,8 @@
  * and the self-test runs. Any failure is FATAL, because a server that was
  * asked to encrypt must not come up writing plaintext. Children inherit the
  * key, the settings and the patched GOTs by fork. One LOG line then says
- * which key, which policy and which categories are in force.
+ * which key, which policy and which categories are in force, each with its
+ * cipher.
  *
  * The engine does the work (engine/engine_api.h); this file decides what is
  * FATAL and words it.
@@ -36,15 +37,14 @@ const char* const nothing_written_hint =
     "The server was not started, so nothing was written unencrypted.";
 
 const char* const event_names[] = {
-    "encrypted I/O failed",
-    "file rejected",
-    "file written in plaintext",
-    "bypass refused",
+    "encrypted I/O failed",       "file rejected", "file written in plaintext", "bypass refused",
+    "data failed authentication",
 };
 
 /*---- Function declarations ----*/
 
-void report_layer_event(int event, int category, const char* path, const char* detail);
+void report_layer_event(int event, int category, const char* path, int64_t unit,
+                        const char* detail);
 void refuse_unless_preloaded();
 void resolve_policy();
 const char* policy_problem(int file_status);
@@ -60,8 +60,19 @@ const char* category_state(int category);
 
 // Called by the layer as a wrapper returns, with no lock held and no C++
 // object alive in the calling frames, so ereport is safe; WARNING never
-// longjmps, even inside a critical section.
-void report_layer_event(int event, int category, const char* path, const char* detail) {
+// longjmps, even inside a critical section. The call itself then fails with
+// EIO, and PostgreSQL raises its usual error for it.
+void report_layer_event(int event, int category, const char* path, int64_t unit,
+                        const char* detail) {
+    if (event == EC_EVENT_INTEGRITY_FAILURE) {
+        ereport(WARNING, (errcode(ERRCODE_DATA_CORRUPTED),
+                          errmsg("ephemeral_crypt: %s: file \"%s\", category %s, unit %lld, key %s",
+                                 event_names[event], path, ec_engine_category_name(category),
+                                 static_cast<long long>(unit), ec_engine_key_id()),
+                          errdetail("%s No byte of the unit was returned.", detail),
+                          errhint("Something other than this server wrote to the file on disk.")));
+        return;
+    }
     ereport(WARNING,
             (errcode(event == EC_EVENT_PLAINTEXT_FALLBACK ? ERRCODE_WARNING : ERRCODE_IO_ERROR),
              errmsg("ephemeral_crypt: %s: file \"%s\", category %s, key %s", event_names[event],
@@ -127,11 +138,13 @@ void resolve_policy() {
     }
     ec_state.policy = resolved.policy;
     memcpy(ec_state.policy_digest, resolved.digest, sizeof(ec_state.policy_digest));
+    memcpy(ec_state.cipher_summary, resolved.cipher_summary, sizeof(ec_state.cipher_summary));
     ec_state.policy_signed = resolved.signed_ok;
     ec_state.policy_from_file = resolved.from_file;
     for (int category = 0; category < EC_CATEGORY_COUNT; ++category) {
         ec_state.settings.encrypt[category] = resolved.policy.encrypt[category];
         ec_state.settings.degradation[category] = resolved.policy.degradation[category];
+        ec_state.settings.cipher[category] = resolved.policy.cipher[category];
     }
     ec_state.settings.data_dir = DataDir;
 }
@@ -225,13 +238,14 @@ void arm_test_hooks() {
 
 /*---- The startup line ----*/
 
+// "not encrypted", or "encrypted with <cipher> (<degradation>)".
 const char* category_state(int category) {
     if (!ec_state.settings.encrypt[category]) {
         return "not encrypted";
     }
-    return ec_state.settings.degradation[category] == EC_FAIL_OPEN_AUDIT
-               ? "encrypted (fail_open_audit)"
-               : "encrypted (fail_closed)";
+    return psprintf("encrypted with %s (%s)",
+                    ec_engine_cipher_name(ec_state.settings.cipher[category]),
+                    ec_engine_degradation_name(ec_state.settings.degradation[category]));
 }
 
 void log_ready() {
@@ -241,17 +255,16 @@ void log_ready() {
                              "before WAL encryption was enabled",
                              ec_state.wal_segments_converted)));
     }
-    ereport(LOG,
-            (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
-             errmsg("ephemeral_crypt: ready: key %s, policy version \"%s\", digest %s, %s%s, "
-                    "cipher %s, temp_relation: %s, spill: %s, wal: %s; layer patched %d slot(s) "
-                    "in %d object(s); counters in ephemeral_crypt_encryption_status()",
-                    ec_engine_key_id(), ec_state.policy.version, ec_state.policy_digest,
-                    ec_state.policy_signed ? "signed" : "unsigned",
-                    ec_state.policy_from_file ? " (policy file)" : "", ec_engine_cipher_name(),
-                    category_state(EC_CATEGORY_TEMP_RELATION), category_state(EC_CATEGORY_SPILL),
-                    category_state(EC_CATEGORY_WAL), ec_state.slots_patched,
-                    ec_state.objects_patched)));
+    ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+                  errmsg("ephemeral_crypt: ready: key %s, policy version \"%s\", digest %s, %s%s, "
+                         "temp_relation: %s, spill: %s, wal: %s; layer patched %d slot(s) "
+                         "in %d object(s); counters in ephemeral_crypt_encryption_status()",
+                         ec_engine_key_id(), ec_state.policy.version, ec_state.policy_digest,
+                         ec_state.policy_signed ? "signed" : "unsigned",
+                         ec_state.policy_from_file ? " (policy file)" : "",
+                         category_state(EC_CATEGORY_TEMP_RELATION),
+                         category_state(EC_CATEGORY_SPILL), category_state(EC_CATEGORY_WAL),
+                         ec_state.slots_patched, ec_state.objects_patched)));
 }
 
 }  // namespace

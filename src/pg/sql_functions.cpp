@@ -8,6 +8,11 @@
  * interface offers none) and never decrypt data for the caller. On a server
  * that did not preload the library each one raises an ERROR that says how to.
  *
+ * The library serves every version of the extension's SQL a database may
+ * still have (1.0 until ALTER EXTENSION ... UPDATE): the columns a version
+ * added come last, and each row is formed for the columns the calling
+ * version declares.
+ *
  *-------------------------------------------------------------------------
  */
 #include "pg/pg_includes.hpp"
@@ -113,7 +118,7 @@ Datum ephemeral_crypt_status(PG_FUNCTION_ARGS) {
     datums[4] = CStringGetTextDatum(ec_state.policy.version);
     datums[5] = CStringGetTextDatum(ec_state.policy_digest);
     datums[6] = BoolGetDatum(ec_state.policy_signed);
-    datums[7] = CStringGetTextDatum(ec_engine_cipher_name());
+    datums[7] = CStringGetTextDatum(ec_state.cipher_summary);
     datums[8] = CStringGetTextDatum(ec_state.ready ? "installed" : "not installed");
     datums[9] = Int32GetDatum(ec_state.objects_patched);
     datums[10] = Int32GetDatum(ec_state.slots_patched);
@@ -140,8 +145,9 @@ Datum ephemeral_crypt_encryption_status(PG_FUNCTION_ARGS) {
         if (!ec_engine_read_counters(category, &values)) {
             continue;
         }
-        Datum datums[9];
-        bool nulls[9] = {false};
+        // 1.0's nine columns, then 1.1's integrity_failures and cipher.
+        Datum datums[11];
+        bool nulls[11] = {false};
         datums[0] = CStringGetTextDatum(ec_engine_category_name(category));
         datums[1] = BoolGetDatum(ec_state.settings.encrypt[category]);
         datums[2] = CStringGetTextDatum(
@@ -152,6 +158,9 @@ Datum ephemeral_crypt_encryption_status(PG_FUNCTION_ARGS) {
         datums[6] = Int64GetDatum(static_cast<int64>(values.bytes_decrypted));
         datums[7] = Int64GetDatum(static_cast<int64>(values.failures));
         datums[8] = Int64GetDatum(static_cast<int64>(values.plaintext_fallbacks));
+        datums[9] = Int64GetDatum(static_cast<int64>(values.integrity_failures));
+        datums[10] = CStringGetTextDatum(ec_engine_cipher_name(ec_state.settings.cipher[category]));
+        Assert(rsinfo->setDesc->natts <= 11);
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
     }
     return static_cast<Datum>(0);

@@ -3,6 +3,9 @@
 #
 # Node A preloads ephemeral_crypt with all three categories encrypted
 # (temp_relation, spill, wal); node B has the same settings but no extension.
+# A's temporary relations and spill files are in AES-256-XTS here;
+# 018_canary_sweep_gcm.pl runs this file again with them in AES-256-GCM,
+# where every such file must also be format v2.
 # Every case pushes unique marker strings through one kind of on-disk
 # temporary data, holds the statement still while its files exist (an open
 # cursor, or a query blocked inside ec_block() until the test releases it),
@@ -28,14 +31,24 @@ use EphemeralCrypt::TestLib;
 
 my @ALL = qw(temp_relation spill wal);
 
-my $A = ec_new_node('A', extension => 1, encrypt_wal => 1);
+# Set by 018_canary_sweep_gcm.pl before it runs this file.
+our $canary_cipher;
+my $cipher = $canary_cipher // 'aes-256-xts';
+my $CIPHER = uc $cipher;
+my %format_version = ('aes-256-xts' => 1, 'aes-256-gcm' => 2);
+note "A's temporary relations and spill files: $CIPHER";
+
+my $A = ec_new_node('A', extension => 1, encrypt_wal => 1, cipher => $cipher);
 my $B = ec_new_node('B', extension => 0);
 $A->start;
 $B->start;
 
 my $readyA = ec_parse_ready_line((ec_ready_lines($A))[0]) || {};
-like(($readyA->{key} // '') . '|' . ($readyA->{wal} // ''), qr/^[0-9a-f]{16}\|encrypted \(fail_closed\)$/,
+like(($readyA->{key} // '') . '|' . ($readyA->{wal} // ''), qr/^[0-9a-f]{16}\|encrypted with AES-256-XTS \(fail_closed\)$/,
 	'A: startup log reports the key and encrypted WAL');
+is(($readyA->{temp_relation} // '') . ' / ' . ($readyA->{spill} // ''),
+	"encrypted with $CIPHER (fail_closed) / encrypted with $CIPHER (fail_closed)",
+	"A: the startup log names $CIPHER for temp_relation and spill");
 unlike(slurp_file($B->logfile), qr/ephemeral_crypt: /, 'B: no extension loaded');
 
 $A->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
@@ -73,6 +86,13 @@ sub check_scans
 	cmp_ok(scalar(@catsA), '>', 0, "$case: A has @$cats file(s) on disk while the statement runs (" . scalar(@catsA) . ')');
 	my @bad = ec_not_encrypted_under($scanA, $keyA, \@catsA);
 	is_deeply(\@bad, [], "$case: every such file on A starts with $EC_MAGIC and carries key $keyA");
+	# WAL is always AES-256-XTS (format v1); the others follow $cipher.
+	my @wrong_format = grep {
+		my $cat = ec_classify(substr($_, length($A->data_dir) + 1));
+		my $want = $cat eq 'wal' ? 1 : $format_version{$cipher};
+		($scanA->{versions}{$_} // 0) != $want
+	} @catsA;
+	is_deeply(\@wrong_format, [], "$case: every such file on A is in the format of its category's cipher");
 	is_deeply($scanA->{hits}, [], "$case: no marker in any temp_relation/spill/wal file of A");
 	cmp_ok(scalar(@catsB), '>', 0, "$case: B has @$cats file(s) on disk too");
 	cmp_ok(scalar(@hitsB), '>', 0, "$case: the markers are found in plaintext in B's @$cats files (" . scalar(@hitsB) . ' hit(s))');
@@ -511,6 +531,8 @@ sub blocked_case
 	{
 		is($st->{$cat}{enabled}, 't', "status: $cat enabled");
 		is($st->{$cat}{degradation}, 'fail_closed', "status: $cat fail_closed");
+		is($st->{$cat}{cipher}, $cat eq 'wal' ? 'AES-256-XTS' : $CIPHER, "status: $cat in its cipher");
+		is($st->{$cat}{integrity_failures}, '0', "status: no $cat integrity failure");
 		cmp_ok($st->{$cat}{files_encrypted}, '>', $status_before->{$cat}{files_encrypted}, "status: $cat files_encrypted grew ($st->{$cat}{files_encrypted})");
 		cmp_ok($st->{$cat}{bytes_encrypted}, '>', $status_before->{$cat}{bytes_encrypted}, "status: $cat bytes_encrypted grew ($st->{$cat}{bytes_encrypted})");
 		is($st->{$cat}{failures}, '0', "status: no $cat failure");

@@ -34,7 +34,7 @@ $node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
 my $key = ec_key_id($node);
 like($key, qr/^[0-9a-f]{16}$/, "instance key id before the crash: $key");
 my ($r) = ec_the_ready_line($node, 0, 'one ready line at startup');
-is(($r->{key} // '') . '|' . ($r->{wal} // ''), "$key|encrypted (fail_closed)", 'the ready line names the key and encrypted WAL');
+is(($r->{key} // '') . '|' . ($r->{wal} // ''), "$key|encrypted with AES-256-XTS (fail_closed)", 'the ready line names the key and encrypted WAL');
 
 $node->command_ok([ 'pgbench', '-i', '-s', '1', '-q', 'postgres' ], 'pgbench -i -s 1');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pgbench_accounts'), '100000', '100000 accounts loaded');

@@ -128,10 +128,10 @@ configure(policy_file => $good, policy_public_key => $pub, require_signed_policy
 	my $offset = -e $node->logfile ? -s $node->logfile : 0;
 	ok($node->start(fail_ok => 1), 'good signed policy: the server starts');
 	my ($r, $line) = ec_the_ready_line($node, $offset, 'good signed policy: one ready line');
-	like($line // '', qr/, signed \(policy file\), cipher /, 'good signed policy: log says "signed (policy file)"');
+	like($line // '', qr/, signed \(policy file\), temp_relation: /, 'good signed policy: log says "signed (policy file)"');
 	is($r->{version}, 'signed-2026.1', 'good signed policy: log version from the file');
 	is($r->{digest}, $digest, 'good signed policy: log digest equals the tool\'s');
-	is($r->{temp_relation}, 'encrypted (fail_open_audit)', 'good signed policy: temp_relation from the file');
+	is($r->{temp_relation}, 'encrypted with AES-256-XTS (fail_open_audit)', 'good signed policy: temp_relation from the file');
 	is($r->{spill}, 'not encrypted', 'good signed policy: spill from the file');
 	is($r->{wal}, 'not encrypted', 'good signed policy: wal from the file');
 	$node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
@@ -213,7 +213,7 @@ configure(policy_file => $unsigned, require_signed_policy => 'off');
 	my $offset = -s $node->logfile;
 	ok($node->start(fail_ok => 1), 'unsigned file with require_signed_policy = off: the server starts');
 	my ($r, $line) = ec_the_ready_line($node, $offset, 'unsigned: one ready line');
-	like($line // '', qr/, unsigned \(policy file\), cipher /, 'unsigned: log says "unsigned (policy file)"');
+	like($line // '', qr/, unsigned \(policy file\), temp_relation: /, 'unsigned: log says "unsigned (policy file)"');
 	is($r->{version}, 'signed-2026.1', 'unsigned: version from the file');
 	is($r->{digest}, $digest, 'unsigned: the digest does not depend on the signature');
 	is($node->safe_psql('postgres', 'SELECT instance_key_id, policy_version, policy_digest, policy_signed FROM ephemeral_crypt_status()'),

@@ -49,7 +49,7 @@ $node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
 {
 	my $key = ec_key_id($node);
 	my ($line) = ec_ready_lines($node);
-	like($line, qr/spill: encrypted \(fail_open_audit\)/, 'fail_open_audit: the ready line says so');
+	like($line, qr/spill: encrypted with AES-256-XTS \(fail_open_audit\)/, 'fail_open_audit: the ready line says so');
 	like(slurp_file($node->logfile), qr/WARNING:  ephemeral_crypt: test fault "spill" is active/,
 		'fail_open_audit: the test fault is announced');
 	my $before = ec_encryption_status($node);
@@ -111,7 +111,7 @@ $node->append_conf('postgresql.conf', "ephemeral_crypt.spill_degradation = fail_
 {
 	my $key = ec_key_id($node);
 	my @lines = ec_ready_lines($node);
-	like($lines[-1], qr/key \Q$key\E, .*spill: encrypted \(fail_closed\)/, 'fail_closed: the ready line says so');
+	like($lines[-1], qr/key \Q$key\E, .*spill: encrypted with AES-256-XTS \(fail_closed\)/, 'fail_closed: the ready line says so');
 	my $before = ec_encryption_status($node);
 	my $offset = -s $node->logfile;
 	my $m = ec_marker('closed');

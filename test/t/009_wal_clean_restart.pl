@@ -33,7 +33,7 @@ my ($primary, $standby) = ec_primary_with_standby(
 my $key1 = ec_key_id($primary);
 like($key1, qr/^[0-9a-f]{16}$/, "primary's first key id $key1");
 my ($r1) = ec_the_ready_line($primary, 0, 'one ready line at the first start');
-is(($r1->{key} // '') . '|' . ($r1->{wal} // ''), "$key1|encrypted (fail_closed)",
+is(($r1->{key} // '') . '|' . ($r1->{wal} // ''), "$key1|encrypted with AES-256-XTS (fail_closed)",
 	'the first ready line names the key and encrypted WAL');
 
 # The standby, from a base backup, has the extension and its own key.
@@ -79,7 +79,7 @@ my ($parsed) = ec_the_ready_line_in($log, 'exactly one ready line for the second
 my $key2 = $parsed->{key} // '';
 like($key2, qr/^[0-9a-f]{16}$/, "the second ready line carries a key id ($key2)");
 isnt($key2, $key1, 'the restarted instance has a new key');
-is($parsed->{wal} // '', 'encrypted (fail_closed)', 'the restarted instance still encrypts its WAL');
+is($parsed->{wal} // '', 'encrypted with AES-256-XTS (fail_closed)', 'the restarted instance still encrypts its WAL');
 unlike($log, qr/PANIC/, 'no PANIC at the second start');
 unlike($log, qr/invalid checkpoint record|invalid primary checkpoint record/, 'no "invalid checkpoint record"');
 unlike($log, qr/belongs to a previous instance/, 'the start is not refused as foreign WAL');

@@ -27,7 +27,7 @@ my $primary = ec_start_primary('primary',
 	conf => "archive_mode = on\narchive_library = 'basic_archive'\nbasic_archive.archive_directory = '$archive'\n");
 my $key = ec_key_id($primary);
 my $ready = ec_parse_ready_line((ec_ready_lines($primary))[0]) || {};
-is(($ready->{key} // '') . '|' . ($ready->{wal} // ''), "$key|encrypted (fail_closed)", 'the primary encrypts its WAL');
+is(($ready->{key} // '') . '|' . ($ready->{wal} // ''), "$key|encrypted with AES-256-XTS (fail_closed)", 'the primary encrypts its WAL');
 
 # The base backup comes first.
 $primary->backup('base');

@@ -1,6 +1,9 @@
-// Engine tests. The centrepiece is a model-based property test: random
-// sequences of writes, reads, truncates and allocations on an encrypted file
-// must behave byte for byte like the same sequence on a plain in-memory file.
+// Engine tests, in both formats (AES-256-XTS, format v1; AES-256-GCM,
+// format v2) unless a test is about one of them. The centrepiece is a
+// model-based property test: random sequences of writes, reads, truncates
+// and allocations on an encrypted file must behave byte for byte like the
+// same sequence on a plain in-memory file. What the authenticated format
+// detects is tested in authenticated_file_test.cpp.
 #include <gtest/gtest.h>
 
 #include <openssl/crypto.h>
@@ -75,10 +78,17 @@ struct Fixture {
     MemoryIo io;
     std::unique_ptr<EncryptedFile> file;
 
-    explicit Fixture(Category category = Category::Spill, bool plaintext_audit = false) {
-        auto outcome = EncryptedFile::create(io, *key, category, plaintext_audit);
+    explicit Fixture(FileCipher cipher = FileCipher::Aes256Xts, Category category = Category::Spill,
+                     bool plaintext_audit = false) {
+        auto outcome = EncryptedFile::create(io, *key, category, cipher, plaintext_audit);
         EXPECT_EQ(outcome.error, 0);
         file = std::move(outcome.file);
+    }
+
+    DataLayout layout() const { return file->layout(); }
+    // What the disk must hold for a logical size.
+    std::size_t physical_size(std::uint64_t logical) const {
+        return static_cast<std::size_t>(layout().physical_size(static_cast<std::int64_t>(logical)));
     }
 
     void reopen() {
@@ -101,26 +111,52 @@ bool contains(const std::vector<std::uint8_t>& haystack, const std::string& need
            haystack.end();
 }
 
-TEST(EncryptedFile, NewFileHasOnlyAHeader) {
-    Fixture f;
+// The tests that hold in both formats.
+class EncryptedFileBoth : public ::testing::TestWithParam<FileCipher> {
+  protected:
+    Fixture f{GetParam()};
+};
+
+std::string cipher_label(const ::testing::TestParamInfo<FileCipher>& info) {
+    return info.param == FileCipher::Aes256Gcm ? "Gcm" : "Xts";
+}
+
+INSTANTIATE_TEST_SUITE_P(Ciphers, EncryptedFileBoth,
+                         ::testing::Values(FileCipher::Aes256Xts, FileCipher::Aes256Gcm),
+                         cipher_label);
+
+TEST_P(EncryptedFileBoth, NewFileHasOnlyAHeader) {
     EXPECT_EQ(f.io.bytes.size(), kHeaderBytes);
     EXPECT_EQ(f.file->size(), 0u);
     char buf[16];
     EXPECT_EQ(f.file->pread(f.io, buf, sizeof(buf), 0), 0);
 }
 
-TEST(EncryptedFile, LogicalSizeIsPhysicalMinusHeader) {
-    Fixture f;
+TEST_P(EncryptedFileBoth, LogicalSizeFollowsTheLayout) {
     std::vector<std::uint8_t> data(10000, 0x41);
     ASSERT_EQ(f.file->pwrite(f.io, data.data(), data.size(), 123), 10000);
     EXPECT_EQ(f.file->size(), 10123u);
-    EXPECT_EQ(f.io.bytes.size(), kHeaderBytes + 10123);
+    // v1: header + data; v2: header + one metadata block + data.
+    EXPECT_EQ(f.io.bytes.size(),
+              kHeaderBytes + 10123 + (GetParam() == FileCipher::Aes256Gcm ? kHeaderBytes : 0));
     f.reopen();
     EXPECT_EQ(f.file->size(), 10123u);
 }
 
-TEST(EncryptedFile, PhysicalBytesNeverContainThePlaintext) {
-    Fixture f;
+// Across a group boundary (128 units), v2 adds the next group's metadata block.
+TEST_P(EncryptedFileBoth, LargeFilesKeepTheirSizeAcrossGroups) {
+    std::vector<std::uint8_t> data(130 * kDataUnitBytes + 5, 0x42);
+    ASSERT_EQ(f.file->pwrite(f.io, data.data(), data.size(), 0),
+              static_cast<std::int64_t>(data.size()));
+    EXPECT_EQ(f.io.bytes.size(), f.physical_size(data.size()));
+    EXPECT_EQ(f.io.bytes.size(), kHeaderBytes + data.size() +
+                                     (GetParam() == FileCipher::Aes256Gcm ? 2 * kHeaderBytes : 0));
+    f.reopen();
+    EXPECT_EQ(f.file->size(), data.size());
+    EXPECT_EQ(f.read_all(), data);
+}
+
+TEST_P(EncryptedFileBoth, PhysicalBytesNeverContainThePlaintext) {
     const std::string canary = "EPHEMERAL-CANARY-7f3a9c-do-not-leak";
     std::string text;
     while (text.size() < 3 * kDataUnitBytes + 77) {
@@ -137,8 +173,7 @@ TEST(EncryptedFile, PhysicalBytesNeverContainThePlaintext) {
     EXPECT_TRUE(contains(all, canary));
 }
 
-TEST(EncryptedFile, HolesAndTruncateExtensionsReadAsZeros) {
-    Fixture f;
+TEST_P(EncryptedFileBoth, HolesAndTruncateExtensionsReadAsZeros) {
     const char tail[] = "tail-bytes";
     ASSERT_EQ(f.file->pwrite(f.io, tail, sizeof(tail), 10 * kDataUnitBytes + 5),
               static_cast<std::int64_t>(sizeof(tail)));
@@ -162,15 +197,16 @@ TEST(EncryptedFile, HolesAndTruncateExtensionsReadAsZeros) {
 
 bool physical_unit_is_zero(const Fixture& f, std::uint64_t unit, std::size_t len = kDataUnitBytes) {
     const auto begin =
-        f.io.bytes.begin() + static_cast<std::ptrdiff_t>(kHeaderBytes + unit * kDataUnitBytes);
+        f.io.bytes.begin() + static_cast<std::ptrdiff_t>(f.layout().physical_position(
+                                 static_cast<std::int64_t>(unit * kDataUnitBytes)));
     return std::all_of(begin, begin + static_cast<std::ptrdiff_t>(len),
                        [](std::uint8_t b) { return b == 0; });
 }
 
 // md.c extends relations with zero pages and WAL segments are pre-filled with
-// zeros; such writes are stored as zeros and cost no cipher work.
-TEST(EncryptedFile, WritesOfZerosAreStoredAsZerosAndReadBackAsZeros) {
-    Fixture f;
+// zeros; such writes are stored as zeros and cost no cipher work (in v2 their
+// entries still authenticate them: authenticated_file_test.cpp).
+TEST_P(EncryptedFileBoth, WritesOfZerosAreStoredAsZerosAndReadBackAsZeros) {
     std::vector<std::uint8_t> data(8192, 0x5a);
     const std::vector<std::uint8_t> zeros(8192, 0);
     ASSERT_EQ(f.file->pwrite(f.io, data.data(), data.size(), 0), 8192);
@@ -194,8 +230,7 @@ TEST(EncryptedFile, WritesOfZerosAreStoredAsZerosAndReadBackAsZeros) {
 
 // Only a write that is zero throughout is stored as zeros: a zero unit inside
 // real data is encrypted, so the layout of a page's free space stays hidden.
-TEST(EncryptedFile, ZeroUnitsInsideAWriteOfDataAreEncrypted) {
-    Fixture f;
+TEST_P(EncryptedFileBoth, ZeroUnitsInsideAWriteOfDataAreEncrypted) {
     std::vector<std::uint8_t> page(8192, 0);
     std::memset(page.data(), 0x77, 100);  // a page header, then free space
     ASSERT_EQ(f.file->pwrite(f.io, page.data(), page.size(), 0), 8192);
@@ -205,21 +240,20 @@ TEST(EncryptedFile, ZeroUnitsInsideAWriteOfDataAreEncrypted) {
     EXPECT_EQ(f.read_all(), page);
 }
 
-// A last unit shorter than one AES block is a keystream XOR, never a hole, so
-// a short write of zeros must not be stored as zeros.
-TEST(EncryptedFile, ShortZeroTailsRoundTrip) {
-    Fixture f;
+// A short last unit of zeros: in XTS a unit shorter than one AES block is a
+// keystream XOR, never a hole, so it is not stored as zeros; in GCM it is,
+// its entry saying so.
+TEST_P(EncryptedFileBoth, ShortZeroTailsRoundTrip) {
     const std::vector<std::uint8_t> zeros(kDataUnitBytes + 10, 0);
     ASSERT_EQ(f.file->pwrite(f.io, zeros.data(), zeros.size(), 0),
               static_cast<std::int64_t>(zeros.size()));
     EXPECT_TRUE(physical_unit_is_zero(f, 0));
-    EXPECT_FALSE(physical_unit_is_zero(f, 1, 10));
+    EXPECT_EQ(physical_unit_is_zero(f, 1, 10), GetParam() == FileCipher::Aes256Gcm);
     f.reopen();
     EXPECT_EQ(f.read_all(), zeros);
 }
 
-TEST(EncryptedFile, AllocatedRangesReadAsZeros) {
-    Fixture f;
+TEST_P(EncryptedFileBoth, AllocatedRangesReadAsZeros) {
     ASSERT_EQ(f.file->pwrite(f.io, "abc", 3, 0), 3);
     ASSERT_EQ(f.file->allocate(f.io, 0, 5 * kDataUnitBytes + 3), 0);
     EXPECT_EQ(f.file->size(), 5 * kDataUnitBytes + 3);
@@ -228,28 +262,30 @@ TEST(EncryptedFile, AllocatedRangesReadAsZeros) {
     EXPECT_TRUE(std::all_of(all.begin() + 3, all.end(), [](std::uint8_t b) { return b == 0; }));
 }
 
-TEST(EncryptedFile, WriteErrorsKeepTheirErrno) {
-    Fixture f;
+TEST_P(EncryptedFileBoth, WriteErrorsKeepTheirErrno) {
     f.io.fail_writes = true;
     char page[8192] = {};
     EXPECT_EQ(f.file->pwrite(f.io, page, sizeof(page), 0), -ENOSPC);
 }
 
-TEST(EncryptedFile, ShortPhysicalFileIsAnIoError) {
-    Fixture f;
+TEST_P(EncryptedFileBoth, ShortPhysicalFileIsAnError) {
     std::vector<std::uint8_t> data(3 * kDataUnitBytes, 1);
     ASSERT_EQ(f.file->pwrite(f.io, data.data(), data.size(), 0), 3 * 4096);
     // Someone shrinks the file behind the engine's back, mid-unit.
-    f.io.bytes.resize(kHeaderBytes + kDataUnitBytes + 100);
+    f.io.bytes.resize(f.physical_size(kDataUnitBytes + 100));
     std::vector<std::uint8_t> out(3 * kDataUnitBytes);
     const std::int64_t got = f.file->pread(f.io, out.data(), out.size(), 0);
-    // The engine must not hand back a unit it could only partly read.
-    EXPECT_EQ(got, -EIO);
+    // The engine must not hand back a unit it could only partly read; in
+    // v2 that is an integrity failure.
+    EXPECT_EQ(got, GetParam() == FileCipher::Aes256Gcm ? kIntegrityFailure : -EIO);
 }
 
-TEST(EncryptedFile, PlaintextAuditFilesStoreDataInTheClearAfterAMarkedHeader) {
-    Fixture f(Category::Spill, /*plaintext_audit=*/true);
+TEST_P(EncryptedFileBoth, PlaintextAuditFilesStoreDataInTheClearAfterAMarkedHeader) {
+    Fixture f(GetParam(), Category::Spill, /*plaintext_audit=*/true);
     EXPECT_TRUE(f.file->plaintext_audit());
+    // Whatever the category's cipher: format v1, linear, cipher byte 0.
+    EXPECT_EQ(f.file->header().version, kFormatVersionLinear);
+    EXPECT_FALSE(f.layout().is_grouped());
     const std::string text = "audited plaintext";
     ASSERT_EQ(f.file->pwrite(f.io, text.data(), text.size(), 0),
               static_cast<std::int64_t>(text.size()));
@@ -260,20 +296,20 @@ TEST(EncryptedFile, PlaintextAuditFilesStoreDataInTheClearAfterAMarkedHeader) {
     EXPECT_EQ(std::string(all.begin(), all.end()), text);
 }
 
-TEST(EncryptedFile, ForeignFilesAreRecognised) {
-    Fixture f;
+TEST_P(EncryptedFileBoth, ForeignFilesAreRecognised) {
     auto other = InstanceKey::generate();
     auto outcome = EncryptedFile::open(f.io, *other);
     EXPECT_EQ(outcome.status, HeaderStatus::ForeignInstance);
     EXPECT_FALSE(outcome.file);
 }
 
-TEST(EncryptedFile, AlignedPathDoesNotAllocate) {
+TEST_P(EncryptedFileBoth, AlignedPathDoesNotAllocate) {
     ASSERT_TRUE(g_hooks_installed);
-    Fixture f;
     std::vector<std::uint8_t> page(8192, 0x33), back(8192);
-    f.io.bytes.reserve(kHeaderBytes + 64 * 8192);
-    // Warm up: the first call allocates the per-thread scratch buffers.
+    f.io.bytes.reserve(kHeaderBytes + 64 * 8192 + 4 * kHeaderBytes);
+    // Warm up: the first call allocates the per-thread scratch buffers (and
+    // in v2 the record of the first group's units, which the 32 pages below
+    // stay inside).
     ASSERT_EQ(f.file->pwrite(f.io, page.data(), page.size(), 0), 8192);
     ASSERT_EQ(f.file->pread(f.io, back.data(), back.size(), 0), 8192);
     const long before = g_allocations.load();
@@ -285,15 +321,22 @@ TEST(EncryptedFile, AlignedPathDoesNotAllocate) {
     EXPECT_EQ(back, page);
 }
 
-TEST(EncryptedFile, AlignedWriteIsOneSyscallAndReadIsOne) {
-    Fixture f;
+// v1: one system call per aligned 8 KiB write or read. v2: a write takes two
+// (the data, and the two units' entries); a read one more when the group's
+// metadata block is not the one the thread read last.
+TEST_P(EncryptedFileBoth, AlignedWriteAndReadCostOneCallOrTwoWithMetadata) {
     std::vector<std::uint8_t> page(8192, 0x33);
     ASSERT_EQ(f.file->pwrite(f.io, page.data(), page.size(), 0), 8192);
-    const int writes = f.io.writes, reads = f.io.reads;
+    ASSERT_EQ(f.file->pwrite(f.io, page.data(), page.size(), 8192), 8192);
+    int writes = f.io.writes, reads = f.io.reads;
     ASSERT_EQ(f.file->pwrite(f.io, page.data(), page.size(), 0), 8192);
     ASSERT_EQ(f.file->pread(f.io, page.data(), page.size(), 0), 8192);
-    EXPECT_EQ(f.io.writes - writes, 1);
-    EXPECT_EQ(f.io.reads - reads, 1);
+    const bool v2 = GetParam() == FileCipher::Aes256Gcm;
+    EXPECT_EQ(f.io.writes - writes, v2 ? 2 : 1);
+    EXPECT_EQ(f.io.reads - reads, v2 ? 2 : 1);
+    reads = f.io.reads;
+    ASSERT_EQ(f.file->pread(f.io, page.data(), page.size(), 8192), 8192);
+    EXPECT_EQ(f.io.reads - reads, 1) << "the group's block is cached";
 }
 
 // The model: a plain byte vector with POSIX file semantics.
@@ -314,9 +357,16 @@ struct PlainModel {
     }
 };
 
+// What the engine said about its last failure, for a failing assertion.
+std::string describe(Fixture& f) {
+    const UnitFailure why = f.file->take_failure();
+    return why.reason == nullptr ? "no failure recorded"
+                                 : "unit " + std::to_string(why.unit) + ": " + why.reason;
+}
+
 std::uint64_t pick_offset(std::mt19937_64& rng, std::uint64_t size) {
     const std::uint64_t limit = std::max<std::uint64_t>(size + 2 * kDataUnitBytes, 64);
-    switch (rng() % 4) {
+    switch (rng() % 5) {
         case 0:  // unit-aligned
             return (rng() % (limit / kDataUnitBytes + 1)) * kDataUnitBytes;
         case 1:  // near a unit boundary
@@ -324,6 +374,10 @@ std::uint64_t pick_offset(std::mt19937_64& rng, std::uint64_t size) {
                    kDataUnitBytes;
         case 2:  // near the end
             return size > 20 ? size - (rng() % 20) + (rng() % 40) : rng() % 40;
+        case 3: {  // near the end of the first or second group of 128 units (format v2)
+            const std::uint64_t boundary = (1 + rng() % 2) * kUnitsPerGroup * kDataUnitBytes;
+            return boundary - 2 * kDataUnitBytes + rng() % (4 * kDataUnitBytes);
+        }
         default:
             return rng() % limit;
     }
@@ -342,7 +396,13 @@ std::size_t pick_length(std::mt19937_64& rng) {
     }
 }
 
-TEST(EncryptedFileProperty, RandomOperationsMatchAPlainFile) {
+class EncryptedFileProperty : public ::testing::TestWithParam<FileCipher> {};
+
+INSTANTIATE_TEST_SUITE_P(Ciphers, EncryptedFileProperty,
+                         ::testing::Values(FileCipher::Aes256Xts, FileCipher::Aes256Gcm),
+                         cipher_label);
+
+TEST_P(EncryptedFileProperty, RandomOperationsMatchAPlainFile) {
     const std::uint64_t seed = testing::test_seed();
     // Printed on failure; set EPHEMERAL_CRYPT_SEED to replay.
     SCOPED_TRACE("EPHEMERAL_CRYPT_SEED=" + std::to_string(seed));
@@ -350,7 +410,7 @@ TEST(EncryptedFileProperty, RandomOperationsMatchAPlainFile) {
     constexpr int kSequences = 300;
     constexpr int kOperations = 40;
     for (int sequence = 0; sequence < kSequences; ++sequence) {
-        Fixture f;
+        Fixture f(GetParam());
         PlainModel model;
         for (int op = 0; op < kOperations; ++op) {
             const std::uint64_t size = model.bytes.size();
@@ -363,9 +423,9 @@ TEST(EncryptedFileProperty, RandomOperationsMatchAPlainFile) {
                 for (auto& b : data) {
                     b = static_cast<std::uint8_t>(zeros || rng() % 3 == 0 ? 0 : rng());
                 }
-                ASSERT_EQ(f.file->pwrite(f.io, data.data(), data.size(), off),
-                          static_cast<std::int64_t>(data.size()))
-                    << "sequence " << sequence << " op " << op;
+                const std::int64_t put = f.file->pwrite(f.io, data.data(), data.size(), off);
+                ASSERT_EQ(put, static_cast<std::int64_t>(data.size()))
+                    << "sequence " << sequence << " op " << op << ": " << describe(f);
                 model.write(data.data(), data.size(), off);
             } else if (choice < 8) {
                 const std::uint64_t off = pick_offset(rng, size);
@@ -391,7 +451,7 @@ TEST(EncryptedFileProperty, RandomOperationsMatchAPlainFile) {
                 }
             }
             ASSERT_EQ(f.file->size(), model.bytes.size()) << "sequence " << sequence;
-            ASSERT_EQ(f.io.bytes.size(), kHeaderBytes + model.bytes.size());
+            ASSERT_EQ(f.io.bytes.size(), f.physical_size(model.bytes.size()));
             if (rng() % 8 == 0) {
                 f.reopen();
             }

@@ -40,12 +40,15 @@ class EngineTest : public ::testing::Test {
     }
 
     // A new instance on the same directory: a new key, as at a restart.
-    void start(bool wal = true) {
+    // `cipher` is the cipher of spill files and temporary relations.
+    void start(bool wal = true, FileCipher cipher = FileCipher::Aes256Xts) {
         engine::StartSettings settings;
         for (CategoryPolicy& policy : settings.policy) {
             policy.enabled = true;
         }
         settings.policy[category_index(Category::Wal)].enabled = wal;
+        settings.policy[category_index(Category::Spill)].cipher = cipher;
+        settings.policy[category_index(Category::TempRelation)].cipher = cipher;
         settings.data_dir = data_dir_;
         engine::start_instance(settings);
     }

@@ -1,4 +1,5 @@
-// Header encoding round trips and the named result for every kind of damage.
+// Header encoding round trips, in both format versions, and the named result
+// for every kind of damage.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -57,6 +58,41 @@ TEST_F(FileHeaderTest, PlaintextAuditMarkerRoundTrips) {
     EXPECT_TRUE(decoded.header.plaintext_audit());
 }
 
+// Format v2 records AES-256-GCM; each version accepts only its own ciphers,
+// so the version alone decides how the data is laid out.
+TEST_F(FileHeaderTest, AuthenticatedHeaderRoundTrips) {
+    header_.version = kFormatVersionAuthenticated;
+    header_.cipher = kCipherAes256Gcm;
+    ASSERT_TRUE(encode_header(header_, *key_, encoded_.data()));
+    const DecodedHeader decoded = decode_header(encoded_.data(), encoded_.size(), key_.get());
+    ASSERT_EQ(decoded.status, HeaderStatus::Ok);
+    EXPECT_EQ(decoded.header.version, kFormatVersionAuthenticated);
+    EXPECT_TRUE(decoded.header.authenticated());
+}
+
+TEST_F(FileHeaderTest, ACipherOutsideItsVersionIsCorrupt) {
+    const struct {
+        std::uint16_t version;
+        std::uint8_t cipher;
+        std::uint32_t flags;
+    } mismatched[] = {
+        {kFormatVersionLinear, kCipherAes256Gcm, 0},
+        {kFormatVersionAuthenticated, kCipherAes256Xts, 0},
+        {kFormatVersionAuthenticated, kCipherNone, kFlagPlaintextAudit},
+        {kFormatVersionAuthenticated, kCipherAes256Gcm, kFlagPlaintextAudit},
+        {kFormatVersionLinear, 3, 0},
+    };
+    for (const auto& m : mismatched) {
+        header_.version = m.version;
+        header_.cipher = m.cipher;
+        header_.flags = m.flags;
+        ASSERT_TRUE(encode_header(header_, *key_, encoded_.data()));
+        EXPECT_EQ(decode_header(encoded_.data(), encoded_.size(), key_.get()).status,
+                  HeaderStatus::Corrupt)
+            << "version " << m.version << ", cipher " << int{m.cipher};
+    }
+}
+
 TEST_F(FileHeaderTest, NoMagicIsNotOurs) {
     std::vector<std::uint8_t> plain(kHeaderBytes, 'x');
     EXPECT_EQ(decode_header(plain.data(), plain.size(), key_.get()).status, HeaderStatus::NotOurs);
@@ -76,6 +112,13 @@ TEST_F(FileHeaderTest, ShortInputIsTruncated) {
 TEST_F(FileHeaderTest, OtherVersionIsUnsupported) {
     EXPECT_EQ(decode_with_byte_flipped(L::kVersion), HeaderStatus::UnsupportedVersion);
     EXPECT_EQ(decode_with_byte_flipped(L::kVersion + 1), HeaderStatus::UnsupportedVersion);
+    for (const std::uint8_t version : {std::uint8_t{0}, std::uint8_t{3}, std::uint8_t{255}}) {
+        auto copy = encoded_;
+        copy[L::kVersion] = version;
+        EXPECT_EQ(decode_header(copy.data(), copy.size(), key_.get()).status,
+                  HeaderStatus::UnsupportedVersion)
+            << int{version};
+    }
 }
 
 TEST_F(FileHeaderTest, EveryOtherFieldCorruptedIsCorrupt) {

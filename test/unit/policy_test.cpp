@@ -16,53 +16,14 @@
 #include <vector>
 
 #include "core/policy.hpp"
+#include "policy_fixture.hpp"
 #include "test_support.hpp"
 
 namespace ephemeral_crypt {
 namespace {
 
-Policy sample_policy() {
-    Policy policy;
-    policy.version = "2026-11-01.3";
-    policy.of(Category::TempRelation) = {true, Degradation::FailClosed};
-    policy.of(Category::Spill) = {true, Degradation::FailOpenAudit};
-    policy.of(Category::Wal) = {false, Degradation::FailClosed};
-    return policy;
-}
-
-// The file form of sample_policy(), with the comments and spacing a human
-// would add.
-constexpr char kSampleText[] =
-    "# fleet policy\n"
-    "version = 2026-11-01.3\n"
-    "\n"
-    "temp_relation = on\n"
-    "spill = on\n"
-    "spill_degradation = fail_open_audit\n"
-    "wal = off\n";
-
-struct Keys {
-    std::string public_text;
-    std::string secret_text;
-    std::uint8_t secret[kPolicySecretKeyBytes];
-};
-
-Keys make_keys() {
-    Keys keys;
-    generate_keypair(&keys.public_text, &keys.secret_text);
-    EXPECT_EQ(keys.public_text.size(), 64u);
-    EXPECT_EQ(keys.secret_text.size(), 128u);
-    std::string error;
-    EXPECT_TRUE(parse_secret_key(keys.secret_text, keys.secret, &error)) << error;
-    return keys;
-}
-
-std::string sign(std::string_view text, const Keys& keys) {
-    std::string error;
-    std::string out = sign_policy_text(text, keys.secret, &error);
-    EXPECT_FALSE(out.empty()) << error;
-    return out;
-}
+// sample_policy(), kSampleText, make_keys(), sign(), replace_once().
+using namespace ephemeral_crypt::testing;
 
 // Independent of libsodium's codec, so the tests do not check the code under
 // test against itself.
@@ -104,15 +65,6 @@ std::vector<std::uint8_t> base64_decode(std::string_view text) {
     return out;
 }
 
-std::string replace_once(std::string text, const std::string& from, const std::string& to) {
-    const std::size_t at = text.find(from);
-    EXPECT_NE(at, std::string::npos) << from;
-    if (at != std::string::npos) {
-        text.replace(at, from.size(), to);
-    }
-    return text;
-}
-
 TEST(PolicyTest, CanonicalRenderingIsTheDocumentedBytes) {
     EXPECT_EQ(canonical_policy(sample_policy()),
               "ephemeral_crypt policy v1\n"
@@ -142,7 +94,10 @@ TEST(PolicyTest, EverySettingChangesTheRendering) {
                                          ? Degradation::FailOpenAudit
                                          : Degradation::FailClosed;
         add(degraded);
-        variants += 2;
+        Policy authenticated = sample_policy();
+        authenticated.of(c).cipher = FileCipher::Aes256Gcm;
+        add(authenticated);
+        variants += 3;
     }
     Policy version = sample_policy();
     version.version += "x";

@@ -7,12 +7,23 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <ostream>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "core/file_cipher.hpp"
 #include "core/hex.hpp"
+
+namespace ephemeral_crypt {
+
+// Parameterised tests print the cipher by name.
+inline void PrintTo(FileCipher cipher, std::ostream* out) {
+    *out << file_cipher_name(cipher);
+}
+
+}  // namespace ephemeral_crypt
 
 namespace ephemeral_crypt::testing {
 

@@ -17,6 +17,7 @@ use warnings;
 
 use Exporter 'import';
 use File::Find;
+use FindBin;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -31,6 +32,11 @@ our @EXPORT = qw(
   ec_primary_with_standby
   ec_create_marked_table
   ec_common_conf
+  ec_cipher_conf
+  ec_header_version
+  ec_extension_version
+  ec_physical_position
+  ec_overwrite
   ec_category_files
   ec_classify
   ec_scan_markers
@@ -73,6 +79,15 @@ our @EXPORT = qw(
 our $EC_MAGIC = 'EPHCRYPT';
 our $EC_HEADER_SIZE = 4096;
 
+# The settings that put temporary relations and spill files in $cipher
+# ('aes-256-xts' or 'aes-256-gcm').
+sub ec_cipher_conf
+{
+	my ($cipher) = @_;
+	return "ephemeral_crypt.temp_relation_cipher = '$cipher'\n"
+	  . "ephemeral_crypt.spill_cipher = '$cipher'\n";
+}
+
 # Settings shared by the nodes with and without the extension: tiny memory
 # limits so that every category spills to disk quickly.
 sub ec_common_conf
@@ -104,13 +119,15 @@ EOC
 }
 
 # ec_new_node($name, extension => 0|1, encrypt_wal => 0|1, conf => '...',
+#             cipher => 'aes-256-xts'|'aes-256-gcm',
 #             allows_streaming => 'logical'|1|0, init => {...},
 #             install_path => '/usr/lib/postgresql/NN')
 #
 # Creates and initialises (does not start) a node. With extension => 1 the
-# library is preloaded; encrypt_wal defaults to on in that case. Extra
-# settings in conf are appended last. install_path runs another installed
-# major's binaries (for pg_upgrade).
+# library is preloaded; encrypt_wal defaults to on in that case, and cipher
+# (default: the extension's, aes-256-xts) sets the cipher of temporary
+# relations and spill files. Extra settings in conf are appended last.
+# install_path runs another installed major's binaries (for pg_upgrade).
 sub ec_new_node
 {
 	my ($name, %opts) = @_;
@@ -132,6 +149,8 @@ ephemeral_crypt.encrypt_spill_files = on
 ephemeral_crypt.encrypt_wal = } . ($wal ? 'on' : 'off') . qq{
 ephemeral_crypt.policy_version = 'tap-test'
 });
+		$node->append_conf('postgresql.conf', ec_cipher_conf($opts{cipher}))
+		  if defined $opts{cipher};
 	}
 	$node->append_conf('postgresql.conf', $opts{conf}) if defined $opts{conf};
 	return $node;
@@ -262,6 +281,7 @@ sub _slurp_raw
 # Greps the raw bytes of each file for every needle. Files that vanish are
 # left out. Returns a hash ref: { files => [paths read], sizes => {path =>
 # bytes}, headers => {path => first 8 bytes}, keyids => {path => hex key id},
+# versions => {path => header format version, for files with the magic},
 # hits => [ "path: needle" ... ], holding => {needle => [paths]} }.
 sub ec_scan_files
 {
@@ -269,7 +289,7 @@ sub ec_scan_files
 	my %seen;
 	my @needles = grep { !$seen{$_}++ } @$needles;
 	my %result = (files => [], hits => [], sizes => {}, headers => {}, keyids => {},
-		holding => { map { $_ => [] } @needles });
+		versions => {}, holding => { map { $_ => [] } @needles });
 	for my $path (@$paths)
 	{
 		my $data = _slurp_raw($path);
@@ -279,6 +299,8 @@ sub ec_scan_files
 		$result{headers}{$path} = substr($data, 0, 8);
 		$result{keyids}{$path} = unpack('H*', substr($data, 24, 8))
 		  if length $data >= 32;
+		$result{versions}{$path} = unpack('v', substr($data, 8, 2))
+		  if length $data >= 10 && substr($data, 0, 8) eq $EC_MAGIC;
 		for my $m (@needles)
 		{
 			next unless index($data, $m) >= 0;
@@ -336,8 +358,8 @@ sub ec_not_encrypted_under
 	} @$paths;
 }
 
-# (magic, key id as 16 lowercase hex digits) of a file's header; undef for a
-# file shorter than 32 bytes.
+# (magic, key id as 16 lowercase hex digits, format version) of a file's
+# header; undef for a file shorter than 32 bytes.
 sub ec_read_header
 {
 	my ($path) = @_;
@@ -346,7 +368,52 @@ sub ec_read_header
 	my $n = read($fh, $buf, 32);
 	close $fh;
 	return unless defined $n && $n == 32;
-	return (substr($buf, 0, 8), unpack('H*', substr($buf, 24, 8)));
+	return (substr($buf, 0, 8), unpack('H*', substr($buf, 24, 8)), unpack('v', substr($buf, 8, 2)));
+}
+
+# The format version of a file's header (1: AES-256-XTS or plaintext audit,
+# 2: AES-256-GCM); undef for a file without a header.
+sub ec_header_version
+{
+	my ($path) = @_;
+	my ($magic, undef, $version) = ec_read_header($path);
+	return defined $magic && $magic eq $EC_MAGIC ? $version : undef;
+}
+
+# Where logical offset $logical of a file lies on disk, given its header's
+# format version (undef: a plaintext file without a header): after the
+# header in format v1; in format v2 also after one 4096-byte metadata block
+# per group of 128 units up to and including its own (docs/formats.md).
+sub ec_physical_position
+{
+	my ($version, $logical) = @_;
+	return $logical unless defined $version;
+	return $logical + 4096 if $version == 1;
+	return $logical + 4096 * (2 + int($logical / (128 * 4096)));
+}
+
+# Overwrites the bytes at physical offset $offset of $path with $bytes, in
+# place, behind the server's back.
+sub ec_overwrite
+{
+	my ($path, $offset, $bytes) = @_;
+	open(my $fh, '+<:raw', $path) or die "cannot open $path: $!";
+	seek($fh, $offset, 0) or die "cannot seek in $path: $!";
+	print $fh $bytes or die "cannot write $path: $!";
+	close($fh) or die "cannot close $path: $!";
+	return;
+}
+
+# The extension's version: the top entry of debian/changelog, the one place
+# it is set (the Makefile writes it into the control file).
+sub ec_extension_version
+{
+	my $changelog = "$FindBin::RealBin/../../debian/changelog";
+	open(my $fh, '<', $changelog) or die "cannot read $changelog: $!";
+	my $first = <$fh>;
+	close $fh;
+	my ($version) = $first =~ /^\S+ \(([^)]+)\)/ or die "no version in $changelog";
+	return $version;
 }
 
 # The instance key id reported by ephemeral_crypt_status() (the extension must
@@ -362,8 +429,8 @@ sub ec_key_id
 sub ec_encryption_status
 {
 	my ($node, $db) = @_;
-	my @cols = qw(category enabled degradation files_encrypted files_open
-	  bytes_encrypted bytes_decrypted failures plaintext_fallbacks);
+	my @cols = qw(category enabled degradation cipher files_encrypted files_open
+	  bytes_encrypted bytes_decrypted failures plaintext_fallbacks integrity_failures);
 	my $out = $node->safe_psql($db || 'postgres',
 		'SELECT ' . join(', ', @cols)
 		  . ' FROM ephemeral_crypt_encryption_status() ORDER BY category');
@@ -467,11 +534,12 @@ sub ec_log_since
 
 # Parses the startup line
 #   ephemeral_crypt: ready: key K, policy version "V", digest D,
-#   signed|unsigned[ (policy file)], cipher C, temp_relation: S,
-#   spill: S, wal: S; layer patched N slot(s) in M object(s); ...
+#   signed|unsigned[ (policy file)], temp_relation: S, spill: S, wal: S;
+#   layer patched N slot(s) in M object(s); ...
+# where each S is "not encrypted" or "encrypted with CIPHER (DEGRADATION)",
 # into a hash ref with keys key, version, digest, signed (0|1), from_file
-# (0|1), cipher, temp_relation, spill, wal, slots, objects; undef when the
-# line does not have that shape.
+# (0|1), temp_relation, spill, wal, slots, objects; undef when the line does
+# not have that shape.
 sub ec_parse_ready_line
 {
 	my ($line) = @_;
@@ -479,7 +547,7 @@ sub ec_parse_ready_line
 	my @f = $line =~ m{ephemeral_crypt:\ ready:\ key\ ([0-9a-f]{16}),
 		\ policy\ version\ "(.*)",\ digest\ ([0-9a-f]{64}),
 		\ (signed|unsigned)((?:\ \(policy\ file\))?),
-		\ cipher\ ([^,]+),\ temp_relation:\ ([^,]+),\ spill:\ ([^,]+),
+		\ temp_relation:\ ([^,]+),\ spill:\ ([^,]+),
 		\ wal:\ ([^;]+);\ layer\ patched\ (\d+)\ slot\(s\)\ in\ (\d+)\ object\(s\);
 		\ counters\ in\ ephemeral_crypt_encryption_status\(\)}x;
 	return undef unless @f;
@@ -489,12 +557,11 @@ sub ec_parse_ready_line
 		digest => $f[2],
 		signed => $f[3] eq 'signed' ? 1 : 0,
 		from_file => $f[4] ne '' ? 1 : 0,
-		cipher => $f[5],
-		temp_relation => $f[6],
-		spill => $f[7],
-		wal => $f[8],
-		slots => $f[9],
-		objects => $f[10],
+		temp_relation => $f[5],
+		spill => $f[6],
+		wal => $f[7],
+		slots => $f[8],
+		objects => $f[9],
 	};
 }
 

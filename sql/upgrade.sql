@@ -1,0 +1,61 @@
+-- ALTER EXTENSION ephemeral_crypt UPDATE from 1.0 to 1.1. The 1.0 objects
+-- keep working with this library before the update (it serves both
+-- versions); the update adds 1.1's columns, keeps the grants, and leaves the
+-- same objects a fresh 1.1 installation has.
+CREATE EXTENSION ephemeral_crypt VERSION '1.0';
+SELECT extversion FROM pg_extension WHERE extname = 'ephemeral_crypt';
+SELECT pg_get_function_arguments('ephemeral_crypt_encryption_status'::regproc) AS columns_1_0;
+SELECT category, enabled, degradation, failures, plaintext_fallbacks
+  FROM ephemeral_crypt_encryption_status();
+SELECT string_agg(attname, ', ' ORDER BY attnum) AS counters_columns_1_0
+  FROM pg_attribute WHERE attrelid = 'ephemeral_crypt_counters'::regclass AND attnum > 0;
+
+ALTER EXTENSION ephemeral_crypt UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'ephemeral_crypt';
+SELECT pg_get_function_arguments('ephemeral_crypt_encryption_status'::regproc) AS columns_1_1;
+SELECT category, enabled, degradation, cipher, integrity_failures
+  FROM ephemeral_crypt_encryption_status();
+SELECT category, enabled, integrity_failures FROM ephemeral_crypt_counters;
+
+-- Still revoked from PUBLIC and granted to pg_monitor.
+CREATE ROLE regress_ec_upgrade_nobody;
+CREATE ROLE regress_ec_upgrade_monitor IN ROLE pg_monitor;
+SET ROLE regress_ec_upgrade_nobody;
+SELECT count(*) FROM ephemeral_crypt_encryption_status();
+SELECT count(*) FROM ephemeral_crypt_counters;
+RESET ROLE;
+SET ROLE regress_ec_upgrade_monitor;
+SELECT count(*) FROM ephemeral_crypt_encryption_status();
+SELECT count(*) FROM ephemeral_crypt_counters;
+RESET ROLE;
+
+-- The extension's objects, their signatures and grants, after the update...
+CREATE TEMP TABLE after_update AS
+SELECT pg_describe_object(classid, objid, objsubid) AS object,
+       coalesce(pg_get_function_arguments(objid) || ' -> ' || pg_get_function_result(objid),
+                (SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute
+                  WHERE attrelid = objid AND attnum > 0)) AS shape,
+       coalesce((SELECT proacl::text FROM pg_proc WHERE oid = objid),
+                (SELECT relacl::text FROM pg_class WHERE oid = objid)) AS acl
+  FROM pg_depend
+ WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'ephemeral_crypt');
+DROP EXTENSION ephemeral_crypt;
+-- ...are those of a fresh installation of the default version, 1.1.
+CREATE EXTENSION ephemeral_crypt;
+SELECT extversion FROM pg_extension WHERE extname = 'ephemeral_crypt';
+SELECT count(*) AS objects FROM after_update;
+SELECT object, shape, acl FROM after_update
+EXCEPT
+SELECT pg_describe_object(classid, objid, objsubid),
+       coalesce(pg_get_function_arguments(objid) || ' -> ' || pg_get_function_result(objid),
+                (SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute
+                  WHERE attrelid = objid AND attnum > 0)),
+       coalesce((SELECT proacl::text FROM pg_proc WHERE oid = objid),
+                (SELECT relacl::text FROM pg_class WHERE oid = objid))
+  FROM pg_depend
+ WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'ephemeral_crypt');
+DROP EXTENSION ephemeral_crypt;
+DROP ROLE regress_ec_upgrade_nobody;
+DROP ROLE regress_ec_upgrade_monitor;
