@@ -11,6 +11,8 @@
 #include <cstring>
 #include <new>
 
+#include "core/secure_memory.hpp"
+
 namespace ephemeral_crypt {
 
 namespace {
@@ -45,20 +47,31 @@ EncryptedFile::EncryptedFile(const FileHeader& header, std::unique_ptr<XtsCipher
                              std::uint64_t size) noexcept
     : header_(header), cipher_(std::move(cipher)), size_(size) {}
 
+// The file's key is derived straight into a block of locked memory, read
+// from there by the cipher set-up into the handle (locked memory too), and
+// wiped as the block goes back.
 static std::unique_ptr<XtsCipher> make_cipher(const InstanceKey& key, const FileHeader& header,
-                                              int* error) noexcept {
-    std::uint8_t file_key[kFileKeyBytes];
-    if (!key.derive_file_key(header.nonce.data(), header.nonce.size(), header.category, file_key)) {
-        *error = EIO;
+                                              EncryptedFile::OpenOutcome* outcome) noexcept {
+    SecureBytes file_key(kFileKeyBytes);
+    if (!file_key) {
+        outcome->error = ENOMEM;
+        outcome->locked_memory_exhausted = true;
+        return nullptr;
+    }
+    if (!key.derive_file_key(header.nonce.data(), header.nonce.size(), header.category,
+                             file_key.data())) {
+        outcome->error = EIO;
         return nullptr;
     }
     std::unique_ptr<XtsCipher> cipher;
     try {
-        cipher = std::make_unique<XtsCipher>(file_key);
+        cipher = std::make_unique<XtsCipher>(file_key.data());
+    } catch (const LockedMemoryExhausted&) {
+        outcome->error = ENOMEM;
+        outcome->locked_memory_exhausted = true;
     } catch (...) {
-        *error = EIO;
+        outcome->error = EIO;
     }
-    sodium_memzero(file_key, sizeof(file_key));
     return cipher;
 }
 
@@ -74,7 +87,7 @@ EncryptedFile::OpenOutcome EncryptedFile::create(PositionalIo& io, const Instanc
 
     std::unique_ptr<XtsCipher> cipher;
     if (!plaintext_audit) {
-        cipher = make_cipher(key, header, &outcome.error);
+        cipher = make_cipher(key, header, &outcome);
         if (!cipher) {
             return outcome;
         }
@@ -118,7 +131,7 @@ EncryptedFile::OpenOutcome EncryptedFile::open(PositionalIo& io, const InstanceK
     }
     std::unique_ptr<XtsCipher> cipher;
     if (!decoded.header.plaintext_audit()) {
-        cipher = make_cipher(key, decoded.header, &outcome.error);
+        cipher = make_cipher(key, decoded.header, &outcome);
         if (!cipher) {
             return outcome;
         }

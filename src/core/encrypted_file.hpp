@@ -11,8 +11,10 @@
 // shorter than one AES block is never left as a hole: it is always written.
 //
 // One EncryptedFile is shared by every descriptor a process has on the same
-// file, so the cached logical size stays coherent between them. Methods are
-// noexcept and return bytes or -errno; a cryptographic failure is -EIO.
+// file, so the cached logical size stays coherent between them. Its key is
+// derived into locked memory and its cipher state lives there
+// (core/secure_memory.hpp); destroying it wipes both. Methods are noexcept
+// and return bytes or -errno; a cryptographic failure is -EIO.
 #pragma once
 
 #include "core/no_postgres.hpp"
@@ -36,6 +38,9 @@ class EncryptedFile {
         // What the header said (open), or Ok once a fresh one is written (create).
         HeaderStatus status = HeaderStatus::NotOurs;
         int error = 0;  // errno when I/O or set-up failed
+        // No locked memory was left for the file's key and cipher state
+        // (error is then ENOMEM): the file is refused.
+        bool locked_memory_exhausted = false;
     };
 
     // Writes a fresh header (random nonce) to an empty file. With

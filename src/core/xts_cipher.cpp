@@ -9,35 +9,13 @@
 #include <sodium.h>
 
 #include <cstring>
-#include <mutex>
 #include <string>
+
+#include "core/gcrypt_secure.hpp"
 
 namespace ephemeral_crypt {
 
 namespace {
-
-// Debian's postgres already maps libgcrypt (through libsystemd), so another
-// component may have finished its initialisation; otherwise we finish it. Its
-// secure memory pool is not used: key schedules live in cipher handles, which
-// gcry_cipher_close wipes.
-void initialise_gcrypt() {
-    static std::once_flag once;
-    static bool usable = false;
-    std::call_once(once, [] {
-        if (gcry_check_version(kMinimumGcryptVersion) == nullptr) {
-            return;
-        }
-        if (gcry_control(GCRYCTL_INITIALIZATION_FINISHED_P) == 0) {
-            gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
-            gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
-        }
-        usable = true;
-    });
-    if (!usable) {
-        throw CryptoError(std::string("libgcrypt ") + gcry_check_version(nullptr) +
-                          " is older than the required " + kMinimumGcryptVersion);
-    }
-}
 
 [[noreturn]] void throw_gcrypt_error(const char* operation, gcry_error_t error) {
     throw CryptoError(std::string(operation) + " failed: " + gcry_strerror(error));
@@ -55,19 +33,14 @@ inline void tweak_for(std::uint64_t unit_index, std::uint8_t tweak[16]) noexcept
 }  // namespace
 
 XtsCipher::XtsCipher(const std::uint8_t key[kFileKeyBytes]) {
-    initialise_gcrypt();
     // IEEE 1619 and FIPS IG A.9 require distinct halves; libgcrypt checks
     // that only in FIPS mode.
     constexpr std::size_t half = kFileKeyBytes / 2;
     if (sodium_memcmp(key, key + half, half) == 0) {
         throw CryptoError("setting the AES-256-XTS key failed: its two halves are equal");
     }
-    gcry_cipher_hd_t handle = nullptr;
-    gcry_error_t error = gcry_cipher_open(&handle, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_XTS, 0);
-    if (error != 0) {
-        throw_gcrypt_error("opening an AES-256-XTS handle", error);
-    }
-    error = gcry_cipher_setkey(handle, key, kFileKeyBytes);
+    gcry_cipher_hd_t handle = open_secure_cipher(GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_XTS);
+    const gcry_error_t error = gcry_cipher_setkey(handle, key, kFileKeyBytes);
     if (error != 0) {
         gcry_cipher_close(handle);
         throw_gcrypt_error("setting the AES-256-XTS key", error);
@@ -76,7 +49,8 @@ XtsCipher::XtsCipher(const std::uint8_t key[kFileKeyBytes]) {
 }
 
 XtsCipher::~XtsCipher() {
-    // gcry_cipher_close wipes the key schedule before freeing it.
+    // gcry_cipher_close wipes the key schedule before handing the block back
+    // to the arena, which wipes it again.
     gcry_cipher_close(handle_);
 }
 
