@@ -66,9 +66,10 @@ static_assert(mirrors({EC_FAIL_CLOSED, EC_FAIL_OPEN_AUDIT},
                       {Degradation::FailClosed, Degradation::FailOpenAudit}),
               "degradation classes");
 static_assert(mirrors({EC_EVENT_IO_FAILURE, EC_EVENT_HEADER_REJECTED, EC_EVENT_PLAINTEXT_FALLBACK,
-                       EC_EVENT_BYPASS_REFUSED},
+                       EC_EVENT_BYPASS_REFUSED, EC_EVENT_LOCKED_MEMORY_EXHAUSTED},
                       {LayerEvent::IoFailure, LayerEvent::HeaderRejected,
-                       LayerEvent::PlaintextFallback, LayerEvent::BypassRefused}),
+                       LayerEvent::PlaintextFallback, LayerEvent::BypassRefused,
+                       LayerEvent::LockedMemoryExhausted}),
               "layer events");
 static_assert(mirrors({EC_POLICY_OK, EC_POLICY_MISSING, EC_POLICY_UNREADABLE, EC_POLICY_MALFORMED,
                        EC_POLICY_UNSIGNED, EC_POLICY_BAD_SIGNATURE},

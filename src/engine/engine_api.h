@@ -43,6 +43,7 @@ enum ec_event {
     EC_EVENT_HEADER_REJECTED = 1,
     EC_EVENT_PLAINTEXT_FALLBACK = 2,
     EC_EVENT_BYPASS_REFUSED = 3,
+    EC_EVENT_LOCKED_MEMORY_EXHAUSTED = 4, /* a file refused: no locked memory for its key */
 };
 
 /* Sizes of the text buffers, NUL included. */

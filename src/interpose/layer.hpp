@@ -24,11 +24,17 @@ using ephemeral_crypt::CategoryPolicy;
 using ephemeral_crypt::Degradation;
 
 enum class LayerEvent : std::uint8_t {
-    IoFailure,          // an encrypted read or write failed closed (EIO)
-    HeaderRejected,     // an existing file's header was foreign, corrupt or unsupported
-    PlaintextFallback,  // fail_open_audit wrote a file in plaintext
-    BypassRefused,      // mmap/copy_file_range/sendfile/splice/fopen on an encrypted file
+    IoFailure,              // an encrypted read or write failed closed (EIO)
+    HeaderRejected,         // an existing file's header was foreign, corrupt or unsupported
+    PlaintextFallback,      // fail_open_audit wrote a file in plaintext
+    BypassRefused,          // mmap/copy_file_range/sendfile/splice/fopen on an encrypted file
+    LockedMemoryExhausted,  // a file refused: no locked memory left for its key
 };
+
+// The detail every LockedMemoryExhausted event carries.
+inline constexpr const char* kLockedMemoryDetail =
+    "no locked memory is left for the file's key and cipher state (RLIMIT_MEMLOCK is "
+    "exhausted); the file was refused and nothing was written in its stead";
 
 // Called without locks held and with no C++ objects alive in the calling
 // frames, so the receiver may ereport(WARNING). `detail` is a static string.

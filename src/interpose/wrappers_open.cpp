@@ -55,7 +55,9 @@ int create_header(FileState* state, FdIo& io, Category category, const char* pat
     auto outcome = EncryptedFile::create(io, *config().key, category, plaintext_audit);
     if (!outcome.file) {
         const int error = outcome.error != 0 ? outcome.error : EIO;
-        if (error == EIO) {
+        if (outcome.locked_memory_exhausted) {
+            count_failure(category, LayerEvent::LockedMemoryExhausted, path, kLockedMemoryDetail);
+        } else if (error == EIO) {
             count_failure(category, LayerEvent::IoFailure, path,
                           "could not write the encryption header");
         }
@@ -89,6 +91,9 @@ int carry_out(OpenAction action, const OpenFacts& facts, FileState* state, FdIo&
             count_failure(category, LayerEvent::HeaderRejected, path,
                           header_status_name(facts.header_status).data());
             return facts.header_error != 0 ? facts.header_error : EIO;
+        case OpenAction::RefuseNoLockedMemory:
+            count_failure(category, LayerEvent::LockedMemoryExhausted, path, kLockedMemoryDetail);
+            return ENOMEM;
         case OpenAction::Track:
         case OpenAction::PassThrough:
             break;
@@ -134,6 +139,7 @@ int open_tracked(int dirfd, const char* path, int flags, mode_t mode, Category c
             facts.header_accepted = outcome.file != nullptr;
             facts.header_status = outcome.status;
             facts.header_error = outcome.error;
+            facts.locked_memory_exhausted = outcome.locked_memory_exhausted;
             state->engine = std::move(outcome.file);
         }
         action = decide_open(facts);

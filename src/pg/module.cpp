@@ -40,6 +40,7 @@ const char* const event_names[] = {
     "file rejected",
     "file written in plaintext",
     "bypass refused",
+    "no locked memory for the file's key",
 };
 
 /*---- Function declarations ----*/
@@ -62,11 +63,20 @@ const char* category_state(int category);
 // object alive in the calling frames, so ereport is safe; WARNING never
 // longjmps, even inside a critical section.
 void report_layer_event(int event, int category, const char* path, const char* detail) {
+    const bool no_locked_memory = event == EC_EVENT_LOCKED_MEMORY_EXHAUSTED;
     ereport(WARNING,
-            (errcode(event == EC_EVENT_PLAINTEXT_FALLBACK ? ERRCODE_WARNING : ERRCODE_IO_ERROR),
+            (errcode(event == EC_EVENT_PLAINTEXT_FALLBACK ? ERRCODE_WARNING
+                     : no_locked_memory                   ? ERRCODE_OUT_OF_MEMORY
+                                                          : ERRCODE_IO_ERROR),
              errmsg("ephemeral_crypt: %s: file \"%s\", category %s, key %s", event_names[event],
                     path, ec_engine_category_name(category), ec_engine_key_id()),
-             errdetail("%s", detail)));
+             errdetail("%s", detail),
+             no_locked_memory
+                 ? errhint("Each open encrypted file keeps about 3 kB of key and cipher state in "
+                           "locked memory. Raise the server's RLIMIT_MEMLOCK (LimitMEMLOCK= in "
+                           "its systemd unit, or memlock in /etc/security/limits.conf), or "
+                           "lower max_files_per_process.")
+                 : 0));
 }
 
 /*---- Start-up steps, in the order _PG_init takes them ----*/

@@ -20,6 +20,7 @@
 #include "core/file_header.hpp"
 #include "interpose/layer.hpp"
 #include "interpose/wrappers.hpp"
+#include "locked_memory_support.hpp"
 #include "test_support.hpp"
 
 namespace ephemeral_crypt::interpose {
@@ -502,6 +503,71 @@ TEST_F(LayerTest, CountersFollowTheBytes) {
     EXPECT_EQ(c.of(Category::Spill).bytes_decrypted.load() - dec, 100u);
     EXPECT_EQ(c.of(Category::Spill).files_encrypted.load() - files, 1u);
     unlink(file.c_str());
+}
+
+LayerEvent g_last_event = LayerEvent::IoFailure;
+int g_events = 0;
+void record_layer_event(LayerEvent event, Category, const char*, const char*) {
+    g_last_event = event;
+    ++g_events;
+}
+
+TEST_F(LayerTest, WithoutLockedMemoryFilesAreRefusedAndNothingIsWritten) {
+    // A file created while locked memory is plentiful, reopened later.
+    const std::string existing = fresh();
+    int fd = ec_open(existing.c_str(), O_RDWR | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ec_write(fd, kCanary.data(), kCanary.size()), static_cast<ssize_t>(kCanary.size()));
+    ec_close(fd);
+    const std::string verdict = ephemeral_crypt::testing::in_child([&]() -> std::string {
+        if (!ephemeral_crypt::testing::limit_locked_memory(256 * 1024)) {
+            return "could not drop CAP_IPC_LOCK and set RLIMIT_MEMLOCK";
+        }
+        LayerConfig config = interpose::config();
+        config.on_event = record_layer_event;
+        configure(config);
+        std::vector<int> open_fds;
+        for (int i = 0; i < 1000; ++i) {
+            const std::string file = fresh();
+            g_events = 0;
+            const int next = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
+            if (next >= 0) {
+                open_fds.push_back(next);
+                continue;
+            }
+            if (errno != ENOMEM) {
+                return "refused with errno " + std::to_string(errno) + ", not ENOMEM";
+            }
+            if (g_events != 1 || g_last_event != LayerEvent::LockedMemoryExhausted) {
+                return "the refusal was not reported as LockedMemoryExhausted";
+            }
+            struct stat st {};
+            if (stat(file.c_str(), &st) == 0) {
+                return "the refused creation left " + file + " behind";
+            }
+            if (ec_open(existing.c_str(), O_RDONLY) != -1 || errno != ENOMEM) {
+                return "an existing file was opened without locked memory for its key";
+            }
+            if (open_fds.size() < 20) {
+                return "only " + std::to_string(open_fds.size()) + " files before the refusal";
+            }
+            ec_close(open_fds.back());
+            open_fds.pop_back();
+            const int again = ec_open(existing.c_str(), O_RDONLY);
+            if (again < 0) {
+                return "closing a file did not make room for the next";
+            }
+            std::string back(kCanary.size(), '\0');
+            if (ec_read(again, back.data(), back.size()) != static_cast<ssize_t>(back.size()) ||
+                back != kCanary) {
+                return "the reopened file does not read back";
+            }
+            return "";
+        }
+        return "RLIMIT_MEMLOCK did not bind";
+    });
+    EXPECT_EQ(verdict, "");
+    unlink(existing.c_str());
 }
 
 }  // namespace
