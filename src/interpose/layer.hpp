@@ -55,8 +55,16 @@ struct InstallReport {
     std::string error;  // set when !ok
 };
 
-// Sets the configuration. The key must outlive the layer.
+// Sets the configuration. The key must outlive the layer, or retire() must
+// be called before it goes.
 void configure(const LayerConfig& config);
+// At exit, before the key is destroyed: destroys the engine of every file
+// with a tracked descriptor (which wipes its cipher state), gives back their
+// share of the files_open gauge, and fails closed (EIO) any later open, read
+// or write of a file of an enabled category, so nothing is served without
+// the key and nothing reaches such a file in plaintext.
+void retire() noexcept;
+bool retired() noexcept;
 // Points the counters at `counters` (shared memory). With `merge_previous`,
 // what was counted so far (in the process-local block used until then) is
 // added in; without it the previous block is not touched, which is required

@@ -159,6 +159,12 @@ EncryptedFile* engine_for(FileState* state, int fd, int* failure) noexcept {
     if (state->engine) {
         return state->engine.get();
     }
+    if (retired()) {
+        if (failure != nullptr) {
+            *failure = -EIO;  // the process is exiting and its key is gone
+        }
+        return nullptr;
+    }
     std::lock_guard<std::mutex> guard(FdTable::instance().mutex());
     if (!state->engine) {
         FdIo io(fd);

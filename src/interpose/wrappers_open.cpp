@@ -102,6 +102,10 @@ int carry_out(OpenAction action, const OpenFacts& facts, FileState* state, FdIo&
 }
 
 int open_tracked(int dirfd, const char* path, int flags, mode_t mode, Category category) noexcept {
+    if (retired()) {
+        errno = EIO;  // the process is exiting and its key is gone
+        return -1;
+    }
     // Whether this call creates the file decides whether a refusal below
     // must remove it again: a refused creation leaves nothing behind.
     struct stat before {};
@@ -180,7 +184,9 @@ void release_fd(int fd) noexcept {
         std::lock_guard<std::mutex> guard(table.mutex());
         last = table.detach(fd);
     }
-    counters().of(category).files_open.fetch_sub(1, std::memory_order_relaxed);
+    if (!retired()) {  // retire() gave back the gauge of every descriptor it found
+        counters().of(category).files_open.fetch_sub(1, std::memory_order_relaxed);
+    }
 }
 
 void share_fd(int from, int to) noexcept {
@@ -191,7 +197,7 @@ void share_fd(int from, int to) noexcept {
         return;
     }
     std::lock_guard<std::mutex> guard(table.mutex());
-    if (table.attach(to, state, mode)) {
+    if (table.attach(to, state, mode) && !retired()) {
         counters().of(state->category).files_open.fetch_add(1, std::memory_order_relaxed);
     }
 }

@@ -570,5 +570,27 @@ TEST_F(LayerTest, WithoutLockedMemoryFilesAreRefusedAndNothingIsWritten) {
     unlink(existing.c_str());
 }
 
+TEST_F(LayerTest, ARetiredLayerFailsClosed) {
+    const std::string file = fresh();
+    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ec_write(fd, kCanary.data(), kCanary.size()), static_cast<ssize_t>(kCanary.size()));
+    const auto open_before = counters().of(Category::Spill).files_open.load();
+    retire();  // what the exit sequence does before the key goes
+    EXPECT_EQ(counters().of(Category::Spill).files_open.load(), open_before - 1);
+    char buffer[16];
+    EXPECT_EQ(ec_pread(fd, buffer, sizeof(buffer), 0), -1);
+    EXPECT_EQ(errno, EIO);
+    EXPECT_EQ(ec_pwrite(fd, kCanary.data(), kCanary.size(), 0), -1);
+    EXPECT_EQ(errno, EIO);
+    EXPECT_EQ(ec_open(fresh().c_str(), O_RDWR | O_CREAT, 0600), -1);
+    EXPECT_EQ(errno, EIO);
+    ec_close(fd);
+    EXPECT_EQ(counters().of(Category::Spill).files_open.load(), open_before - 1)
+        << "the close after retire() counted the descriptor twice";
+    EXPECT_EQ(slurp(file).find(kCanary), std::string::npos);
+    unlink(file.c_str());
+}
+
 }  // namespace
 }  // namespace ephemeral_crypt::interpose
