@@ -50,10 +50,12 @@ use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 
+# gdb (for gcore) and prlimit (util-linux) are required, never skipped:
+# scripts/install-deps.sh and scripts/chroot.sh install them.
 for my $tool (qw(gdb prlimit))
 {
-	plan skip_all => "$tool is not installed (scripts/install-deps.sh and scripts/chroot.sh install it)"
-	  unless system("sh", "-c", "command -v $tool >/dev/null") == 0;
+	die "$tool is required by this test and not installed\n"
+	  unless system('sh', '-c', "command -v $tool >/dev/null") == 0;
 }
 
 my %category_of_byte = (1 => 'temp_relation', 2 => 'spill', 3 => 'wal');
@@ -328,19 +330,22 @@ sub found_list
 }
 
 # A session holding a temporary table bigger than temp_buffers (800kB) and a
-# spilled scroll cursor; returns (session, backend pid, its open files).
+# spilled scroll cursor, whose query carries $marker; returns (session,
+# backend pid, its open files). The FETCH is its last statement: from
+# PostgreSQL 19 on, the next one would close the table's file until used.
 sub holding_session
 {
-	my ($name) = @_;
+	my ($name, $marker) = @_;
+	$marker //= $name;
 	my $s = $node->background_psql('postgres', on_error_stop => 1);
+	my $pid = $s->query_safe('SELECT pg_backend_pid()');
 	$s->query_safe(qq{
 		SET max_parallel_workers_per_gather = 0;
 		CREATE TEMP TABLE ${name}_tt AS SELECT g, md5(g::text) AS s FROM generate_series(1, 40000) g;
 		BEGIN;
-		DECLARE c SCROLL CURSOR FOR SELECT s FROM ${name}_tt ORDER BY md5(s) DESC;
+		DECLARE c SCROLL CURSOR FOR SELECT s, '$marker' AS m FROM ${name}_tt ORDER BY md5(s) DESC;
 	});
-	my $row = $s->query_safe('FETCH 1 FROM c');
-	my $pid = $s->query_safe('SELECT pg_backend_pid()');
+	$s->query_safe('FETCH 1 FROM c');
 	my $files = open_encrypted_files($pid, $pgdata);
 	my %cats = map { $_->{category} => 1 } values %$files;
 	ok($cats{temp_relation} && $cats{spill},
@@ -528,9 +533,8 @@ for my $name (sort keys %processes)
 	for my $signal ('ABRT', 'SEGV')
 	{
 		unlink glob("$dir/$prefix*") if $dir eq $pgdata;
-		my ($s, $pid, $files) = holding_session(lc $signal);
 		my $marker = ec_marker("core_$signal");
-		$s->query_safe("SELECT '$marker' AS marker");
+		my ($s, $pid, $files) = holding_session(lc $signal, $marker);
 		my $n = needles(\%instance_secrets, file_secrets($files));
 		$n->{marker} = $marker;
 		my $offset = -s $node->logfile;
