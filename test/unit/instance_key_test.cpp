@@ -74,23 +74,14 @@ TEST(InstanceKey, KeyMemoryIsReadOnly) {
 TEST(InstanceKey, KeyMemoryIsLockedAndNonDumpableHereAndInForkedChildren) {
     auto key = InstanceKey::generate();
     const void* secrets = key->secrets_address_for_testing();
-    const testing::Mapping here = testing::mapping_of(secrets);
-    ASSERT_TRUE(here.found);
-    EXPECT_TRUE(here.has("lo")) << "the instance key may be swapped out";
-    EXPECT_TRUE(here.has("dd")) << "the instance key may be dumped";
+    EXPECT_EQ(testing::locked_and_non_dumpable(secrets, "the instance key"), "");
     // The kernel drops memory locks in a child; the fork handler takes them
     // again before the child runs anything else.
-    const std::string verdict = testing::in_child([secrets]() -> std::string {
-        const testing::Mapping there = testing::mapping_of(secrets);
-        if (!there.has("lo")) {
-            return "the child's copy of the instance key is not locked";
-        }
-        if (!there.has("dd")) {
-            return "the child's copy of the instance key may be dumped";
-        }
-        return "";
-    });
-    EXPECT_EQ(verdict, "");
+    EXPECT_EQ(testing::in_child([secrets] {
+                  return testing::locked_and_non_dumpable(secrets,
+                                                          "the child's copy of the instance key");
+              }),
+              "");
 }
 
 TEST(InstanceKey, DestroyingTheKeyUnmapsItsMemory) {

@@ -56,6 +56,19 @@ inline Mapping mapping_of(const void* address) {
     return mapping;
 }
 
+// "" when the mapping under `address` is locked (lo) and excluded from core
+// dumps (dd), else what is wrong with `what`.
+inline std::string locked_and_non_dumpable(const void* address, const std::string& what) {
+    const Mapping mapping = mapping_of(address);
+    if (!mapping.has("lo")) {
+        return what + " is not locked";
+    }
+    if (!mapping.has("dd")) {
+        return what + " may be dumped";
+    }
+    return "";
+}
+
 // Runs `body` in a forked child; returns what it returned ("" for success),
 // or a description of how the child died.
 inline std::string in_child(const std::function<std::string()>& body) {

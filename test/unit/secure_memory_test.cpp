@@ -71,10 +71,7 @@ TEST(SecureArena, BlocksLieInLockedNonDumpableMappings) {
     SecureArena arena(1 << 20);
     void* block = arena.allocate(kHandleBytes);
     ASSERT_NE(block, nullptr);
-    const testing::Mapping mapping = mapping_of(block);
-    ASSERT_TRUE(mapping.found);
-    EXPECT_TRUE(mapping.has("lo")) << "not locked";
-    EXPECT_TRUE(mapping.has("dd")) << "not excluded from core dumps";
+    EXPECT_EQ(testing::locked_and_non_dumpable(block, "a block"), "");
     arena.release(block);
 }
 
@@ -153,9 +150,10 @@ TEST(SecureArena, RefusesCleanlyWhenLockedMemoryRunsOut) {
         errno = 0;
         while ((block = arena.allocate(kHandleBytes)) != nullptr) {
             blocks.push_back(block);
-            const testing::Mapping mapping = mapping_of(block);
-            if (!mapping.has("lo") || !mapping.has("dd")) {
-                return "a block was handed out from memory that is not locked and non-dumpable";
+            const std::string unsafe =
+                testing::locked_and_non_dumpable(block, "a block handed out");
+            if (!unsafe.empty()) {
+                return unsafe;
             }
             if (blocks.size() > 1000) {
                 return "RLIMIT_MEMLOCK did not bind";
@@ -206,17 +204,10 @@ TEST(SecureArena, TheProcessArenaIsLockedAgainInAForkedChild) {
     void* block = SecureArena::process().allocate(kHandleBytes);
     ASSERT_NE(block, nullptr);
     ASSERT_TRUE(mapping_of(block).has("lo"));
-    const std::string verdict = in_child([block]() -> std::string {
-        const testing::Mapping mapping = mapping_of(block);
-        if (!mapping.has("lo")) {
-            return "the child's copy of the block is not locked";
-        }
-        if (!mapping.has("dd")) {
-            return "the child's copy of the block may be dumped";
-        }
-        return "";
-    });
-    EXPECT_EQ(verdict, "");
+    EXPECT_EQ(in_child([block] {
+                  return testing::locked_and_non_dumpable(block, "the child's copy of the block");
+              }),
+              "");
     SecureArena::process().release(block);
 }
 
@@ -226,12 +217,9 @@ TEST(SecureArena, KeepLockedRegionsAreLockedAgainInAForkedChild) {
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     ASSERT_NE(region, MAP_FAILED);
     ASSERT_EQ(keep_locked(region, 100), 0);
-    EXPECT_TRUE(mapping_of(region).has("lo"));
-    EXPECT_TRUE(mapping_of(region).has("dd"));
-    EXPECT_EQ(in_child([region]() -> std::string {
-                  return mapping_of(region).has("lo") && mapping_of(region).has("dd")
-                             ? ""
-                             : "the region is not locked and non-dumpable in the child";
+    EXPECT_EQ(testing::locked_and_non_dumpable(region, "the region"), "");
+    EXPECT_EQ(in_child([region] {
+                  return testing::locked_and_non_dumpable(region, "the child's copy of the region");
               }),
               "");
     forget_locked(region);
