@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -46,6 +47,17 @@ std::size_t g_region_count = 0;
 std::mutex g_regions_mutex;
 // Set in a child whose fork handler could not lock everything again.
 std::atomic<bool> g_locks_lost{false};
+
+// mlock and munlock through the system calls themselves: the sanitizer
+// runtimes replace the libc functions with ones that lock nothing and
+// report success, and the sanitized unit tests must see real locks.
+int lock_pages(void* address, std::size_t bytes) noexcept {
+    return static_cast<int>(syscall(SYS_mlock, address, bytes));
+}
+
+int unlock_pages(void* address, std::size_t bytes) noexcept {
+    return static_cast<int>(syscall(SYS_munlock, address, bytes));
+}
 
 std::size_t page_size() noexcept {
     static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
@@ -87,7 +99,7 @@ struct ForkHandlers {
     }
     static void in_child() noexcept {
         for (std::size_t i = 0; i < g_region_count; ++i) {
-            if (mlock(reinterpret_cast<void*>(g_regions[i].first), g_regions[i].length) != 0) {
+            if (lock_pages(reinterpret_cast<void*>(g_regions[i].first), g_regions[i].length) != 0) {
                 g_locks_lost.store(true);
             }
         }
@@ -207,7 +219,7 @@ SecureArena::Chunk* SecureArena::commit_chunk(std::size_t slot_bytes) noexcept {
     // mlock faults every page in and locks it; it fails with ENOMEM or
     // EAGAIN beyond RLIMIT_MEMLOCK (EPERM when that is 0). The chunk is then
     // given up: nothing is handed out from memory that is not locked.
-    if (madvise(address, bytes, MADV_DONTDUMP) != 0 || mlock(address, bytes) != 0) {
+    if (madvise(address, bytes, MADV_DONTDUMP) != 0 || lock_pages(address, bytes) != 0) {
         mprotect(address, bytes, PROT_NONE);
         return nullptr;
     }
@@ -228,7 +240,7 @@ SecureArena::Chunk* SecureArena::commit_chunk(std::size_t slot_bytes) noexcept {
         }
     } catch (...) {
         delete chunk;
-        munlock(address, bytes);
+        unlock_pages(address, bytes);
         mprotect(address, bytes, PROT_NONE);
         return nullptr;
     }
@@ -243,7 +255,7 @@ void SecureArena::decommit_chunk(Chunk* chunk) noexcept {
     std::uint8_t* address = page_address(chunk->first_page);
     const std::size_t bytes = chunk->pages * page_bytes_;
     sodium_memzero(address, bytes);
-    munlock(address, bytes);
+    unlock_pages(address, bytes);
     madvise(address, bytes, MADV_DONTNEED);  // the pages go back; a later commit reads zeros
     mprotect(address, bytes, PROT_NONE);
     const std::uint32_t index = page_owner_[chunk->first_page];
@@ -378,7 +390,7 @@ void SecureArena::relock_after_fork() noexcept {
             decommit_chunk(chunk);  // the child has no use for the parent's spare
             continue;
         }
-        if (mlock(page_address(chunk->first_page), chunk->pages * page_bytes_) != 0) {
+        if (lock_pages(page_address(chunk->first_page), chunk->pages * page_bytes_) != 0) {
             g_locks_lost.store(true);
         }
     }
@@ -391,13 +403,13 @@ int keep_locked(const void* address, std::size_t length) noexcept {
     std::size_t bytes = 0;
     page_range(address, length, &first, &bytes);
     auto* pages = reinterpret_cast<void*>(first);
-    if (madvise(pages, bytes, MADV_DONTDUMP) != 0 || mlock(pages, bytes) != 0) {
+    if (madvise(pages, bytes, MADV_DONTDUMP) != 0 || lock_pages(pages, bytes) != 0) {
         return errno;
     }
     register_fork_handlers();
     std::lock_guard<std::mutex> guard(g_regions_mutex);
     if (g_region_count == kMaxLockedRegions) {
-        munlock(pages, bytes);
+        unlock_pages(pages, bytes);
         return ENOMEM;
     }
     g_regions[g_region_count++] = LockedRegion{address, first, bytes};
