@@ -254,7 +254,11 @@ SecureArena::Chunk* SecureArena::commit_chunk(std::size_t slot_bytes) noexcept {
 void SecureArena::decommit_chunk(Chunk* chunk) noexcept {
     std::uint8_t* address = page_address(chunk->first_page);
     const std::size_t bytes = chunk->pages * page_bytes_;
-    sodium_memzero(address, bytes);
+    // An empty chunk is all zeros already (released slots are wiped), and
+    // writing it in a child would only copy the parent's pages.
+    if (chunk->used > 0) {
+        sodium_memzero(address, bytes);
+    }
     unlock_pages(address, bytes);
     madvise(address, bytes, MADV_DONTNEED);  // the pages go back; a later commit reads zeros
     mprotect(address, bytes, PROT_NONE);
