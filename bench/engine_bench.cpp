@@ -5,7 +5,10 @@
 // The authenticated format (AES-256-GCM, metadata entries) is measured too:
 // its writes over the no-copy file, its reads over an in-memory file (a read
 // must find real entries and tags), beside XTS's over the same file.
-// Run: build/engine_bench; the ratios are printed at the end.
+// Also the cost of opening a file (its key derived into locked memory, its
+// cipher set up there, its header written or checked), which spill-heavy
+// queries pay once per file. Run: build/engine_bench; the ratios are printed
+// at the end.
 #include <benchmark/benchmark.h>
 #include <gcrypt.h>
 #include <openssl/evp.h>
@@ -14,10 +17,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "core/encrypted_file.hpp"
+#include "core/secure_memory.hpp"
 #include "../test/unit/memory_io.hpp"
 #include "rate_reporter.hpp"
 
@@ -189,8 +194,93 @@ void BM_MemoryFileCopy8K(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoryFileCopy8K);
 
+// Opening a file, as the layer does for every spill file, temp relation
+// segment and WAL segment: CreateFile for a new one (a fresh nonce, the key
+// derived, the cipher set up, the header MAC'd and written), OpenFile for an
+// existing one (the header read and checked, checksum and MAC, the key
+// derived, the cipher set up), KeyAndCipher for the key derivation into
+// locked memory and the cipher set-up alone. Each iteration also destroys
+// the engine, which wipes its state, as closing the file's last descriptor
+// does.
+void record_opens(benchmark::State& state) {
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+template <ec::FileCipher Cipher>
+void BM_OpenCreateFile(benchmark::State& state) {
+    auto key = ec::InstanceKey::generate();
+    for (auto _ : state) {
+        NullIo io;
+        auto outcome = ec::EncryptedFile::create(io, *key, ec::Category::Spill, Cipher, false);
+        if (!outcome.file) {
+            state.SkipWithError("creating the file failed");
+            break;
+        }
+        benchmark::DoNotOptimize(outcome.file.get());
+    }
+    record_opens(state);
+}
+BENCHMARK(BM_OpenCreateFile<ec::FileCipher::Aes256Xts>)->Name("BM_OpenCreateFile");
+BENCHMARK(BM_OpenCreateFile<ec::FileCipher::Aes256Gcm>)->Name("BM_OpenCreateFile_Gcm");
+
+template <ec::FileCipher Cipher>
+void BM_OpenExistingFile(benchmark::State& state) {
+    auto key = ec::InstanceKey::generate();
+    ec::testing::MemoryIo io;
+    if (!ec::EncryptedFile::create(io, *key, ec::Category::Spill, Cipher, false).file) {
+        state.SkipWithError("creating the file failed");
+        return;
+    }
+    for (auto _ : state) {
+        auto outcome = ec::EncryptedFile::open(io, *key);
+        if (!outcome.file) {
+            state.SkipWithError("opening the file failed");
+            break;
+        }
+        benchmark::DoNotOptimize(outcome.file.get());
+    }
+    record_opens(state);
+}
+BENCHMARK(BM_OpenExistingFile<ec::FileCipher::Aes256Xts>)->Name("BM_OpenExistingFile");
+BENCHMARK(BM_OpenExistingFile<ec::FileCipher::Aes256Gcm>)->Name("BM_OpenExistingFile_Gcm");
+
+void BM_OpenKeyAndCipher(benchmark::State& state) {
+    auto key = ec::InstanceKey::generate();
+    std::uint8_t nonce[32];
+    randombytes_buf(nonce, sizeof(nonce));
+    for (auto _ : state) {
+        ec::SecureBytes file_key(ec::kFileKeyBytes);
+        if (!file_key ||
+            !key->derive_file_key(nonce, sizeof(nonce), ec::Category::Spill, file_key.data())) {
+            state.SkipWithError("deriving the key failed");
+            break;
+        }
+        ec::XtsCipher cipher(file_key.data());
+        benchmark::DoNotOptimize(&cipher);
+    }
+    record_opens(state);
+}
+BENCHMARK(BM_OpenKeyAndCipher);
+
 class RatioReporter : public ephemeral_crypt::bench::RateReporter {
   public:
+    void ReportRuns(const std::vector<Run>& runs) override {
+        RateReporter::ReportRuns(runs);
+        for (const Run& run : runs) {
+            auto it = run.counters.find("items_per_second");
+            const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+            if (it != run.counters.end() && (median || run.run_type == Run::RT_Iteration)) {
+                opens_per_second_[run.run_name.str()] = it->second.value;
+            }
+        }
+    }
+
+    // Microseconds per open, or -1 when the benchmark did not run.
+    double open_us(const std::string& name) const {
+        const auto it = opens_per_second_.find(name);
+        return it == opens_per_second_.end() || it->second == 0 ? -1.0 : 1e6 / it->second;
+    }
+
     void Finalize() override {
         ConsoleReporter::Finalize();
         std::printf("\nengine throughput ratio, 8 KiB pages (target >= 0.90 of openssl speed):\n");
@@ -217,7 +307,31 @@ class RatioReporter : public ephemeral_crypt::bench::RateReporter {
         std::printf("  in-memory file: write %.3f, read %.3f\n",
                     ratio("BM_EngineWrite8K_Gcm_MemoryFile", "BM_EngineWrite8K_MemoryFile"),
                     ratio("BM_EngineRead8K_Gcm_MemoryFile", "BM_EngineRead8K_MemoryFile"));
+        // The same run's raw libgcrypt page is the yardstick: an open costs
+        // as much as encrypting this many 8 KiB pages.
+        const double page_us = rate("BM_RawGcryptXtsEncrypt8K") > 0
+                                   ? 1e6 * kPage / rate("BM_RawGcryptXtsEncrypt8K")
+                                   : -1.0;
+        std::printf("\ncost of opening a file (medians; in 8 KiB pages of raw libgcrypt XTS):\n");
+        const char* const kOpens[][2] = {
+            {"BM_OpenCreateFile", "create (nonce, key, cipher, header MAC'd and written)"},
+            {"BM_OpenExistingFile", "open an existing file (header checked, key, cipher)"},
+            {"BM_OpenKeyAndCipher", "key derivation + cipher set-up alone"},
+            {"BM_OpenCreateFile_Gcm", "create, AES-256-GCM (format v2)"},
+            {"BM_OpenExistingFile_Gcm", "open an existing file, AES-256-GCM"},
+        };
+        for (const auto& open : kOpens) {
+            const double us = open_us(open[0]);
+            std::printf("  %-54s %7.2f us  %6.1f pages\n", open[1], us,
+                        us > 0 && page_us > 0 ? us / page_us : -1.0);
+        }
+        const ec::SecureArenaUsage usage = ec::SecureArena::process().usage();
+        std::printf("  locked memory held by the arena at the end: %zu bytes in %zu chunk(s)\n",
+                    usage.bytes_locked, usage.chunks);
     }
+
+  private:
+    std::map<std::string, double> opens_per_second_;
 };
 
 }  // namespace

@@ -35,6 +35,12 @@ class RateReporter : public benchmark::ConsoleReporter {
     }
 
   protected:
+    // The remembered bytes per second of `name`, or -1 when it is missing.
+    double rate(const std::string& name) const {
+        const auto it = rates_.find(name);
+        return it == rates_.end() ? -1.0 : it->second;
+    }
+
     // rate(a) / rate(b), or -1 when either is missing.
     double ratio(const std::string& a, const std::string& b) const {
         const auto ra = rates_.find(a);

@@ -9,7 +9,7 @@ packages=(
     build-essential g++ cmake pkg-config clang clang-format libclang-rt-14-dev
     libssl-dev libsodium-dev libgcrypt20-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
     postgresql-15 postgresql-server-dev-15 postgresql-contrib libipc-run-perl
-    openssl valgrind binutils
+    openssl valgrind binutils gdb
     debootstrap curl xz-utils bzip2 dpkg-dev debhelper fakeroot postgresql-server-dev-all
 )
 

@@ -41,18 +41,29 @@ EncryptedFile::EncryptedFile(const FileHeader& header, std::unique_ptr<XtsCipher
 
 namespace {
 
-// The cipher state the header calls for; false if it cannot be made.
+// The cipher state the header calls for; false, with the outcome's error
+// set, if it cannot be made: ENOMEM (and locked_memory_exhausted) when the
+// arena had no room, so that the layer's WARNING can name the limit, else EIO.
 bool make_ciphers(const InstanceKey& key, const FileHeader& header, std::unique_ptr<XtsCipher>* xts,
-                  std::unique_ptr<AuthenticatedUnits>* units) noexcept {
+                  std::unique_ptr<AuthenticatedUnits>* units,
+                  EncryptedFile::OpenOutcome* outcome) noexcept {
     if (header.plaintext_audit()) {
         return true;
     }
+    CipherSetupFailure failure = CipherSetupFailure::None;
+    bool made;
     if (header.authenticated()) {
-        *units = make_gcm_file_units(key, header);
-        return *units != nullptr;
+        *units = make_gcm_file_units(key, header, &failure);
+        made = *units != nullptr;
+    } else {
+        *xts = make_xts_file_cipher(key, header, &failure);
+        made = *xts != nullptr;
     }
-    *xts = make_xts_file_cipher(key, header);
-    return *xts != nullptr;
+    if (!made) {
+        outcome->locked_memory_exhausted = failure == CipherSetupFailure::NoLockedMemory;
+        outcome->error = outcome->locked_memory_exhausted ? ENOMEM : EIO;
+    }
+    return made;
 }
 
 }  // namespace
@@ -71,8 +82,7 @@ EncryptedFile::OpenOutcome EncryptedFile::create(PositionalIo& io, const Instanc
 
     std::unique_ptr<XtsCipher> xts;
     std::unique_ptr<AuthenticatedUnits> units;
-    if (!make_ciphers(key, header, &xts, &units)) {
-        outcome.error = EIO;
+    if (!make_ciphers(key, header, &xts, &units, &outcome)) {
         return outcome;
     }
     alignas(64) std::uint8_t encoded[kHeaderBytes];
@@ -115,8 +125,7 @@ EncryptedFile::OpenOutcome EncryptedFile::open(PositionalIo& io, const InstanceK
     }
     std::unique_ptr<XtsCipher> xts;
     std::unique_ptr<AuthenticatedUnits> units;
-    if (!make_ciphers(key, decoded.header, &xts, &units)) {
-        outcome.error = EIO;
+    if (!make_ciphers(key, decoded.header, &xts, &units, &outcome)) {
         return outcome;
     }
     const auto logical = static_cast<std::uint64_t>(

@@ -16,10 +16,12 @@
 // left it.
 //
 // One EncryptedFile is shared by every descriptor a process has on the same
-// file, so the cached logical size stays coherent between them. Methods are
-// noexcept and return bytes or -errno; a cryptographic failure is -EIO, data
-// that fails authentication kIntegrityFailure (take_failure() says which
-// unit and why).
+// file, so the cached logical size stays coherent between them. Its key is
+// derived into locked memory and its cipher state lives there
+// (core/secure_memory.hpp); destroying it wipes both. Methods are noexcept
+// and return bytes or -errno; a cryptographic failure is -EIO, data that
+// fails authentication kIntegrityFailure (take_failure() says which unit and
+// why).
 #pragma once
 
 #include "core/no_postgres.hpp"
@@ -46,6 +48,9 @@ class EncryptedFile {
         // What the header said (open), or Ok once a fresh one is written (create).
         HeaderStatus status = HeaderStatus::NotOurs;
         int error = 0;  // errno when I/O or set-up failed
+        // No locked memory was left for the file's key and cipher state
+        // (error is then ENOMEM): the file is refused.
+        bool locked_memory_exhausted = false;
     };
 
     // Writes a fresh header (random nonce) to an empty file, in the format

@@ -7,7 +7,7 @@
 
 #include <gcrypt.h>
 
-#include "core/gcrypt_setup.hpp"
+#include "core/gcrypt_secure.hpp"
 
 namespace ephemeral_crypt {
 

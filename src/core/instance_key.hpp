@@ -1,8 +1,9 @@
 // The instance key: 256 random bits created once per postmaster, held in
 // libsodium guarded memory (locked, guard pages, excluded from core dumps,
-// read-only once written) and wiped when the process lets go of it. Callers
-// get a printable fingerprint, the creation time and derived keys; the key
-// bytes themselves never leave this class.
+// read-only once written), locked again in every forked child, and wiped
+// when the process lets go of it. Callers get a printable fingerprint, the
+// creation time and derived keys; the key bytes themselves never leave this
+// class.
 #pragma once
 
 #include "core/no_postgres.hpp"
@@ -43,7 +44,8 @@ class InstanceKey {
     std::chrono::system_clock::time_point created_at() const noexcept { return created_at_; }
 
     // Per-file XTS key: HKDF-SHA256(instance key, salt = file nonce,
-    // info = format version and category).
+    // info = format version and category), written straight into `out`,
+    // which should be locked memory (SecureBytes).
     bool derive_file_key(const std::uint8_t* nonce, std::size_t nonce_len, Category category,
                          std::uint8_t out[kFileKeyBytes]) const noexcept;
     // Per-file AES-256-GCM key (format v2), under its own info label, so

@@ -10,7 +10,7 @@
 
 #include <cstring>
 
-#include "core/gcrypt_setup.hpp"
+#include "core/gcrypt_secure.hpp"
 
 namespace ephemeral_crypt {
 
@@ -38,7 +38,8 @@ XtsCipher::XtsCipher(const std::uint8_t key[kFileKeyBytes]) {
 }
 
 XtsCipher::~XtsCipher() {
-    // gcry_cipher_close wipes the key schedule before freeing it.
+    // gcry_cipher_close wipes the key schedule before handing the block back
+    // to the arena, which wipes it again.
     gcry_cipher_close(handle_);
 }
 

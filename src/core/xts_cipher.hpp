@@ -1,7 +1,9 @@
 // AES-256-XTS (IEEE 1619) over 4096-byte data units, through libgcrypt, whose
 // XTS uses VAES/AVX2 and AES-NI when present. One object holds one cipher
-// handle keyed once per file; per-unit calls only reset the tweak, so they
-// never allocate. Throws CryptoError only from the constructor.
+// handle keyed once per file, in locked, non-dumpable memory
+// (core/gcrypt_secure.hpp); per-unit calls only reset the tweak, so they
+// never allocate. Throws only from the constructor: LockedMemoryExhausted
+// when no locked memory is left, CryptoError otherwise.
 #pragma once
 
 #include "core/no_postgres.hpp"
@@ -21,7 +23,9 @@ inline constexpr std::size_t kXtsMinimumBytes = 16;
 
 class XtsCipher {
   public:
-    // Throws CryptoError if libgcrypt is unusable or rejects the key.
+    // Throws CryptoError if libgcrypt is unusable or rejects the key, and
+    // LockedMemoryExhausted if no locked memory is left for the handle. The
+    // key should be in locked memory too (SecureBytes): it is read, never kept.
     explicit XtsCipher(const std::uint8_t key[kFileKeyBytes]);
     ~XtsCipher();
     XtsCipher(const XtsCipher&) = delete;

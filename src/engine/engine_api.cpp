@@ -70,10 +70,11 @@ static_assert(mirrors({EC_CIPHER_AES_256_XTS, EC_CIPHER_AES_256_GCM},
                       {FileCipher::Aes256Xts, FileCipher::Aes256Gcm}),
               "ciphers");
 static_assert(mirrors({EC_EVENT_IO_FAILURE, EC_EVENT_HEADER_REJECTED, EC_EVENT_PLAINTEXT_FALLBACK,
-                       EC_EVENT_BYPASS_REFUSED, EC_EVENT_INTEGRITY_FAILURE},
+                       EC_EVENT_BYPASS_REFUSED, EC_EVENT_INTEGRITY_FAILURE,
+                       EC_EVENT_LOCKED_MEMORY_EXHAUSTED},
                       {LayerEvent::IoFailure, LayerEvent::HeaderRejected,
                        LayerEvent::PlaintextFallback, LayerEvent::BypassRefused,
-                       LayerEvent::IntegrityFailure}),
+                       LayerEvent::IntegrityFailure, LayerEvent::LockedMemoryExhausted}),
               "layer events");
 static_assert(mirrors({EC_POLICY_OK, EC_POLICY_MISSING, EC_POLICY_UNREADABLE, EC_POLICY_MALFORMED,
                        EC_POLICY_UNSIGNED, EC_POLICY_BAD_SIGNATURE},

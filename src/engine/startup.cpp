@@ -1,4 +1,5 @@
-// Instance key creation and layer set-up (see startup.hpp).
+// Instance key creation and layer set-up (see startup.hpp), and the end of
+// both at exit.
 #include "engine/startup.hpp"
 
 #include <limits.h>
@@ -6,6 +7,7 @@
 
 #include <memory>
 
+#include "core/secure_memory.hpp"
 #include "engine/errors.hpp"
 
 namespace ephemeral_crypt::engine {
@@ -20,9 +22,26 @@ std::string real_path_or(const std::string& path) {
     return realpath(path.c_str(), resolved) != nullptr ? std::string(resolved) : path;
 }
 
+// Registered with atexit in the postmaster and inherited by every child
+// through fork, so it runs in every process as it exits: from exit(), from
+// PostgreSQL's proc_exit (which ends in exit()), after the server's own exit
+// callbacks, which may still close files. (PostgreSQL's on_proc_exit list
+// would not do: each child empties the one it inherits.) Only an exit that
+// bypasses libc, _exit after SIGQUIT or a fatal signal, skips it: those
+// leave a core excluded from the secrets, or none.
+void end_instance_at_exit() {
+    interpose::retire();  // every file's cipher state wiped; later calls fail closed
+    g_key.reset();        // the instance key wiped and unmapped
+    SecureArena::process().wipe_all();
+}
+
 }  // namespace
 
 void start_instance(const StartSettings& settings) {
+    static const bool exit_registered = std::atexit(end_instance_at_exit) == 0;
+    if (!exit_registered) {
+        throw EngineError("could not register the exit handler that wipes the keys");
+    }
     g_key = InstanceKey::generate();
     interpose::LayerConfig config;
     config.key = g_key.get();

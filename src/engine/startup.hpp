@@ -2,7 +2,8 @@
 // instance key is created, the libc layer is configured with it and the
 // category policy, and then installed into every loaded object's GOT. The
 // key lives here, in the engine, for the life of the process; children
-// inherit it by fork. Nothing here is on an I/O path.
+// inherit it by fork. At exit, in every process, the files' cipher state,
+// the key and the locked arena are wiped. Nothing here is on an I/O path.
 #pragma once
 
 #include "core/no_postgres.hpp"

@@ -8,7 +8,6 @@
 #include <fcntl.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -23,6 +22,7 @@ namespace {
 
 LayerConfig g_config;
 std::atomic<bool> g_active{false};
+std::atomic<bool> g_retired{false};
 std::atomic<bool> g_installed{false};
 std::atomic<bool> g_fault[kCategoryCount];
 Counters g_local_counters;
@@ -147,30 +147,37 @@ bool skip_object(const char* path, void* base) noexcept {
 
 }  // namespace
 
-// The kernel closes a process's descriptors at exit without telling us; give
-// back their share of the shared files_open gauge. Registered once in the
-// postmaster, the handler is inherited by every child through fork.
-static void release_descriptors_at_exit() {
-    FdTable& table = FdTable::instance();
-    for (std::size_t fd = 0; fd < table.capacity() && table.tracked() > 0; ++fd) {
-        if (FileState* state = table.lookup(static_cast<int>(fd))) {
-            counters().of(state->category).files_open.fetch_sub(1, std::memory_order_relaxed);
-            std::lock_guard<std::mutex> guard(table.mutex());
-            std::unique_ptr<FileState> last = table.detach(static_cast<int>(fd));
-        }
-    }
-}
-
 void configure(const LayerConfig& config) {
     g_config = config;
     (void)FdTable::instance();  // allocate the table before any child is forked
-    static bool exit_handler_registered = false;
-    if (!exit_handler_registered) {
-        exit_handler_registered = std::atexit(release_descriptors_at_exit) == 0;
-    }
     const char* missing = nullptr;
     resolve_real_libc(&missing);
+    g_retired.store(false, std::memory_order_release);
     g_active.store(config.key != nullptr, std::memory_order_release);
+}
+
+void retire() noexcept {
+    g_retired.store(true, std::memory_order_release);
+    // The kernel closes a process's descriptors at exit without telling us:
+    // give back their share of the shared files_open gauge now (a close
+    // after this point does not count), and destroy their files' engines,
+    // which wipes each file's cipher state. The descriptors stay tracked, so
+    // a call on one fails (EIO) instead of reaching the file as plaintext.
+    FdTable& table = FdTable::instance();
+    std::lock_guard<std::mutex> guard(table.mutex());
+    std::size_t seen = 0;
+    for (std::size_t fd = 0; fd < table.capacity() && seen < table.tracked(); ++fd) {
+        if (FileState* state = table.lookup(static_cast<int>(fd))) {
+            ++seen;
+            counters().of(state->category).files_open.fetch_sub(1, std::memory_order_relaxed);
+            state->engine.reset();
+        }
+    }
+    g_config.key = nullptr;
+}
+
+bool retired() noexcept {
+    return g_retired.load(std::memory_order_acquire);
 }
 
 void attach_counters(Counters* shared, bool merge_previous) noexcept {

@@ -24,12 +24,18 @@ using ephemeral_crypt::CategoryPolicy;
 using ephemeral_crypt::Degradation;
 
 enum class LayerEvent : std::uint8_t {
-    IoFailure,          // an encrypted read or write failed closed (EIO)
-    HeaderRejected,     // an existing file's header was foreign, corrupt or unsupported
-    PlaintextFallback,  // fail_open_audit wrote a file in plaintext
-    BypassRefused,      // mmap/copy_file_range/sendfile/splice/fopen on an encrypted file
-    IntegrityFailure,   // data of an AES-256-GCM file failed authentication (read as EIO)
+    IoFailure,              // an encrypted read or write failed closed (EIO)
+    HeaderRejected,         // an existing file's header was foreign, corrupt or unsupported
+    PlaintextFallback,      // fail_open_audit wrote a file in plaintext
+    BypassRefused,          // mmap/copy_file_range/sendfile/splice/fopen on an encrypted file
+    IntegrityFailure,       // data of an AES-256-GCM file failed authentication (read as EIO)
+    LockedMemoryExhausted,  // a file refused: no locked memory left for its key
 };
+
+// The detail every LockedMemoryExhausted event carries.
+inline constexpr const char* kLockedMemoryDetail =
+    "no locked memory is left for the file's key and cipher state (RLIMIT_MEMLOCK is "
+    "exhausted); the file was refused and nothing was written in its stead";
 
 // Called without locks held and with no C++ objects alive in the calling
 // frames, so the receiver may ereport(WARNING). `unit` is the data unit the
@@ -51,8 +57,16 @@ struct InstallReport {
     std::string error;  // set when !ok
 };
 
-// Sets the configuration. The key must outlive the layer.
+// Sets the configuration. The key must outlive the layer, or retire() must
+// be called before it goes.
 void configure(const LayerConfig& config);
+// At exit, before the key is destroyed: destroys the engine of every file
+// with a tracked descriptor (which wipes its cipher state), gives back their
+// share of the files_open gauge, and fails closed (EIO) any later open, read
+// or write of a file of an enabled category, so nothing is served without
+// the key and nothing reaches such a file in plaintext.
+void retire() noexcept;
+bool retired() noexcept;
 // Points the counters at `counters` (shared memory). With `merge_previous`,
 // what was counted so far (in the process-local block used until then) is
 // added in; without it the previous block is not touched, which is required

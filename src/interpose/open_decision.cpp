@@ -19,6 +19,9 @@ OpenAction decide_open(const OpenFacts& facts) noexcept {
     if (facts.engine_cached || facts.header_accepted) {
         return OpenAction::Track;
     }
+    if (facts.locked_memory_exhausted) {
+        return OpenAction::RefuseNoLockedMemory;
+    }
     if (facts.header_status == HeaderStatus::NotOurs && facts.header_error == 0) {
         return OpenAction::PassThrough;
     }

@@ -16,17 +16,20 @@
 namespace ephemeral_crypt::interpose {
 
 enum class OpenAction : std::uint8_t {
-    Encrypt,         // an empty file opened for writing: write a fresh encrypted header
-    PlaintextAudit,  // the same under an injected fault with fail_open_audit: a header
-                     // marking the file plaintext, counted and reported
-    FailClosed,      // the same under an injected fault with fail_closed: EIO, nothing
-                     // written, counted and reported
-    Track,           // serve it through its engine (cached, just read from its header,
-                     // or none yet for an empty file opened read-only)
-    PassThrough,     // no header of ours (plaintext that predates the layer): libc serves
-                     // it as it is, it is never re-encrypted behind the server's back
-    RejectHeader,    // a foreign, corrupt, unsupported or unreadable header: the open
-                     // fails, counted and reported
+    Encrypt,               // an empty file opened for writing: write a fresh encrypted header
+    PlaintextAudit,        // the same under an injected fault with fail_open_audit: a header
+                           // marking the file plaintext, counted and reported
+    FailClosed,            // the same under an injected fault with fail_closed: EIO, nothing
+                           // written, counted and reported
+    Track,                 // serve it through its engine (cached, just read from its header,
+                           // or none yet for an empty file opened read-only)
+    PassThrough,           // no header of ours (plaintext that predates the layer): libc serves
+                           // it as it is, it is never re-encrypted behind the server's back
+    RejectHeader,          // a foreign, corrupt, unsupported or unreadable header: the open
+                           // fails, counted and reported
+    RefuseNoLockedMemory,  // an intact header, but no locked memory is left for the
+                           // file's key and cipher state: the open fails (ENOMEM),
+                           // counted and reported; never served from ordinary memory
 };
 
 struct OpenFacts {
@@ -38,7 +41,8 @@ struct OpenFacts {
     // For a non-empty file without a cached engine, what reading its header gave.
     bool header_accepted = false;  // an engine was built from it
     HeaderStatus header_status = HeaderStatus::NotOurs;
-    int header_error = 0;  // errno of reading the header or building the engine
+    int header_error = 0;                  // errno of reading the header or building the engine
+    bool locked_memory_exhausted = false;  // building the engine found no locked memory
 };
 
 OpenAction decide_open(const OpenFacts& facts) noexcept;

@@ -175,9 +175,18 @@ std::optional<Category> enabled_category_of(int dirfd, const char* path) noexcep
     return category;
 }
 
-EncryptedFile* engine_for(FileState* state, int fd) noexcept {
+EncryptedFile* engine_for(FileState* state, int fd, int* failure) noexcept {
+    if (failure != nullptr) {
+        *failure = 0;
+    }
     if (state->engine) {
         return state->engine.get();
+    }
+    if (retired()) {
+        if (failure != nullptr) {
+            *failure = -EIO;  // the process is exiting and its key is gone
+        }
+        return nullptr;
     }
     std::lock_guard<std::mutex> guard(FdTable::instance().mutex());
     if (!state->engine) {
@@ -185,6 +194,20 @@ EncryptedFile* engine_for(FileState* state, int fd) noexcept {
         if (io.size() >= kHeader) {
             auto outcome = EncryptedFile::open(io, *config().key);
             state->engine = std::move(outcome.file);
+            if (!state->engine) {
+                // A header is there and cannot be served: fail closed, as
+                // the open would have.
+                if (outcome.locked_memory_exhausted) {
+                    count_failure(state->category, LayerEvent::LockedMemoryExhausted,
+                                  state->path.c_str(), kLockedMemoryDetail);
+                } else {
+                    count_failure(state->category, LayerEvent::HeaderRejected, state->path.c_str(),
+                                  header_status_name(outcome.status).data());
+                }
+                if (failure != nullptr) {
+                    *failure = outcome.locked_memory_exhausted ? -ENOMEM : -EIO;
+                }
+            }
         }
     }
     return state->engine.get();
@@ -205,7 +228,12 @@ ssize_t transfer(const TrackedFd& tracked, Direction direction, void* buf, std::
         errno = EBADF;
         return -1;
     }
-    EncryptedFile* engine = engine_for(tracked.state, tracked.fd);
+    int failure = 0;
+    EncryptedFile* engine = engine_for(tracked.state, tracked.fd, &failure);
+    if (engine == nullptr && failure != 0) {
+        errno = -failure;
+        return -1;
+    }
     if (engine == nullptr) {
         // The file is still empty and has no header: a read is at its end, a
         // write has no header to encrypt under.

@@ -97,8 +97,11 @@ T fail_with(int negative_errno, FileState* state, const char* detail) noexcept {
 std::optional<Category> enabled_category_of(int dirfd, const char* path) noexcept;
 
 // The file's engine; built on first use for a file that was empty (no
-// header) when this process opened it and has one now. Null while empty.
-EncryptedFile* engine_for(FileState* state, int fd) noexcept;
+// header) when this process opened it and has one now. Null while empty
+// (*failure 0), or when the header it has now cannot be served: *failure is
+// then -ENOMEM (no locked memory left for its key) or -EIO (the header was
+// rejected), and the failure has been counted and reported.
+EncryptedFile* engine_for(FileState* state, int fd, int* failure = nullptr) noexcept;
 
 // Where the file's logical bytes live: its engine's layout, or, while it has
 // no header, the one its category's cipher will give it.

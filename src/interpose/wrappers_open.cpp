@@ -56,7 +56,9 @@ int create_header(FileState* state, FdIo& io, Category category, const char* pat
     auto outcome = EncryptedFile::create(io, *config().key, category, cipher, plaintext_audit);
     if (!outcome.file) {
         const int error = outcome.error != 0 ? outcome.error : EIO;
-        if (error == EIO) {
+        if (outcome.locked_memory_exhausted) {
+            count_failure(category, LayerEvent::LockedMemoryExhausted, path, kLockedMemoryDetail);
+        } else if (error == EIO) {
             count_failure(category, LayerEvent::IoFailure, path,
                           "could not write the encryption header");
         }
@@ -90,6 +92,9 @@ int carry_out(OpenAction action, const OpenFacts& facts, FileState* state, FdIo&
             count_failure(category, LayerEvent::HeaderRejected, path,
                           header_status_name(facts.header_status).data());
             return facts.header_error != 0 ? facts.header_error : EIO;
+        case OpenAction::RefuseNoLockedMemory:
+            count_failure(category, LayerEvent::LockedMemoryExhausted, path, kLockedMemoryDetail);
+            return ENOMEM;
         case OpenAction::Track:
         case OpenAction::PassThrough:
             break;
@@ -98,6 +103,10 @@ int carry_out(OpenAction action, const OpenFacts& facts, FileState* state, FdIo&
 }
 
 int open_tracked(int dirfd, const char* path, int flags, mode_t mode, Category category) noexcept {
+    if (retired()) {
+        errno = EIO;  // the process is exiting and its key is gone
+        return -1;
+    }
     // Whether this call creates the file decides whether a refusal below
     // must remove it again: a refused creation leaves nothing behind.
     struct stat before {};
@@ -135,6 +144,7 @@ int open_tracked(int dirfd, const char* path, int flags, mode_t mode, Category c
             facts.header_accepted = outcome.file != nullptr;
             facts.header_status = outcome.status;
             facts.header_error = outcome.error;
+            facts.locked_memory_exhausted = outcome.locked_memory_exhausted;
             state->engine = std::move(outcome.file);
         }
         action = decide_open(facts);
@@ -176,7 +186,9 @@ void release_fd(int fd) noexcept {
         std::lock_guard<std::mutex> guard(table.mutex());
         last = table.detach(fd);
     }
-    counters().of(category).files_open.fetch_sub(1, std::memory_order_relaxed);
+    if (!retired()) {  // retire() gave back the gauge of every descriptor it found
+        counters().of(category).files_open.fetch_sub(1, std::memory_order_relaxed);
+    }
 }
 
 void share_fd(int from, int to) noexcept {
@@ -187,7 +199,7 @@ void share_fd(int from, int to) noexcept {
         return;
     }
     std::lock_guard<std::mutex> guard(table.mutex());
-    if (table.attach(to, state, mode)) {
+    if (table.attach(to, state, mode) && !retired()) {
         counters().of(state->category).files_open.fetch_add(1, std::memory_order_relaxed);
     }
 }

@@ -151,7 +151,7 @@ extern "C" {
 off_t ec_lseek(int fd, off_t offset, int whence) noexcept {
     return on_descriptor(
         fd, [&] { return real().lseek(fd, offset, whence); },
-        [&](const TrackedFd& tracked) { return seek_tracked(tracked, offset, whence); });
+        [&](const TrackedFd& tracked) { return finish(seek_tracked(tracked, offset, whence)); });
 }
 
 int ec_ftruncate(int fd, off_t length) noexcept {

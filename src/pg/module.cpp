@@ -37,9 +37,15 @@ const char* const nothing_written_hint =
     "The server was not started, so nothing was written unencrypted.";
 
 const char* const event_names[] = {
-    "encrypted I/O failed",       "file rejected", "file written in plaintext", "bypass refused",
+    "encrypted I/O failed",
+    "file rejected",
+    "file written in plaintext",
+    "bypass refused",
     "data failed authentication",
+    "no locked memory for the file's key",
 };
+static_assert(sizeof(event_names) / sizeof(event_names[0]) == EC_EVENT_LOCKED_MEMORY_EXHAUSTED + 1,
+              "a name for every layer event");
 
 /*---- Function declarations ----*/
 
@@ -60,8 +66,9 @@ const char* category_state(int category);
 
 // Called by the layer as a wrapper returns, with no lock held and no C++
 // object alive in the calling frames, so ereport is safe; WARNING never
-// longjmps, even inside a critical section. The call itself then fails with
-// EIO, and PostgreSQL raises its usual error for it.
+// longjmps, even inside a critical section. The call itself then fails (EIO,
+// or ENOMEM for want of locked memory), and PostgreSQL raises its usual error
+// for it.
 void report_layer_event(int event, int category, const char* path, int64_t unit,
                         const char* detail) {
     if (event == EC_EVENT_INTEGRITY_FAILURE) {
@@ -73,11 +80,20 @@ void report_layer_event(int event, int category, const char* path, int64_t unit,
                           errhint("Something other than this server wrote to the file on disk.")));
         return;
     }
+    const bool no_locked_memory = event == EC_EVENT_LOCKED_MEMORY_EXHAUSTED;
     ereport(WARNING,
-            (errcode(event == EC_EVENT_PLAINTEXT_FALLBACK ? ERRCODE_WARNING : ERRCODE_IO_ERROR),
+            (errcode(event == EC_EVENT_PLAINTEXT_FALLBACK ? ERRCODE_WARNING
+                     : no_locked_memory                   ? ERRCODE_OUT_OF_MEMORY
+                                                          : ERRCODE_IO_ERROR),
              errmsg("ephemeral_crypt: %s: file \"%s\", category %s, key %s", event_names[event],
                     path, ec_engine_category_name(category), ec_engine_key_id()),
-             errdetail("%s", detail)));
+             errdetail("%s", detail),
+             no_locked_memory
+                 ? errhint("Each open encrypted file keeps about 3 kB of key and cipher state in "
+                           "locked memory. Raise the server's RLIMIT_MEMLOCK (LimitMEMLOCK= in "
+                           "its systemd unit, or memlock in /etc/security/limits.conf), or "
+                           "lower max_files_per_process.")
+                 : 0));
 }
 
 /*---- Start-up steps, in the order _PG_init takes them ----*/

@@ -1,5 +1,7 @@
 // Instance key properties: fresh per generation, printable id, derivations
-// that separate files and categories, and no way to print the key itself.
+// that separate files and categories, no way to print the key itself, and
+// memory that is locked and excluded from core dumps, in the process that
+// made the key and in every child it forks.
 #include <gtest/gtest.h>
 
 #include <sodium.h>
@@ -9,6 +11,7 @@
 #include <string>
 
 #include "core/instance_key.hpp"
+#include "locked_memory_support.hpp"
 
 namespace ephemeral_crypt {
 namespace {
@@ -66,6 +69,28 @@ TEST(InstanceKey, KeyMemoryIsReadOnly) {
             raw[0] ^= 1;
         },
         "");
+}
+
+TEST(InstanceKey, KeyMemoryIsLockedAndNonDumpableHereAndInForkedChildren) {
+    auto key = InstanceKey::generate();
+    const void* secrets = key->secrets_address_for_testing();
+    EXPECT_EQ(testing::locked_and_non_dumpable(secrets, "the instance key"), "");
+    // The kernel drops memory locks in a child; the fork handler takes them
+    // again before the child runs anything else.
+    EXPECT_EQ(testing::in_child([secrets] {
+                  return testing::locked_and_non_dumpable(secrets,
+                                                          "the child's copy of the instance key");
+              }),
+              "");
+}
+
+TEST(InstanceKey, DestroyingTheKeyUnmapsItsMemory) {
+    auto key = InstanceKey::generate();
+    const void* secrets = key->secrets_address_for_testing();
+    key.reset();
+    const testing::Mapping after = testing::mapping_of(secrets);
+    EXPECT_FALSE(after.found && after.permissions.find('r') != std::string::npos)
+        << "the key's page is still readable after the key was destroyed";
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "interpose/layer.hpp"
 #include "interpose/wrappers.hpp"
 #include "layer_fixture.hpp"
+#include "locked_memory_support.hpp"
 #include "test_support.hpp"
 
 namespace ephemeral_crypt::interpose {
@@ -440,6 +441,93 @@ TEST_P(LayerTest, CountersFollowTheBytes) {
     EXPECT_EQ(c.of(Category::Spill).bytes_encrypted.load() - enc, 8192u);
     EXPECT_EQ(c.of(Category::Spill).bytes_decrypted.load() - dec, 100u);
     EXPECT_EQ(c.of(Category::Spill).files_encrypted.load() - files, 1u);
+    unlink(file.c_str());
+}
+
+LayerEvent g_last_event = LayerEvent::IoFailure;
+int g_events = 0;
+void record_layer_event(LayerEvent event, Category, const char*, std::int64_t, const char*) {
+    g_last_event = event;
+    ++g_events;
+}
+
+TEST_P(LayerTest, WithoutLockedMemoryFilesAreRefusedAndNothingIsWritten) {
+    // A file created while locked memory is plentiful, reopened later.
+    const std::string existing = fresh();
+    int fd = ec_open(existing.c_str(), O_RDWR | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ec_write(fd, kCanary.data(), kCanary.size()), static_cast<ssize_t>(kCanary.size()));
+    ec_close(fd);
+    const std::string verdict = ephemeral_crypt::testing::in_child([&]() -> std::string {
+        if (!ephemeral_crypt::testing::limit_locked_memory(256 * 1024)) {
+            return "could not drop CAP_IPC_LOCK and set RLIMIT_MEMLOCK";
+        }
+        LayerConfig config = interpose::config();
+        config.on_event = record_layer_event;
+        configure(config);
+        std::vector<int> open_fds;
+        for (int i = 0; i < 1000; ++i) {
+            const std::string file = fresh();
+            g_events = 0;
+            const int next = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
+            if (next >= 0) {
+                open_fds.push_back(next);
+                continue;
+            }
+            if (errno != ENOMEM) {
+                return "refused with errno " + std::to_string(errno) + ", not ENOMEM";
+            }
+            if (g_events != 1 || g_last_event != LayerEvent::LockedMemoryExhausted) {
+                return "the refusal was not reported as LockedMemoryExhausted";
+            }
+            struct stat st {};
+            if (stat(file.c_str(), &st) == 0) {
+                return "the refused creation left " + file + " behind";
+            }
+            if (ec_open(existing.c_str(), O_RDONLY) != -1 || errno != ENOMEM) {
+                return "an existing file was opened without locked memory for its key";
+            }
+            if (open_fds.size() < 20) {
+                return "only " + std::to_string(open_fds.size()) + " files before the refusal";
+            }
+            ec_close(open_fds.back());
+            open_fds.pop_back();
+            const int again = ec_open(existing.c_str(), O_RDONLY);
+            if (again < 0) {
+                return "closing a file did not make room for the next";
+            }
+            std::string back(kCanary.size(), '\0');
+            if (ec_read(again, back.data(), back.size()) != static_cast<ssize_t>(back.size()) ||
+                back != kCanary) {
+                return "the reopened file does not read back";
+            }
+            return "";
+        }
+        return "RLIMIT_MEMLOCK did not bind";
+    });
+    EXPECT_EQ(verdict, "");
+    unlink(existing.c_str());
+}
+
+TEST_P(LayerTest, ARetiredLayerFailsClosed) {
+    const std::string file = fresh();
+    const int fd = ec_open(file.c_str(), O_RDWR | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ec_write(fd, kCanary.data(), kCanary.size()), static_cast<ssize_t>(kCanary.size()));
+    const auto open_before = counters().of(Category::Spill).files_open.load();
+    retire();  // what the exit sequence does before the key goes
+    EXPECT_EQ(counters().of(Category::Spill).files_open.load(), open_before - 1);
+    char buffer[16];
+    EXPECT_EQ(ec_pread(fd, buffer, sizeof(buffer), 0), -1);
+    EXPECT_EQ(errno, EIO);
+    EXPECT_EQ(ec_pwrite(fd, kCanary.data(), kCanary.size(), 0), -1);
+    EXPECT_EQ(errno, EIO);
+    EXPECT_EQ(ec_open(fresh().c_str(), O_RDWR | O_CREAT, 0600), -1);
+    EXPECT_EQ(errno, EIO);
+    ec_close(fd);
+    EXPECT_EQ(counters().of(Category::Spill).files_open.load(), open_before - 1)
+        << "the close after retire() counted the descriptor twice";
+    EXPECT_EQ(slurp(file).find(kCanary), std::string::npos);
     unlink(file.c_str());
 }
 

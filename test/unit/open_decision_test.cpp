@@ -89,5 +89,15 @@ TEST(OpenDecision, EveryOtherHeaderIsRejected) {
               OpenAction::RejectHeader);
 }
 
+TEST(OpenDecision, AnIntactHeaderWithoutLockedMemoryForItsKeyIsRefused) {
+    OpenFacts no_locked_memory = existing_file(HeaderStatus::Ok, false, ENOMEM);
+    no_locked_memory.locked_memory_exhausted = true;
+    EXPECT_EQ(decide_open(no_locked_memory), OpenAction::RefuseNoLockedMemory);
+    no_locked_memory.degradation = Degradation::FailOpenAudit;  // never a plaintext fallback
+    EXPECT_EQ(decide_open(no_locked_memory), OpenAction::RefuseNoLockedMemory);
+    no_locked_memory.engine_cached = true;  // a file already served needs no new key
+    EXPECT_EQ(decide_open(no_locked_memory), OpenAction::Track);
+}
+
 }  // namespace
 }  // namespace ephemeral_crypt::interpose
