@@ -47,7 +47,7 @@ enum ec_event {
     EC_EVENT_HEADER_REJECTED = 1,
     EC_EVENT_PLAINTEXT_FALLBACK = 2,
     EC_EVENT_BYPASS_REFUSED = 3,
-    EC_EVENT_INTEGRITY_FAILURE = 4, /* data failed authentication; `unit` names it */
+    EC_EVENT_INTEGRITY_FAILURE = 4,       /* data failed authentication; `unit` names it */
     EC_EVENT_LOCKED_MEMORY_EXHAUSTED = 5, /* a file refused: no locked memory for its key */
 };
 

@@ -37,12 +37,9 @@ const char* const nothing_written_hint =
     "The server was not started, so nothing was written unencrypted.";
 
 const char* const event_names[] = {
-    "encrypted I/O failed",
-    "file rejected",
-    "file written in plaintext",
-    "bypass refused",
-    "data failed authentication",
-    "no locked memory for the file's key",
+    "encrypted I/O failed",       "file rejected",
+    "file written in plaintext",  "bypass refused",
+    "data failed authentication", "no locked memory for the file's key",
 };
 static_assert(sizeof(event_names) / sizeof(event_names[0]) == EC_EVENT_LOCKED_MEMORY_EXHAUSTED + 1,
               "a name for every layer event");

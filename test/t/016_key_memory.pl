@@ -108,9 +108,11 @@ sub open_encrypted_files
 		read($fh, $header, $EC_HEADER_SIZE);
 		close $fh;
 		next unless length($header) == $EC_HEADER_SIZE && substr($header, 0, 8) eq $EC_MAGIC;
-		next unless ord(substr($header, 11, 1)) == 1;    # AES-256-XTS, not plaintext-audit
+		my $cipher = ord(substr($header, 11, 1));
+		next unless $cipher == 1 || $cipher == 2;    # AES-256-XTS or -GCM, not plaintext-audit
 		$files{ substr($path, length($pgdata) + 1) } = {
 			category => $category_of_byte{ ord(substr($header, 10, 1)) } // 'unknown',
+			cipher => $cipher == 1 ? 'xts' : 'gcm',
 			nonce => substr($header, 32, 32),
 			header => $header,
 		};
@@ -264,8 +266,11 @@ sub pid_of_type
 my $keydir = PostgreSQL::Test::Utils::tempdir();
 my $coredir = PostgreSQL::Test::Utils::tempdir();
 my $keyfile = "$keydir/instance.key";
+# Spill files in AES-256-GCM, temporary relations and WAL in AES-256-XTS: the
+# keys of both ciphers are looked for.
 my $node = ec_new_node('keys', extension => 1, encrypt_wal => 1,
-	conf => "restart_after_crash = on\nwal_writer_delay = 10ms\nmax_locks_per_transaction = 256\n");
+	conf => "restart_after_crash = on\nwal_writer_delay = 10ms\nmax_locks_per_transaction = 256\n"
+	  . "ephemeral_crypt.spill_cipher = 'aes-256-gcm'\n");
 {
 	local $ENV{EPHEMERAL_CRYPT_TEST_FAULTS} = '1';
 	local $ENV{EPHEMERAL_CRYPT_TEST_KEY_FILE} = $keyfile;
@@ -290,7 +295,8 @@ my %instance_secrets = (
 	'the header-MAC key\'s HMAC outer state' => sha256_state_after(($mac_key . "\0" x 32) ^ ("\x5c" x 64)),
 );
 
-# The secrets of open files: each file's XTS key and its two halves.
+# The secrets of open files: each XTS file's key and its two halves, each
+# GCM file's key.
 sub file_secrets
 {
 	my ($files) = @_;
@@ -298,6 +304,12 @@ sub file_secrets
 	for my $rel (sort keys %$files)
 	{
 		my $f = $files->{$rel};
+		if ($f->{cipher} eq 'gcm')
+		{
+			$s{"the GCM key of $rel"} = hkdf_sha256($master, $f->{nonce},
+				"ephemeral_crypt file-key v2 aes-256-gcm $f->{category}", 32);
+			next;
+		}
 		my $key = hkdf_sha256($master, $f->{nonce}, "ephemeral_crypt file-key v1 $f->{category}", 64);
 		$s{"the XTS key of $rel"} = $key;
 		$s{"the data key (first half) of $rel"} = substr($key, 0, 32);
@@ -350,6 +362,8 @@ sub holding_session
 	my %cats = map { $_->{category} => 1 } values %$files;
 	ok($cats{temp_relation} && $cats{spill},
 		"$name: backend $pid holds a temporary table and a spilled cursor open (" . join(', ', sort keys %$files) . ')');
+	ok((grep { $_->{cipher} eq 'gcm' } values %$files) && (grep { $_->{cipher} eq 'xts' } values %$files),
+		"$name: the backend's files are in both ciphers");
 	return ($s, $pid, $files);
 }
 
@@ -421,6 +435,12 @@ for my $name (sort keys %processes)
 	ok($found->{'the header-MAC key'}, "the ${name}'s memory holds the header-MAC key");
 	for my $rel (sort keys %{ $processes{$name}{files} })
 	{
+		if ($processes{$name}{files}{$rel}{cipher} eq 'gcm')
+		{
+			ok($found->{"the GCM key of $rel"},
+				"the ${name}'s memory holds the GCM key schedule of $rel (the derivation is right)");
+			next;
+		}
 		ok($found->{"the data key (first half) of $rel"} && $found->{"the tweak key (second half) of $rel"},
 			"the ${name}'s memory holds the two key schedules of $rel (the derivation is right)");
 	}
