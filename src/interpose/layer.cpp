@@ -25,8 +25,6 @@ LayerConfig g_config;
 std::atomic<bool> g_active{false};
 std::atomic<bool> g_installed{false};
 std::atomic<bool> g_fault[kCategoryCount];
-Counters g_local_counters;
-std::atomic<Counters*> g_counters{&g_local_counters};
 std::mutex g_patch_mutex;
 
 template <class Fn>
@@ -148,8 +146,9 @@ bool skip_object(const char* path, void* base) noexcept {
 }  // namespace
 
 // The kernel closes a process's descriptors at exit without telling us; give
-// back their share of the shared files_open gauge. Registered once in the
-// postmaster, the handler is inherited by every child through fork.
+// back their share of the files_open gauge, then fold this process's counts
+// into the shared total. Registered once in the postmaster, the handler is
+// inherited by every child through fork.
 static void release_descriptors_at_exit() {
     FdTable& table = FdTable::instance();
     for (std::size_t fd = 0; fd < table.capacity() && table.tracked() > 0; ++fd) {
@@ -159,6 +158,7 @@ static void release_descriptors_at_exit() {
             std::unique_ptr<FileState> last = table.detach(static_cast<int>(fd));
         }
     }
+    release_process_counters();
 }
 
 void configure(const LayerConfig& config) {
@@ -168,35 +168,10 @@ void configure(const LayerConfig& config) {
     if (!exit_handler_registered) {
         exit_handler_registered = std::atexit(release_descriptors_at_exit) == 0;
     }
+    prepare_process_counters();
     const char* missing = nullptr;
     resolve_real_libc(&missing);
     g_active.store(config.key != nullptr, std::memory_order_release);
-}
-
-void attach_counters(Counters* shared, bool merge_previous) noexcept {
-    Counters* previous = g_counters.load(std::memory_order_acquire);
-    if (shared == nullptr || shared == previous) {
-        return;
-    }
-    for (std::size_t i = 0; merge_previous && i < kCategoryCount; ++i) {
-        auto& from = previous->category[i];
-        auto& to = shared->category[i];
-        to.files_encrypted += from.files_encrypted.load();
-        to.files_open += from.files_open.load();
-        to.bytes_encrypted += from.bytes_encrypted.load();
-        to.bytes_decrypted += from.bytes_decrypted.load();
-        to.failures += from.failures.load();
-        to.plaintext_fallbacks += from.plaintext_fallbacks.load();
-    }
-    g_counters.store(shared, std::memory_order_release);
-}
-
-void detach_counters() noexcept {
-    g_counters.store(&g_local_counters, std::memory_order_release);
-}
-
-Counters& counters() noexcept {
-    return *g_counters.load(std::memory_order_acquire);
 }
 
 InstallReport install() {
