@@ -159,11 +159,11 @@ note "$cpu_model, $(nproc) cores, aes=$(has_flag aes) vaes=$(has_flag vaes); $(p
 note "settings: rounds=$rounds rows=$rows pgbench=${pgb_rounds}x${pgb_secs}s scale $pgb_scale, $pgb_clients clients; starts=$starts; scratch $work"
 
 ########################################################################
-step "building the benchmark programs ($build_dir: engine_bench, layer_bench)"
+step "building the benchmark programs ($build_dir: engine_bench, layer_bench, concurrency_bench)"
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$work/cmake.log" 2>&1 ||
     { tail -20 "$work/cmake.log" >&2; die "cmake configure failed (log above)"; }
-cmake --build "$build_dir" --target engine_bench layer_bench -j"$(nproc)" >>"$work/cmake.log" 2>&1 ||
-    { tail -30 "$work/cmake.log" >&2; die "building engine_bench/layer_bench failed (log above)"; }
+cmake --build "$build_dir" --target engine_bench layer_bench concurrency_bench -j"$(nproc)" >>"$work/cmake.log" 2>&1 ||
+    { tail -30 "$work/cmake.log" >&2; die "building the benchmark programs failed (log above)"; }
 
 ########################################################################
 step "engine: engine_bench ($engine_reps repetitions, medians)"
@@ -177,6 +177,17 @@ step "libc layer: layer_bench on tmpfs (/dev/shm) and the page cache (/tmp), $en
     --benchmark_out="$work/layer.json" --benchmark_out_format=json --benchmark_color=false \
     >"$work/layer_bench.txt" 2>&1 || { cat "$work/layer_bench.txt" >&2; die "layer_bench failed"; }
 sed -n '/throughput ratio/,$p' "$work/layer_bench.txt" | sed 's/^/    /'
+
+conc_secs=$([ "$quick" = 1 ] && echo 0.5 || echo 2)
+step "libc layer under concurrency: concurrency_bench, 1, 2, 4 and 8 writer processes, ${conc_secs}s each, $engine_reps repetitions"
+for rep in $(seq 1 "$engine_reps"); do
+    "$build_dir/concurrency_bench" --csv "$conc_secs" >"$work/concurrency_$rep.txt" 2>&1 ||
+        { cat "$work/concurrency_$rep.txt" >&2; die "concurrency_bench failed"; }
+    awk -F, -v r="$rep" '$1 == "csv" { print "concurrency,mode" $2 "," $3 "," r ",per_cpu_second," $4 ",MB/s";
+                                       print "concurrency,mode" $2 "," $3 "," r ",per_wall_second," $5 ",MB/s" }' \
+        "$work/concurrency_$rep.txt" >>"$runs_csv"
+done
+grep -A6 '^per-process throughput' "$work/concurrency_$engine_reps.txt" | sed 's/^/    /'
 
 step "openssl speed -evp aes-256-xts -bytes 8192 (3 runs each way, 3 s each)"
 openssl_speed() {  # [-decrypt] -> bytes per second at 8192-byte blocks
@@ -333,6 +344,10 @@ done
 for s in A B C; do
     pg_start "$work/data_$s" "$work/server_$s.log"
 done
+sleep 1  # the auxiliary processes and launchers are up
+for s in A B C; do
+    idle_children[$s]=$(children_of "$(postmaster_pid "$s")")
+done
 for s in B C; do
     grep -q 'ephemeral_crypt: ready' "$work/server_$s.log" || die "state $s: no 'ephemeral_crypt: ready' in the log"
     psql_on "$s" -c "CREATE EXTENSION ephemeral_crypt;" >/dev/null
@@ -357,52 +372,96 @@ declare -A wl_title=(
     [temp_table_insert]="temp table bulk insert"
     [temp_table_scan]="temp table scan"
 )
+# Around every timed statement the script reads the CPU time the session's
+# backend has used (/proc/self/schedstat, nanoseconds, through pg_read_file)
+# and, for parallel workloads, the CPU time of the postmaster's children that
+# have exited (utime + stime of reaped children, /proc/<postmaster>/stat,
+# clock ticks): parallel workers exit, and are reaped, before the statement
+# returns, so that difference is the workers' CPU time.
+cpu_mark() {  # parallel? -> SQL on stdout
+    echo "SELECT 'cpu ' || split_part(pg_read_file('/proc/self/schedstat'), ' ', 1);"
+    [ "$1" = parallel ] && echo "\\! awk '{ print \"reaped\", \$16 + \$17 }' /proc/\$EC_POSTMASTER_PID/stat"
+    return 0
+}
+timed() {  # parallel? statement -> the statement, timed, between CPU marks
+    echo "\\timing on"
+    echo "$2"
+    echo "\\timing off"
+    cpu_mark "$1"
+}
 workload_sql() {  # name -> SQL on stdout
     local serial="SET max_parallel_workers_per_gather = 0;"
     case $1 in
     sort)
         echo "$serial SET work_mem = '64MB';"
-        echo "\\timing on"
-        echo "SELECT * FROM t ORDER BY pad OFFSET $big;"
+        cpu_mark serial
+        timed serial "SELECT * FROM t ORDER BY pad OFFSET $big;"
         ;;
     hashjoin)
         echo "$serial SET work_mem = '32MB'; SET enable_mergejoin = off; SET enable_nestloop = off;"
-        echo "\\timing on"
-        echo "SELECT count(*), sum(length(b.pad)) FROM t a JOIN t b ON a.id = b.id;"
+        cpu_mark serial
+        timed serial "SELECT count(*), sum(length(b.pad)) FROM t a JOIN t b ON a.id = b.id;"
         ;;
     hashagg)
         echo "$serial SET work_mem = '32MB'; SET enable_sort = off;"
-        echo "\\timing on"
-        echo "SELECT count(*) FROM (SELECT k, count(*), max(pad) FROM t GROUP BY k) s;"
+        cpu_mark serial
+        timed serial "SELECT count(*) FROM (SELECT k, count(*), max(pad) FROM t GROUP BY k) s;"
         ;;
     create_index)
         echo "SET max_parallel_maintenance_workers = 0; SET maintenance_work_mem = '64MB';"
         echo "DROP INDEX IF EXISTS t_bench_idx;"
-        echo "\\timing on"
-        echo "CREATE INDEX t_bench_idx ON t (pad);"
-        echo "\\timing off"
+        cpu_mark serial
+        timed serial "CREATE INDEX t_bench_idx ON t (pad);"
         echo "DROP INDEX t_bench_idx;"
         ;;
     parallel_hashjoin)
         echo "SET max_parallel_workers_per_gather = 2; SET work_mem = '16MB'; SET enable_mergejoin = off;"
         echo "SET enable_nestloop = off; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET enable_parallel_hash = on;"
-        echo "\\timing on"
-        echo "SELECT count(*), sum(length(b.pad)) FROM t a JOIN t b ON a.id = b.id;"
+        cpu_mark parallel
+        timed parallel "SELECT count(*), sum(length(b.pad)) FROM t a JOIN t b ON a.id = b.id;"
         ;;
     temp_table)
         echo "$serial SET temp_buffers = '8MB'; CREATE TEMP TABLE tt (LIKE t);"
-        echo "\\timing on"
-        echo "INSERT INTO tt SELECT * FROM t WHERE id <= $half;"
-        echo "SELECT count(*), sum(length(pad)) FROM tt;"
+        cpu_mark serial
+        timed serial "INSERT INTO tt SELECT * FROM t WHERE id <= $half;"
+        timed serial "SELECT count(*), sum(length(pad)) FROM tt;"
         ;;
     esac
 }
-# Runs one workload on one state; prints the timings (ms), one per line.
+# The postmaster's children when the cluster is idle (auxiliary processes
+# and workers that stay): a parallel workload starts only once a previous
+# session's backend has been reaped, so no other process's CPU time lands
+# in its window.
+children_of() { cat /proc/"$1"/task/*/children 2>/dev/null | wc -w; }
+postmaster_pid() { head -1 "$work/data_$1/postmaster.pid"; }
+declare -A idle_children
+settle_children() {  # state
+    local pm
+    pm=$(postmaster_pid "$1")
+    for _ in $(seq 1 200); do
+        [ "$(children_of "$pm")" -le "${idle_children[$1]}" ] && return 0
+        sleep 0.05
+    done
+    note "warning: state $1's postmaster still has $(children_of "$pm") children (idle: ${idle_children[$1]})"
+}
+# Runs one workload on one state; prints, per timed statement, "ms cpu_ms".
 run_workload() {  # state name
     local f="$work/wl_$2.sql"
     [ -f "$f" ] || { workload_sql "$2" >"$f"; chmod 644 "$f"; }
     psql_on "$1" -c "CHECKPOINT;" >/dev/null
-    psql_on "$1" -At -f "$f" 2>"$work/wl_err" | awk '/^Time: / { print $2 }' ||
+    [ "$2" = parallel_hashjoin ] && settle_children "$1"
+    EC_POSTMASTER_PID=$(postmaster_pid "$1") psql_on "$1" -At -f "$f" 2>"$work/wl_err" |
+        awk -v hz="$(getconf CLK_TCK)" '
+            /^Time: / { ms[++n] = $2 }
+            /^cpu [0-9]+$/ { cpu[++c] = $2 }
+            /^reaped [0-9]+$/ { reaped[++r] = $2 }
+            END {
+                for (i = 1; i <= n; i++) {
+                    used = (cpu[i + 1] - cpu[i]) / 1e6
+                    if (r > 0) used += (reaped[i + 1] - reaped[i]) * 1000 / hz
+                    printf "%s %.1f\n", ms[i], used
+                }
+            }' ||
         { cat "$work/wl_err" >&2; die "workload $2 failed on state $1"; }
 }
 temp_bytes() { scalar "$1" "SELECT sum(temp_bytes) FROM pg_stat_database"; }
@@ -415,7 +474,7 @@ for w in "${workloads[@]}"; do
     for s in A B C; do
         before=$(temp_bytes "$s")
         [ "$s" = C ] && read -r enc0 dec0 < <(cipher_bytes)
-        ms=$(run_workload "$s" "$w" | paste -sd' ')
+        ms=$(run_workload "$s" "$w" | awk '{ print $1 }' | paste -sd' ')
         sleep 1.2  # the backend flushes its statistics at exit
         after=$(temp_bytes "$s")
         if [ "$s" = A ]; then
@@ -430,7 +489,7 @@ for w in "${workloads[@]}"; do
     done
 done
 explain_of() {
-    workload_sql "$1" | sed -e '/^\\timing/d' -e '/DROP INDEX t_bench_idx;$/d' |
+    workload_sql "$1" | sed -e '/^\\timing/d' -e '/^\\!/d' -e "/^SELECT 'cpu '/d" -e '/DROP INDEX t_bench_idx;$/d' |
         sed -e 's/^SELECT /EXPLAIN (COSTS OFF) SELECT /' -e 's/^INSERT /EXPLAIN (COSTS OFF) INSERT /'
 }
 for w in sort hashjoin hashagg parallel_hashjoin; do
@@ -454,18 +513,18 @@ for r in $(seq 1 "$rounds"); do
         line=""
         for s in $(round_order "$r"); do
             mapfile -t times < <(run_workload "$s" "$w")
-            if [ "$w" = temp_table ]; then
-                [ "${#times[@]}" -eq 2 ] || die "temp_table on $s: expected 2 timings, got ${#times[@]}"
-                echo "sql,temp_table_insert,$s,$r,ms,${times[0]},ms" >>"$runs_csv"
-                echo "sql,temp_table_scan,$s,$r,ms,${times[1]},ms" >>"$runs_csv"
-                line+=" $s=${times[0]}+${times[1]}"
-            else
-                [ "${#times[@]}" -eq 1 ] || die "$w on $s: expected 1 timing, got ${#times[@]}"
-                echo "sql,$w,$s,$r,ms,${times[0]},ms" >>"$runs_csv"
-                line+=" $s=${times[0]}"
-            fi
+            names=("$w")
+            [ "$w" = temp_table ] && names=(temp_table_insert temp_table_scan)
+            [ "${#times[@]}" -eq "${#names[@]}" ] ||
+                die "$w on $s: expected ${#names[@]} timed statement(s), got ${#times[@]}"
+            for i in "${!names[@]}"; do
+                read -r ms cpu <<<"${times[$i]}"
+                echo "sql,${names[$i]},$s,$r,ms,$ms,ms" >>"$runs_csv"
+                echo "sql,${names[$i]},$s,$r,cpu_ms,$cpu,ms" >>"$runs_csv"
+                line+=" $s=${ms}/${cpu}"
+            done
         done
-        note "round $r/$rounds $(printf '%-18s' "$w") ms:$line"
+        note "round $r/$rounds $(printf '%-18s' "$w") wall/CPU ms:$line"
     done
 done
 
@@ -488,6 +547,20 @@ for r in $(seq 1 "$pgb_rounds"); do
         done
         note "round $r/$pgb_rounds synchronous_commit=$sc:$line"
     done
+done
+
+step "pgbench -C -S (a new connection for every transaction, as short-lived clients make): $pgb_rounds rounds of ${pgb_secs}s, order rotated"
+for r in $(seq 1 "$pgb_rounds"); do
+    line=""
+    for s in $(round_order "$r"); do
+        out=$(as_test_user pgbench -C -S -c "$pgb_clients" -j 2 -T "$pgb_secs" -h "$work/sock" -p "${port[$s]}" \
+            postgres 2>&1) || { echo "$out" >&2; die "pgbench -C failed on state $s"; }
+        tps=$(awk '/^tps = / { print $3; exit }' <<<"$out")
+        [ -n "$tps" ] || { echo "$out" >&2; die "could not parse pgbench -C output"; }
+        echo "pgbench,reconnect,$s,$r,tps,$tps,tps" >>"$runs_csv"
+        line+=" $s=${tps}tps"
+    done
+    note "round $r/$pgb_rounds reconnect:$line"
 done
 
 step "what state C encrypted (ephemeral_crypt_encryption_status), and that B encrypted nothing"
