@@ -344,10 +344,7 @@ done
 for s in A B C; do
     pg_start "$work/data_$s" "$work/server_$s.log"
 done
-sleep 1  # the auxiliary processes and launchers are up
-for s in A B C; do
-    idle_children[$s]=$(children_of "$(postmaster_pid "$s")")
-done
+
 for s in B C; do
     grep -q 'ephemeral_crypt: ready' "$work/server_$s.log" || die "state $s: no 'ephemeral_crypt: ready' in the log"
     psql_on "$s" -c "CREATE EXTENSION ephemeral_crypt;" >/dev/null
@@ -469,6 +466,9 @@ temp_bytes() { scalar "$1" "SELECT sum(temp_bytes) FROM pg_stat_database"; }
 # Bytes state C's cipher processed, all categories: "encrypted decrypted".
 cipher_bytes() { scalar C "SELECT sum(bytes_encrypted), sum(bytes_decrypted) FROM ephemeral_crypt_encryption_status()" | tr '|' ' '; }
 
+for s in A B C; do
+    idle_children[$s]=$(children_of "$(postmaster_pid "$s")")
+done
 step "SQL workloads: warm-up pass (not counted); temp data written (A) and bytes through the cipher (C) per workload"
 for w in "${workloads[@]}"; do
     for s in A B C; do
@@ -614,7 +614,7 @@ step "writing $out_dir/RESULTS.md, results.csv, results-runs.csv"
 cp "$runs_csv" "$out_dir/results-runs.csv"
 python3 "$top/bench/summarize.py" --work "$work" --out "$out_dir" \
     --command "$( [ "$quick" = 1 ] && printf 'BENCH_QUICK=1 ')bash bench/run.sh"
-if command -v gnuplot >/dev/null && [ -f "$work/ratios.dat" ]; then
+if command -v gnuplot >/dev/null && [ -f "$work/ratios.gp" ]; then
     gnuplot "$work/ratios.gp" >/dev/null 2>&1 && note "chart: $out_dir/ratios.png" || note "gnuplot failed; no chart"
 fi
 echo

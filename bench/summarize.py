@@ -562,7 +562,7 @@ def panel_data(kinds, fname):
     for kind, item, s, r, ci, target in chart:
         if kind not in kinds:
             continue
-        label = f"{item} ({'CPU' if kind == 'cpu' else 'wall' if kind == 'time' else kind})"
+        label = f"{item} (CPU)" if kind == "cpu" else f"{item} (wall)" if kind == "time" else item
         row = next((i for i in items if i["label"] == label), None)
         if row is None:
             row = {"label": label, "target": target, "B": None, "C": None}
@@ -584,8 +584,19 @@ def panel_data(kinds, fname):
 
 n_low = panel_data(("time", "cpu"), "ratios_lower.dat")
 n_high = panel_data(("tps", "throughput"), "ratios_higher.dat")
+lowest = min([r for _, _, _, r, _, _ in chart if r == r] + [ci[0] for *_, ci, _ in chart if ci] + [1.0])
+x_from = min(0.8, round(lowest - 0.05, 1))
 png = os.path.join(os.path.abspath(OUT), "ratios.png")
 low, high = os.path.join(W, "ratios_lower.dat"), os.path.join(W, "ratios_higher.dat")
+bars = r"""using (${v}):($1 {o} 0.18):({x}):(${v}):($1 {o} 0.34):($1 {o} 0.02){tic} with boxxyerror lc rgb "{fill}" title "{title}", \
+     "" using {v}:($1 {o} 0.18):{lo}:{hi} with xerrorbars lc rgb "{line}" pt 0 notitle"""
+def panel(path, x):
+    return (f'plot "{path}" ' +
+            bars.format(v=4, o="-", x=x, tic=":ytic(2)", fill="#9ecae1", line="#08519c", lo=5, hi=6,
+                        title="B: loaded, all off") + ", \\\n     \"\" " +
+            bars.format(v=7, o="+", x=x, tic="", fill="#fc9272", line="#a50f15", lo=8, hi=9,
+                        title="C: loaded, all on") + ", \\\n" +
+            f'     "" using 3:($1 - 0.45):(0):(0.9) with vectors nohead dt 2 lw 1.5 lc rgb "black" title "target"\n')
 with open(os.path.join(W, "ratios.gp"), "w") as f:
     f.write(f"""set terminal pngcairo size 1400,{420 + 22 * (n_low + n_high)} noenhanced font ",10"
 set output "{png}"
@@ -593,26 +604,14 @@ set datafile missing '-'
 set style fill solid 0.75 border -1
 set grid xtics
 set key outside right top vertical
-set multiplot layout 2,1 title "ephemeral_crypt, ratios against PostgreSQL without the extension (bars: median; whiskers: 90% interval; dashed: target)"
-set ytics nomirror
+set multiplot layout 2,1 title "ephemeral_crypt, ratios against PostgreSQL without the extension (bars: median; whiskers: 90% interval over rounds; dashed: target)"
 set yrange [-0.7:{n_low - 0.3}]
-set xrange [0.8:*]
-set ytics ("" 0)
-set title "lower is better: SQL workloads, wall and CPU time (target 1.03)"
-plot "{low}" using 4:($1 - 0.18):(0):4:($1 - 0.34):($1 - 0.02):ytic(2) with boxxyerror lc rgb "#9ecae1" title "B: loaded, all off", \\
-     "" using 4:($1 - 0.18):5:6 with xerrorbars lc rgb "#08519c" pt 0 notitle, \\
-     "" using 7:($1 + 0.18):(0):7:($1 + 0.02):($1 + 0.34) with boxxyerror lc rgb "#fc9272" title "C: loaded, all on", \\
-     "" using 7:($1 + 0.18):8:9 with xerrorbars lc rgb "#a50f15" pt 0 notitle, \\
-     "" using 3:1:(0):(0):(0.45):(0.45) with boxxyerror lc rgb "black" dt 2 notitle
-set yrange [-0.7:{n_high - 0.3}]
+set xrange [{x_from}:*]
+set title "lower is better: SQL workloads, wall and CPU time against state A (target 1.03; the verdict uses CPU)"
+{panel(low, x_from)}set yrange [-0.7:{n_high - 0.3}]
 set xrange [0:*]
-set title "higher is better: pgbench TPS, reconnects, engine and layer throughput (each against its target)"
-plot "{high}" using 4:($1 - 0.18):(0):4:($1 - 0.34):($1 - 0.02):ytic(2) with boxxyerror lc rgb "#9ecae1" title "B: loaded, all off", \\
-     "" using 4:($1 - 0.18):5:6 with xerrorbars lc rgb "#08519c" pt 0 notitle, \\
-     "" using 7:($1 + 0.18):(0):7:($1 + 0.02):($1 + 0.34) with boxxyerror lc rgb "#fc9272" title "C: loaded, all on", \\
-     "" using 7:($1 + 0.18):8:9 with xerrorbars lc rgb "#a50f15" pt 0 notitle, \\
-     "" using 3:1:(0):(0):(0.45):(0.45) with boxxyerror lc rgb "black" dt 2 notitle
-unset multiplot
+set title "higher is better: pgbench TPS and reconnects against A, engine against openssl speed, layer at 8 writers against 1"
+{panel(high, 0)}unset multiplot
 """)
 print(f"wrote {os.path.join(OUT, 'RESULTS.md')} and results.csv "
       f"({len(passes)} PASS, {len(unclear)} UNCLEAR, {len(misses)} MISS)")
