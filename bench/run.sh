@@ -29,6 +29,8 @@
 #   BENCH_STARTS             server starts per state for the startup figure (10)
 #   BENCH_ENGINE_REPS        Google Benchmark repetitions (5)
 #   BENCH_PROFILE            1: add a perf profile ("where the time goes") (1; 0 in quick mode)
+#   BENCH_ENGINE_RELEASES    releases whose libraries the engine is also measured with, in
+#                            their chroots (scripts/chroot.sh) ("trixie sid"; none in quick mode)
 #   BENCH_PORT_BASE          first of 8 ports used (55470)
 #   BENCH_BUILD_DIR          CMake build directory for the benchmark programs (build)
 #   BENCH_OUT_DIR            where the reports go (bench/, or a /tmp dir in quick mode)
@@ -49,6 +51,7 @@ if [ "$quick" = 1 ]; then
     starts=${BENCH_STARTS:-3}
     engine_reps=${BENCH_ENGINE_REPS:-2}
     profile=${BENCH_PROFILE:-0}
+    engine_releases=${BENCH_ENGINE_RELEASES-}
     out_dir=${BENCH_OUT_DIR:-/tmp/ephemeral_crypt-bench-quick}
 else
     rounds=${BENCH_ROUNDS:-9}
@@ -59,6 +62,7 @@ else
     starts=${BENCH_STARTS:-10}
     engine_reps=${BENCH_ENGINE_REPS:-5}
     profile=${BENCH_PROFILE:-1}
+    engine_releases=${BENCH_ENGINE_RELEASES-trixie sid}
     out_dir=${BENCH_OUT_DIR:-$top/bench}
 fi
 pgb_clients=${BENCH_PGBENCH_CLIENTS:-4}
@@ -204,6 +208,37 @@ for r in 1 2 3; do
     echo "engine,openssl_speed_decrypt,-,$r,bytes_per_second,$dec,B/s" >>"$runs_csv"
     note "run $r: encrypt $((enc / 1000000)) MB/s, decrypt $((dec / 1000000)) MB/s"
 done
+
+# The same engine_bench and openssl speed with each other release's compiler,
+# OpenSSL and libgcrypt, in its chroot: the cipher libraries differ between
+# releases, and so does which of them is faster.
+setmeta engine_releases "$engine_releases"
+setmeta libs_host "$(openssl version | cut -d' ' -f2), libgcrypt $(dpkg-query -W -f='${Version}' libgcrypt20 2>/dev/null)"
+if [ -n "$engine_releases" ]; then
+    source scripts/chroot.sh
+    for release in $engine_releases; do
+        step "engine with $release's libraries: engine_bench ($engine_reps repetitions) and openssl speed, in its chroot"
+        root=$(ensure_build_root_of_release "$release") || die "no $release chroot"
+        sync_source "$root"
+        run_in_root "$root" bash -c 'cd "$0" &&
+            cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEPHEMERAL_CRYPT_TESTS=OFF >/tmp/bench-cmake.log 2>&1 &&
+            cmake --build build-bench --target engine_bench -j"$(nproc)" >>/tmp/bench-cmake.log 2>&1 &&
+            ./build-bench/engine_bench --benchmark_repetitions="$1" --benchmark_report_aggregates_only=true \
+                --benchmark_out=/tmp/engine.json --benchmark_out_format=json --benchmark_color=false >/tmp/engine.txt 2>&1 &&
+            for r in 1 2 3; do
+                openssl speed -seconds 3 -bytes 8192 -evp aes-256-xts 2>/dev/null | tail -1
+                openssl speed -seconds 3 -bytes 8192 -decrypt -evp aes-256-xts 2>/dev/null | tail -1
+            done >/tmp/speed.txt &&
+            echo "$(openssl version | cut -d" " -f2), libgcrypt $(dpkg-query -W -f="\${Version}" libgcrypt20)" >/tmp/libs.txt' \
+            "$EC_CHROOT_SRC" "$engine_reps" || { tail -20 "$root/tmp/bench-cmake.log" "$root/tmp/engine.txt" >&2; die "engine_bench in $release failed"; }
+        cp "$root/tmp/engine.json" "$work/engine_$release.json"
+        setmeta "libs_$release" "$(cat "$root/tmp/libs.txt")"
+        awk -v rel="$release" '{ v = $NF; sub(/k$/, "", v); dir = (NR % 2 == 1) ? "encrypt" : "decrypt";
+                                 printf "engine_%s,openssl_speed_%s,-,%d,bytes_per_second,%.0f,B/s\n", rel, dir, int((NR + 1) / 2), v * 1000 }' \
+            "$root/tmp/speed.txt" >>"$runs_csv"
+        sed -n '/throughput ratio/,$p' "$root/tmp/engine.txt" | sed 's/^/    /'
+    done
+fi
 
 ########################################################################
 # Clusters. One configuration for every state; the state adds only the

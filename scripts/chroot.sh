@@ -30,7 +30,7 @@ EC_CHROOT_CACHE=${EC_CHROOT_CACHE:-/var/tmp/ephemeral_crypt-chroots}
 # Where the source tree is copied inside a root.
 EC_CHROOT_SRC=/var/tmp/ephemeral_crypt-src
 # Bumped whenever what goes into a root changes, so cached roots are redone.
-EC_CHROOT_RECIPE=5
+EC_CHROOT_RECIPE=6
 
 ec_chroot_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -235,6 +235,9 @@ build_packages() {
     local release=$1 m
     echo build-essential g++ pkg-config libssl-dev libsodium-dev libgcrypt20-dev
     echo libipc-run-perl perl procps dpkg-dev debhelper fakeroot postgresql-server-dev-all
+    # bench/run.sh builds engine_bench in each root, against that release's
+    # OpenSSL and libgcrypt.
+    echo cmake libbenchmark-dev openssl
     for m in $(majors_of_release "$release"); do
         echo "postgresql-$m postgresql-server-dev-$m"
     done
