@@ -31,6 +31,8 @@
 #   BENCH_STARTS             server starts per state for the startup figure (10)
 #   BENCH_ENGINE_REPS        Google Benchmark repetitions (5)
 #   BENCH_PROFILE            1: add a perf profile ("where the time goes") (1; 0 in quick mode)
+#   BENCH_ENGINE_RELEASES    releases whose libraries the engine is also measured with, in
+#                            their chroots (scripts/chroot.sh) ("trixie sid"; none in quick mode)
 #   BENCH_PORT_BASE          first of 8 ports used (55470)
 #   BENCH_BUILD_DIR          CMake build directory for the benchmark programs (build)
 #   BENCH_OUT_DIR            where the reports go (bench/, or a /tmp dir in quick mode)
@@ -51,6 +53,7 @@ if [ "$quick" = 1 ]; then
     starts=${BENCH_STARTS:-3}
     engine_reps=${BENCH_ENGINE_REPS:-2}
     profile=${BENCH_PROFILE:-0}
+    engine_releases=${BENCH_ENGINE_RELEASES-}
     out_dir=${BENCH_OUT_DIR:-/tmp/ephemeral_crypt-bench-quick}
 else
     rounds=${BENCH_ROUNDS:-9}
@@ -61,6 +64,7 @@ else
     starts=${BENCH_STARTS:-10}
     engine_reps=${BENCH_ENGINE_REPS:-5}
     profile=${BENCH_PROFILE:-1}
+    engine_releases=${BENCH_ENGINE_RELEASES-trixie sid}
     out_dir=${BENCH_OUT_DIR:-$top/bench}
 fi
 pgb_clients=${BENCH_PGBENCH_CLIENTS:-4}
@@ -163,11 +167,11 @@ note "$cpu_model, $(nproc) cores, aes=$(has_flag aes) vaes=$(has_flag vaes); $(p
 note "settings: rounds=$rounds rows=$rows pgbench=${pgb_rounds}x${pgb_secs}s scale $pgb_scale, $pgb_clients clients; starts=$starts; scratch $work"
 
 ########################################################################
-step "building the benchmark programs ($build_dir: engine_bench, layer_bench, gcm_bench)"
+step "building the benchmark programs ($build_dir: engine_bench, layer_bench, gcm_bench, concurrency_bench)"
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$work/cmake.log" 2>&1 ||
     { tail -20 "$work/cmake.log" >&2; die "cmake configure failed (log above)"; }
-cmake --build "$build_dir" --target engine_bench layer_bench gcm_bench -j"$(nproc)" >>"$work/cmake.log" 2>&1 ||
-    { tail -30 "$work/cmake.log" >&2; die "building engine_bench/layer_bench/gcm_bench failed (log above)"; }
+cmake --build "$build_dir" --target engine_bench layer_bench gcm_bench concurrency_bench -j"$(nproc)" >>"$work/cmake.log" 2>&1 ||
+    { tail -30 "$work/cmake.log" >&2; die "building the benchmark programs failed (log above)"; }
 
 ########################################################################
 step "engine: engine_bench ($engine_reps repetitions, medians)"
@@ -188,6 +192,17 @@ step "libc layer: layer_bench on tmpfs (/dev/shm) and the page cache (/tmp), $en
     >"$work/layer_bench.txt" 2>&1 || { cat "$work/layer_bench.txt" >&2; die "layer_bench failed"; }
 sed -n '/throughput ratio/,$p' "$work/layer_bench.txt" | sed 's/^/    /'
 
+conc_secs=$([ "$quick" = 1 ] && echo 0.5 || echo 2)
+step "libc layer under concurrency: concurrency_bench, 1, 2, 4 and 8 writer processes, ${conc_secs}s each, $engine_reps repetitions"
+for rep in $(seq 1 "$engine_reps"); do
+    "$build_dir/concurrency_bench" --csv "$conc_secs" >"$work/concurrency_$rep.txt" 2>&1 ||
+        { cat "$work/concurrency_$rep.txt" >&2; die "concurrency_bench failed"; }
+    awk -F, -v r="$rep" '$1 == "csv" { print "concurrency,mode" $2 "," $3 "," r ",per_cpu_second," $4 ",MB/s";
+                                       print "concurrency,mode" $2 "," $3 "," r ",per_wall_second," $5 ",MB/s" }' \
+        "$work/concurrency_$rep.txt" >>"$runs_csv"
+done
+grep -A6 '^per-process throughput' "$work/concurrency_$engine_reps.txt" | sed 's/^/    /'
+
 step "openssl speed -evp aes-256-xts -bytes 8192 (3 runs each way, 3 s each)"
 openssl_speed() {  # [-decrypt] -> bytes per second at 8192-byte blocks
     local out
@@ -203,6 +218,37 @@ for r in 1 2 3; do
     echo "engine,openssl_speed_decrypt,-,$r,bytes_per_second,$dec,B/s" >>"$runs_csv"
     note "run $r: encrypt $((enc / 1000000)) MB/s, decrypt $((dec / 1000000)) MB/s"
 done
+
+# The same engine_bench and openssl speed with each other release's compiler,
+# OpenSSL and libgcrypt, in its chroot: the cipher libraries differ between
+# releases, and so does which of them is faster.
+setmeta engine_releases "$engine_releases"
+setmeta libs_host "$(openssl version | cut -d' ' -f2), libgcrypt $(dpkg-query -W -f='${Version}' libgcrypt20 2>/dev/null)"
+if [ -n "$engine_releases" ]; then
+    source scripts/chroot.sh
+    for release in $engine_releases; do
+        step "engine with $release's libraries: engine_bench ($engine_reps repetitions) and openssl speed, in its chroot"
+        root=$(ensure_build_root_of_release "$release") || die "no $release chroot"
+        sync_source "$root"
+        run_in_root "$root" bash -c 'cd "$0" &&
+            cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEPHEMERAL_CRYPT_TESTS=OFF >/tmp/bench-cmake.log 2>&1 &&
+            cmake --build build-bench --target engine_bench -j"$(nproc)" >>/tmp/bench-cmake.log 2>&1 &&
+            ./build-bench/engine_bench --benchmark_repetitions="$1" --benchmark_report_aggregates_only=true \
+                --benchmark_out=/tmp/engine.json --benchmark_out_format=json --benchmark_color=false >/tmp/engine.txt 2>&1 &&
+            for r in 1 2 3; do
+                openssl speed -seconds 3 -bytes 8192 -evp aes-256-xts 2>/dev/null | tail -1
+                openssl speed -seconds 3 -bytes 8192 -decrypt -evp aes-256-xts 2>/dev/null | tail -1
+            done >/tmp/speed.txt &&
+            echo "$(openssl version | cut -d" " -f2), libgcrypt $(dpkg-query -W -f="\${Version}" libgcrypt20)" >/tmp/libs.txt' \
+            "$EC_CHROOT_SRC" "$engine_reps" || { tail -20 "$root/tmp/bench-cmake.log" "$root/tmp/engine.txt" >&2; die "engine_bench in $release failed"; }
+        cp "$root/tmp/engine.json" "$work/engine_$release.json"
+        setmeta "libs_$release" "$(cat "$root/tmp/libs.txt")"
+        awk -v rel="$release" '{ v = $NF; sub(/k$/, "", v); dir = (NR % 2 == 1) ? "encrypt" : "decrypt";
+                                 printf "engine_%s,openssl_speed_%s,-,%d,bytes_per_second,%.0f,B/s\n", rel, dir, int((NR + 1) / 2), v * 1000 }' \
+            "$root/tmp/speed.txt" >>"$runs_csv"
+        sed -n '/throughput ratio/,$p' "$root/tmp/engine.txt" | sed 's/^/    /'
+    done
+fi
 
 ########################################################################
 # Clusters. One configuration for every state; the state adds only the
@@ -350,6 +396,7 @@ done
 for s in A B C G; do
     pg_start "$work/data_$s" "$work/server_$s.log"
 done
+
 for s in B C G; do
     grep -q 'ephemeral_crypt: ready' "$work/server_$s.log" || die "state $s: no 'ephemeral_crypt: ready' in the log"
     psql_on "$s" -c "CREATE EXTENSION ephemeral_crypt;" >/dev/null
@@ -377,52 +424,96 @@ declare -A wl_title=(
     [temp_table_insert]="temp table bulk insert"
     [temp_table_scan]="temp table scan"
 )
+# Around every timed statement the script reads the CPU time the session's
+# backend has used (/proc/self/schedstat, nanoseconds, through pg_read_file)
+# and, for parallel workloads, the CPU time of the postmaster's children that
+# have exited (utime + stime of reaped children, /proc/<postmaster>/stat,
+# clock ticks): parallel workers exit, and are reaped, before the statement
+# returns, so that difference is the workers' CPU time.
+cpu_mark() {  # parallel? -> SQL on stdout
+    echo "SELECT 'cpu ' || split_part(pg_read_file('/proc/self/schedstat'), ' ', 1);"
+    [ "$1" = parallel ] && echo "\\! awk '{ print \"reaped\", \$16 + \$17 }' /proc/\$EC_POSTMASTER_PID/stat"
+    return 0
+}
+timed() {  # parallel? statement -> the statement, timed, between CPU marks
+    echo "\\timing on"
+    echo "$2"
+    echo "\\timing off"
+    cpu_mark "$1"
+}
 workload_sql() {  # name -> SQL on stdout
     local serial="SET max_parallel_workers_per_gather = 0;"
     case $1 in
     sort)
         echo "$serial SET work_mem = '64MB';"
-        echo "\\timing on"
-        echo "SELECT * FROM t ORDER BY pad OFFSET $big;"
+        cpu_mark serial
+        timed serial "SELECT * FROM t ORDER BY pad OFFSET $big;"
         ;;
     hashjoin)
         echo "$serial SET work_mem = '32MB'; SET enable_mergejoin = off; SET enable_nestloop = off;"
-        echo "\\timing on"
-        echo "SELECT count(*), sum(length(b.pad)) FROM t a JOIN t b ON a.id = b.id;"
+        cpu_mark serial
+        timed serial "SELECT count(*), sum(length(b.pad)) FROM t a JOIN t b ON a.id = b.id;"
         ;;
     hashagg)
         echo "$serial SET work_mem = '32MB'; SET enable_sort = off;"
-        echo "\\timing on"
-        echo "SELECT count(*) FROM (SELECT k, count(*), max(pad) FROM t GROUP BY k) s;"
+        cpu_mark serial
+        timed serial "SELECT count(*) FROM (SELECT k, count(*), max(pad) FROM t GROUP BY k) s;"
         ;;
     create_index)
         echo "SET max_parallel_maintenance_workers = 0; SET maintenance_work_mem = '64MB';"
         echo "DROP INDEX IF EXISTS t_bench_idx;"
-        echo "\\timing on"
-        echo "CREATE INDEX t_bench_idx ON t (pad);"
-        echo "\\timing off"
+        cpu_mark serial
+        timed serial "CREATE INDEX t_bench_idx ON t (pad);"
         echo "DROP INDEX t_bench_idx;"
         ;;
     parallel_hashjoin)
         echo "SET max_parallel_workers_per_gather = 2; SET work_mem = '16MB'; SET enable_mergejoin = off;"
         echo "SET enable_nestloop = off; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET enable_parallel_hash = on;"
-        echo "\\timing on"
-        echo "SELECT count(*), sum(length(b.pad)) FROM t a JOIN t b ON a.id = b.id;"
+        cpu_mark parallel
+        timed parallel "SELECT count(*), sum(length(b.pad)) FROM t a JOIN t b ON a.id = b.id;"
         ;;
     temp_table)
         echo "$serial SET temp_buffers = '8MB'; CREATE TEMP TABLE tt (LIKE t);"
-        echo "\\timing on"
-        echo "INSERT INTO tt SELECT * FROM t WHERE id <= $half;"
-        echo "SELECT count(*), sum(length(pad)) FROM tt;"
+        cpu_mark serial
+        timed serial "INSERT INTO tt SELECT * FROM t WHERE id <= $half;"
+        timed serial "SELECT count(*), sum(length(pad)) FROM tt;"
         ;;
     esac
 }
-# Runs one workload on one state; prints the timings (ms), one per line.
+# The postmaster's children when the cluster is idle (auxiliary processes
+# and workers that stay): a parallel workload starts only once a previous
+# session's backend has been reaped, so no other process's CPU time lands
+# in its window.
+children_of() { cat /proc/"$1"/task/*/children 2>/dev/null | wc -w; }
+postmaster_pid() { head -1 "$work/data_$1/postmaster.pid"; }
+declare -A idle_children
+settle_children() {  # state
+    local pm
+    pm=$(postmaster_pid "$1")
+    for _ in $(seq 1 200); do
+        [ "$(children_of "$pm")" -le "${idle_children[$1]}" ] && return 0
+        sleep 0.05
+    done
+    note "warning: state $1's postmaster still has $(children_of "$pm") children (idle: ${idle_children[$1]})"
+}
+# Runs one workload on one state; prints, per timed statement, "ms cpu_ms".
 run_workload() {  # state name
     local f="$work/wl_$2.sql"
     [ -f "$f" ] || { workload_sql "$2" >"$f"; chmod 644 "$f"; }
     psql_on "$1" -c "CHECKPOINT;" >/dev/null
-    psql_on "$1" -At -f "$f" 2>"$work/wl_err" | awk '/^Time: / { print $2 }' ||
+    [ "$2" = parallel_hashjoin ] && settle_children "$1"
+    EC_POSTMASTER_PID=$(postmaster_pid "$1") psql_on "$1" -At -f "$f" 2>"$work/wl_err" |
+        awk -v hz="$(getconf CLK_TCK)" '
+            /^Time: / { ms[++n] = $2 }
+            /^cpu [0-9]+$/ { cpu[++c] = $2 }
+            /^reaped [0-9]+$/ { reaped[++r] = $2 }
+            END {
+                for (i = 1; i <= n; i++) {
+                    used = (cpu[i + 1] - cpu[i]) / 1e6
+                    if (r > 0) used += (reaped[i + 1] - reaped[i]) * 1000 / hz
+                    printf "%s %.1f\n", ms[i], used
+                }
+            }' ||
         { cat "$work/wl_err" >&2; die "workload $2 failed on state $1"; }
 }
 temp_bytes() { scalar "$1" "SELECT sum(temp_bytes) FROM pg_stat_database"; }
@@ -430,12 +521,15 @@ temp_bytes() { scalar "$1" "SELECT sum(temp_bytes) FROM pg_stat_database"; }
 # Bytes a state's ciphers processed, all categories: "encrypted decrypted".
 cipher_bytes() { scalar "$1" "SELECT sum(bytes_encrypted), sum(bytes_decrypted) FROM ephemeral_crypt_encryption_status()" | tr '|' ' '; }
 
+for s in A B C G; do
+    idle_children[$s]=$(children_of "$(postmaster_pid "$s")")
+done
 step "SQL workloads: warm-up pass (not counted); temp data written (A) and bytes through the cipher (C, G) per workload"
 for w in "${workloads[@]}"; do
     for s in A B C G; do
         before=$(temp_bytes "$s")
         if [ "$s" = C ] || [ "$s" = G ]; then read -r enc0 dec0 < <(cipher_bytes "$s"); fi
-        ms=$(run_workload "$s" "$w" | paste -sd' ')
+        ms=$(run_workload "$s" "$w" | awk '{ print $1 }' | paste -sd' ')
         sleep 1.2  # the backend flushes its statistics at exit
         after=$(temp_bytes "$s")
         if [ "$s" = A ]; then
@@ -450,7 +544,7 @@ for w in "${workloads[@]}"; do
     done
 done
 explain_of() {
-    workload_sql "$1" | sed -e '/^\\timing/d' -e '/DROP INDEX t_bench_idx;$/d' |
+    workload_sql "$1" | sed -e '/^\\timing/d' -e '/^\\!/d' -e "/^SELECT 'cpu '/d" -e '/DROP INDEX t_bench_idx;$/d' |
         sed -e 's/^SELECT /EXPLAIN (COSTS OFF) SELECT /' -e 's/^INSERT /EXPLAIN (COSTS OFF) INSERT /'
 }
 for w in sort hashjoin hashagg parallel_hashjoin; do
@@ -475,18 +569,18 @@ for r in $(seq 1 "$rounds"); do
         line=""
         for s in $(round_order "$r" A B C G); do
             mapfile -t times < <(run_workload "$s" "$w")
-            if [ "$w" = temp_table ]; then
-                [ "${#times[@]}" -eq 2 ] || die "temp_table on $s: expected 2 timings, got ${#times[@]}"
-                echo "sql,temp_table_insert,$s,$r,ms,${times[0]},ms" >>"$runs_csv"
-                echo "sql,temp_table_scan,$s,$r,ms,${times[1]},ms" >>"$runs_csv"
-                line+=" $s=${times[0]}+${times[1]}"
-            else
-                [ "${#times[@]}" -eq 1 ] || die "$w on $s: expected 1 timing, got ${#times[@]}"
-                echo "sql,$w,$s,$r,ms,${times[0]},ms" >>"$runs_csv"
-                line+=" $s=${times[0]}"
-            fi
+            names=("$w")
+            [ "$w" = temp_table ] && names=(temp_table_insert temp_table_scan)
+            [ "${#times[@]}" -eq "${#names[@]}" ] ||
+                die "$w on $s: expected ${#names[@]} timed statement(s), got ${#times[@]}"
+            for i in "${!names[@]}"; do
+                read -r ms cpu <<<"${times[$i]}"
+                echo "sql,${names[$i]},$s,$r,ms,$ms,ms" >>"$runs_csv"
+                echo "sql,${names[$i]},$s,$r,cpu_ms,$cpu,ms" >>"$runs_csv"
+                line+=" $s=${ms}/${cpu}"
+            done
         done
-        note "round $r/$rounds $(printf '%-18s' "$w") ms:$line"
+        note "round $r/$rounds $(printf '%-18s' "$w") wall/CPU ms:$line"
     done
 done
 
@@ -509,6 +603,20 @@ for r in $(seq 1 "$pgb_rounds"); do
         done
         note "round $r/$pgb_rounds synchronous_commit=$sc:$line"
     done
+done
+
+step "pgbench -C -S (a new connection for every transaction, as short-lived clients make): $pgb_rounds rounds of ${pgb_secs}s, order rotated"
+for r in $(seq 1 "$pgb_rounds"); do
+    line=""
+    for s in $(round_order "$r" A B C); do
+        out=$(as_test_user pgbench -C -S -c "$pgb_clients" -j 2 -T "$pgb_secs" -h "$work/sock" -p "${port[$s]}" \
+            postgres 2>&1) || { echo "$out" >&2; die "pgbench -C failed on state $s"; }
+        tps=$(awk '/^tps = / { print $3; exit }' <<<"$out")
+        [ -n "$tps" ] || { echo "$out" >&2; die "could not parse pgbench -C output"; }
+        echo "pgbench,reconnect,$s,$r,tps,$tps,tps" >>"$runs_csv"
+        line+=" $s=${tps}tps"
+    done
+    note "round $r/$pgb_rounds reconnect:$line"
 done
 
 step "what states C and G encrypted (ephemeral_crypt_encryption_status), and that B encrypted nothing"
@@ -562,7 +670,7 @@ step "writing $out_dir/RESULTS.md, results.csv, results-runs.csv"
 cp "$runs_csv" "$out_dir/results-runs.csv"
 python3 "$top/bench/summarize.py" --work "$work" --out "$out_dir" \
     --command "$( [ "$quick" = 1 ] && printf 'BENCH_QUICK=1 ')bash bench/run.sh"
-if command -v gnuplot >/dev/null && [ -f "$work/ratios.dat" ]; then
+if command -v gnuplot >/dev/null && [ -f "$work/ratios.gp" ]; then
     gnuplot "$work/ratios.gp" >/dev/null 2>&1 && note "chart: $out_dir/ratios.png" || note "gnuplot failed; no chart"
 fi
 echo

@@ -235,6 +235,9 @@ build_packages() {
     local release=$1 m
     echo build-essential g++ pkg-config libssl-dev libsodium-dev libgcrypt20-dev
     echo libipc-run-perl perl procps gdb dpkg-dev debhelper fakeroot postgresql-server-dev-all
+    # bench/run.sh builds engine_bench in each root, against that release's
+    # OpenSSL and libgcrypt.
+    echo cmake libbenchmark-dev openssl
     for m in $(majors_of_release "$release"); do
         echo "postgresql-$m postgresql-server-dev-$m"
     done

@@ -11,6 +11,7 @@ packages=(
     postgresql-15 postgresql-server-dev-15 postgresql-contrib libipc-run-perl
     openssl valgrind binutils gdb
     debootstrap curl xz-utils bzip2 dpkg-dev debhelper fakeroot postgresql-server-dev-all
+    gnuplot-nox
 )
 
 missing=()

@@ -1,8 +1,7 @@
-// The per-category counters as the SQL functions read them. The counters
-// themselves are lock-free atomics that the layer updates on the I/O path
-// (core/counters.hpp); src/pg places them in shared memory, and this reads a
-// consistent-enough snapshot of one category (each field relaxed, as the
-// gauges are only ever approximate while I/O runs).
+// The per-category counters as the SQL functions read them: the sum over
+// every process's slot and the total of exited processes (core/counters.hpp).
+// src/pg places the block in shared memory. Each field is read relaxed: the
+// gauges are only ever approximate while I/O runs.
 #pragma once
 
 #include "core/no_postgres.hpp"

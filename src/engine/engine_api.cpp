@@ -362,15 +362,13 @@ ec_status ec_engine_rebuild_from_seed(const char* segment_path, uint32_t timelin
     });
 }
 
-size_t ec_engine_counters_size(void) {
-    return sizeof(ec::Counters);
+size_t ec_engine_counters_size(size_t processes) {
+    return ec::SharedCounters::bytes_for(processes);
 }
 
-void ec_engine_attach_counters(void* shared, bool initialize, bool merge_local) {
-    auto* counters = static_cast<ec::Counters*>(shared);
-    if (initialize) {
-        new (counters) ec::Counters();
-    }
+void ec_engine_attach_counters(void* shared, size_t processes, bool initialize, bool merge_local) {
+    auto* counters = initialize ? ec::SharedCounters::create(shared, processes)
+                                : static_cast<ec::SharedCounters*>(shared);
     ip::attach_counters(counters, merge_local);
 }
 

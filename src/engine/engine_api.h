@@ -177,10 +177,13 @@ typedef struct ec_counter_values {
     uint64_t integrity_failures;
 } ec_counter_values;
 
-size_t ec_engine_counters_size(void);
-/* Moves counting into `shared`; `initialize` zeroes it first; `merge_local`
+/* The shared block for counting in `processes` per-process slots (more
+ * processes than that count into a shared total, correctly but with atomic
+ * adds on shared cache lines). */
+size_t ec_engine_counters_size(size_t processes);
+/* Moves counting into `shared`; `initialize` lays it out first; `merge_local`
  * adds what this process counted before shared memory existed. */
-void ec_engine_attach_counters(void* shared, bool initialize, bool merge_local);
+void ec_engine_attach_counters(void* shared, size_t processes, bool initialize, bool merge_local);
 /* Back to process-local counters, before shared memory goes away. */
 void ec_engine_detach_counters(void);
 /* False (and *out untouched) for a category outside 0..EC_CATEGORY_COUNT-1. */

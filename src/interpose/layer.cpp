@@ -25,8 +25,6 @@ std::atomic<bool> g_active{false};
 std::atomic<bool> g_retired{false};
 std::atomic<bool> g_installed{false};
 std::atomic<bool> g_fault[kCategoryCount];
-Counters g_local_counters;
-std::atomic<Counters*> g_counters{&g_local_counters};
 std::mutex g_patch_mutex;
 
 template <class Fn>
@@ -150,6 +148,7 @@ bool skip_object(const char* path, void* base) noexcept {
 void configure(const LayerConfig& config) {
     g_config = config;
     (void)FdTable::instance();  // allocate the table before any child is forked
+    prepare_process_counters();
     const char* missing = nullptr;
     resolve_real_libc(&missing);
     g_retired.store(false, std::memory_order_release);
@@ -174,37 +173,13 @@ void retire() noexcept {
         }
     }
     g_config.key = nullptr;
+    // With the gauge given back, this process's counts join the shared total
+    // (nothing is counted after this).
+    release_process_counters();
 }
 
 bool retired() noexcept {
     return g_retired.load(std::memory_order_acquire);
-}
-
-void attach_counters(Counters* shared, bool merge_previous) noexcept {
-    Counters* previous = g_counters.load(std::memory_order_acquire);
-    if (shared == nullptr || shared == previous) {
-        return;
-    }
-    for (std::size_t i = 0; merge_previous && i < kCategoryCount; ++i) {
-        auto& from = previous->category[i];
-        auto& to = shared->category[i];
-        to.files_encrypted += from.files_encrypted.load();
-        to.files_open += from.files_open.load();
-        to.bytes_encrypted += from.bytes_encrypted.load();
-        to.bytes_decrypted += from.bytes_decrypted.load();
-        to.failures += from.failures.load();
-        to.plaintext_fallbacks += from.plaintext_fallbacks.load();
-        to.integrity_failures += from.integrity_failures.load();
-    }
-    g_counters.store(shared, std::memory_order_release);
-}
-
-void detach_counters() noexcept {
-    g_counters.store(&g_local_counters, std::memory_order_release);
-}
-
-Counters& counters() noexcept {
-    return *g_counters.load(std::memory_order_acquire);
 }
 
 InstallReport install() {

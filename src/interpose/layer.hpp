@@ -67,15 +67,26 @@ void configure(const LayerConfig& config);
 // the key and nothing reaches such a file in plaintext.
 void retire() noexcept;
 bool retired() noexcept;
-// Points the counters at `counters` (shared memory). With `merge_previous`,
-// what was counted so far (in the process-local block used until then) is
-// added in; without it the previous block is not touched, which is required
-// after a crash restart, when the old shared memory is already unmapped.
-void attach_counters(Counters* counters, bool merge_previous) noexcept;
+// Counting (process_counters.cpp). Until shared memory exists, and after it
+// is gone, a process counts into a process-local block.
+//
+// Moves counting into `shared` (shared memory). With `merge_previous`, what
+// was counted locally so far is added to its total; without it the previous
+// block is not touched, which is required after a crash restart, when the
+// old shared memory is already unmapped.
+void attach_counters(SharedCounters* shared, bool merge_previous) noexcept;
+// Where this process counts: its own slot of the shared block, claimed on
+// first use, or the shared total when every slot is taken.
 Counters& counters() noexcept;
 // Goes back to process-local counting; for a process that is about to lose
 // its shared memory (the postmaster's exit callbacks run after the detach).
 void detach_counters() noexcept;
+// The sum over every process, for one category, in kCounterFields order.
+void read_counters(Category category, std::int64_t out[kCounterFieldCount]) noexcept;
+// Registers what keeps counting per process across fork (the postmaster,
+// once); and folds this process's slot at exit (the exit handler).
+void prepare_process_counters() noexcept;
+void release_process_counters() noexcept;
 
 // Resolves libc, then patches every loaded object. Fails if any slot could not
 // be written or if the main program's file calls were not found.

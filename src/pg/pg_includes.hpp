@@ -23,6 +23,7 @@ extern "C" {
 #include "storage/aio.h"
 #endif
 #include "storage/lwlock.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"

@@ -3,14 +3,20 @@
  * shmem.cpp
  *		The counters' shared memory.
  *
- * The per-category counters (files, bytes, failures, fallbacks) are one
- * block of lock-free atomics that every process updates from the I/O path
- * without a lock (core/counters.hpp). The postmaster counts into a
- * process-local block until shared memory exists; the startup hook then
- * moves counting into the shared block, adding what was counted so far the
- * first time. AddinShmemInitLock is held only while the block is found or
- * created. After a crash restart the old segment is gone: the counters start
- * again from zero rather than read freed memory.
+ * The per-category counters (files, bytes, failures, fallbacks) live in one
+ * block: a slot per process, which only that process writes from its I/O
+ * path, and a total of the slots of processes that have exited; readers sum
+ * them (core/counters.hpp). No lock guards any of it: slots are claimed and
+ * folded with atomics, and reads retry around a fold. The block has a slot
+ * for every process the server can run at once (client and background
+ * backends, auxiliary processes, the postmaster) plus a margin; should more
+ * ever count at once, the extra ones add to the total directly.
+ *
+ * The postmaster counts into a process-local block until shared memory
+ * exists; the startup hook then moves counting into the shared block, adding
+ * what was counted so far the first time. AddinShmemInitLock is held only
+ * while the block is found or created. After a crash restart the old segment
+ * is gone: the counters start again from zero rather than read freed memory.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,14 +34,23 @@ bool counters_attached_before = false;
 
 /*---- Function declarations ----*/
 
+size_t counting_processes();
 void request_shmem();
 void startup_shmem();
+
+// Every process that can run at once: MaxBackends counts client backends,
+// autovacuum workers, background workers and WAL senders; the auxiliary
+// processes and the postmaster come on top; the margin covers processes that
+// hold no PGPROC (the logger, short-lived children).
+size_t counting_processes() {
+    return static_cast<size_t>(MaxBackends) + NUM_AUXILIARY_PROCS + 1 + 16;
+}
 
 void request_shmem() {
     if (prev_shmem_request_hook != nullptr) {
         prev_shmem_request_hook();
     }
-    RequestAddinShmemSpace(MAXALIGN(ec_engine_counters_size()));
+    RequestAddinShmemSpace(MAXALIGN(ec_engine_counters_size(counting_processes())));
 }
 
 void startup_shmem() {
@@ -44,10 +59,12 @@ void startup_shmem() {
     }
     bool found = false;
     LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-    void* counters = ShmemInitStruct("ephemeral_crypt counters", ec_engine_counters_size(), &found);
+    void* counters = ShmemInitStruct("ephemeral_crypt counters",
+                                     ec_engine_counters_size(counting_processes()), &found);
     // The first time, keep what the postmaster counted; after a crash
     // restart, start from zero.
-    ec_engine_attach_counters(counters, !found, !found && !counters_attached_before);
+    ec_engine_attach_counters(counters, counting_processes(), !found,
+                              !found && !counters_attached_before);
     counters_attached_before = true;
     LWLockRelease(AddinShmemInitLock);
 }

@@ -321,7 +321,7 @@ TEST_P(LayerTest, BypassesAreRefused) {
     EXPECT_EQ(errno, EINVAL);
     EXPECT_EQ(ec_fopen(file.c_str(), "r"), nullptr);
     EXPECT_EQ(errno, EACCES);
-    EXPECT_EQ(counters().of(Category::Spill).failures.load() - failures_before, 5u);
+    EXPECT_EQ(counters().of(Category::Spill).failures.load() - failures_before, 5);
     // Untracked descriptors are not affected.
     void* map = ec_mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     EXPECT_NE(map, MAP_FAILED);
@@ -387,7 +387,7 @@ TEST_P(LayerTest, FaultUnderFailOpenAuditWritesMarkedPlaintext) {
     ASSERT_GE(fd, 0);
     ASSERT_EQ(ec_write(fd, kCanary.data(), kCanary.size()), static_cast<ssize_t>(kCanary.size()));
     ec_close(fd);
-    EXPECT_EQ(counters().of(Category::Spill).plaintext_fallbacks.load() - before, 1u);
+    EXPECT_EQ(counters().of(Category::Spill).plaintext_fallbacks.load() - before, 1);
     const std::string raw = slurp(file);
     const DecodedHeader decoded =
         decode_header(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size(), key_);
