@@ -34,9 +34,9 @@ struct CategoryCounters {
 
 // Every counter of CategoryCounters, so that adding one touches one list.
 inline constexpr std::atomic<std::int64_t> CategoryCounters::*kCounterFields[] = {
-    &CategoryCounters::files_encrypted, &CategoryCounters::files_open,
-    &CategoryCounters::bytes_encrypted, &CategoryCounters::bytes_decrypted,
-    &CategoryCounters::failures,        &CategoryCounters::plaintext_fallbacks,
+    &CategoryCounters::files_encrypted,    &CategoryCounters::files_open,
+    &CategoryCounters::bytes_encrypted,    &CategoryCounters::bytes_decrypted,
+    &CategoryCounters::failures,           &CategoryCounters::plaintext_fallbacks,
     &CategoryCounters::integrity_failures,
 };
 inline constexpr std::size_t kCounterFieldCount = std::size(kCounterFields);
