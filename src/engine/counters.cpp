@@ -24,7 +24,8 @@ CounterSnapshot read_counters(Category category) noexcept {
     out.failures = static_cast<std::uint64_t>(value(&CategoryCounters::failures));
     out.plaintext_fallbacks =
         static_cast<std::uint64_t>(value(&CategoryCounters::plaintext_fallbacks));
-    out.integrity_failures = static_cast<std::uint64_t>(value(&CategoryCounters::integrity_failures));
+    out.integrity_failures =
+        static_cast<std::uint64_t>(value(&CategoryCounters::integrity_failures));
     return out;
 }
 
