@@ -37,6 +37,15 @@ ifeq ($(EC_TEST_HOOKS),1)
 PG_CPPFLAGS += -DEPHEMERAL_CRYPT_TEST_HOOKS
 endif
 
+# EC_BENCH_TIMING=1 builds the benchmark-only account of the time spent
+# inside the cipher calls (src/core/cipher_timing.hpp): each process writes
+# its totals to the server log as it exits, and bench/run.sh reads them.
+# Never the default, and never for packages: it adds a clock read around
+# every data unit.
+ifeq ($(EC_BENCH_TIMING),1)
+PG_CPPFLAGS += -DEPHEMERAL_CRYPT_BENCH_TIMING
+endif
+
 REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/ephemeral_crypt--%,$(call ec_files,sql/*.sql)))
 REGRESS_OPTS = --temp-instance=$(or $(EC_REGRESS_TMP),./tmp_regress) \
 	--temp-config=$(srcdir)/test/regress.conf
@@ -91,12 +100,13 @@ ifneq ($(ec_srcdir),.)
 $(shell mkdir -p $(sort $(dir $(OBJS) tools/x)))
 endif
 
-# Everything is rebuilt whenever EC_TEST_HOOKS or the server's major changes,
-# so a test build is never installed by a later plain `make install` (or the
-# reverse), and no object compiled against one major's headers is linked for
-# another.
+# Everything is rebuilt whenever EC_TEST_HOOKS, EC_BENCH_TIMING or the
+# server's major changes, so a test or timing build is never installed by a
+# later plain `make install` (or the reverse), and no object compiled against
+# one major's headers is linked for another.
 src/pg/test_hooks.stamp: FORCE
-	@echo "$(EC_TEST_HOOKS) $(MAJORVERSION)" | cmp -s - $@ || echo "$(EC_TEST_HOOKS) $(MAJORVERSION)" > $@
+	@echo "$(EC_TEST_HOOKS) $(EC_BENCH_TIMING) $(MAJORVERSION)" | cmp -s - $@ || \
+		echo "$(EC_TEST_HOOKS) $(EC_BENCH_TIMING) $(MAJORVERSION)" > $@
 $(OBJS) $(CORE_OBJS): src/pg/test_hooks.stamp
 .PHONY: FORCE
 FORCE:

@@ -20,7 +20,10 @@
 #
 # Run as root (servers run as $EC_TEST_USER via runuser) or as an
 # unprivileged user. Uses the extension installed in PostgreSQL's libdir; it
-# does not build or install the extension. Knobs (environment):
+# does not build or install the extension. For the cipher's in-server speed
+# and a cipher floor measured inside the server, install the timing build
+# first (make EC_BENCH_TIMING=1 && make install EC_BENCH_TIMING=1); without
+# it the floor comes from the engine's benchmark speed. Knobs (environment):
 #   BENCH_QUICK=1            smoke run: tiny data, 1 round, short pgbench
 #   BENCH_ROUNDS             rounds of the SQL workloads (9)
 #   BENCH_SCALE              millions of rows in the benchmark table (3)
@@ -529,8 +532,10 @@ for w in "${workloads[@]}"; do
     for s in A B C G; do
         before=$(temp_bytes "$s")
         if [ "$s" = C ] || [ "$s" = G ]; then read -r enc0 dec0 < <(cipher_bytes "$s"); fi
+        log_at=$(stat -c %s "$work/server_$s.log")
         ms=$(run_workload "$s" "$w" | awk '{ print $1 }' | paste -sd' ')
         sleep 1.2  # the backend flushes its statistics at exit
+        settle_children "$s"
         after=$(temp_bytes "$s")
         if [ "$s" = A ]; then
             echo "sql,$w,A,0,temp_bytes,$((after - before)),B" >>"$runs_csv"
@@ -539,6 +544,23 @@ for w in "${workloads[@]}"; do
             read -r enc1 dec1 < <(cipher_bytes "$s")
             echo "sql,$w,$s,0,cipher_encrypted,$((enc1 - enc0)),B" >>"$runs_csv"
             echo "sql,$w,$s,0,cipher_decrypted,$((dec1 - dec0)),B" >>"$runs_csv"
+            # An EC_BENCH_TIMING=1 build: what the processes that ran the
+            # workload (its backend, its parallel workers) spent inside the
+            # cipher calls, from the lines each wrote to the log as it exited.
+            read -r timed_ns timed_bytes timed_lines < <(tail -c +$((log_at + 1)) "$work/server_$s.log" |
+                awk '/ephemeral_crypt cipher timing: / {
+                         for (i = 1; i < NF; i++) {
+                             if ($i == "encrypt_ns" || $i == "decrypt_ns") ns += $(i + 1)
+                             if ($i == "encrypt_bytes" || $i == "decrypt_bytes") b += $(i + 1)
+                         }
+                         n++
+                     }
+                     END { printf "%.0f %.0f %d\n", ns, b, n }')
+            if [ "$timed_lines" -gt 0 ]; then
+                echo "sql,$w,$s,0,cipher_ns,$timed_ns,ns" >>"$runs_csv"
+                echo "sql,$w,$s,0,cipher_timed_bytes,$timed_bytes,B" >>"$runs_csv"
+                note "$w: $s spent $((timed_ns / 1000000)) ms inside the cipher for $((timed_bytes / 1048576)) MiB ($timed_lines report(s))"
+            fi
             note "$w: $s ${ms} ms, encrypted $(((enc1 - enc0) / 1048576)) MiB, decrypted $(((dec1 - dec0) / 1048576)) MiB"
         fi
     done

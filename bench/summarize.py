@@ -34,6 +34,7 @@ with open(os.path.join(W, "runs.csv")) as f:
         runs[key].append(float(row["value"]))
         by_round[key][row["round"]] = float(row["value"])
 
+MB = 1e6  # throughput figures are in decimal megabytes, as openssl speed prints them
 LABEL = {"A": "not loaded", "B": "loaded, all off", "C": "loaded, all on (WAL too)",
          "G": "loaded, all on, GCM for spill and temp relations",
          "Cnw": "loaded, all on except WAL", "Cw": "loaded, all on incl. WAL"}
@@ -302,6 +303,37 @@ if rows < 10_000_000:
               f"and the SQL part's run time grows in proportion).")
     md.append("")
 
+# ---------------------------------------------------------------- in-server cipher speed
+if timing_build:
+    md.append("## The cipher inside the server (EC_BENCH_TIMING=1 build; higher is better)")
+    md.append("")
+    md.append("Nanoseconds spent inside the cipher calls (a monotonic clock read around each data unit's "
+              "encryption or decryption; the all-zero shortcut does no cipher work and is not counted) and the "
+              "bytes they processed, summed over the processes that ran the warm-up run (its backend and "
+              "parallel workers), as each wrote them to the log at exit. The engine column is what the same "
+              "bytes would take at `engine_bench`'s speed (write speed for encrypted bytes, read speed for "
+              "decrypted), so a ratio below 1 means the cipher runs slower in the server than in the "
+              "benchmark loop (cold caches, other work between units). No target is set for this figure.")
+    md.append("")
+    md.append("| workload | state | bytes through the cipher | time inside it | in-server MB/s | engine_bench MB/s, same mix | in-server / engine |")
+    md.append("|---|---|---:|---:|---:|---:|---:|")
+    for w, title in SQL + [("temp_table", "temp table, insert and scan together")]:
+        for s in "CG":
+            ns = runs.get(("sql", w, s, "cipher_ns"))
+            tb = runs.get(("sql", w, s, "cipher_timed_bytes"))
+            if not ns or not tb or not ns[0]:
+                continue
+            speed = tb[0] / (ns[0] / 1e9)
+            enc = runs.get(("sql", w, s, "cipher_encrypted"), [0])[0]
+            dec = runs.get(("sql", w, s, "cipher_decrypted"), [0])[0]
+            write, read = ENGINE_RATES[s]
+            engine = (enc + dec) / (enc / eng[write] + dec / eng[read]) if (enc + dec) and write in eng and read in eng else None
+            md.append(f"| {title} | {s} | {tb[0] / 1048576:,.0f} MiB | {ns[0] / 1e6:,.0f} ms | {speed / MB:,.0f} | "
+                      f"{f'{engine / MB:,.0f}' if engine else '—'} | {f'{speed / engine:.3f}×' if engine else '—'} |")
+            csv_rows.append(["cipher_in_server", w, s, f"{speed:.0f}", "", "", "B/s",
+                             f"{speed / engine:.4f}" if engine else "", "in-server / engine_bench", "", ""])
+    md.append("")
+
 # ---------------------------------------------------------------- GCM vs XTS
 if any(runs.get(("sql", w, "G", "ms")) for w, _ in SQL):
     md.append("## The authenticated mode: GCM's added cost against XTS's (lower is better)")
@@ -413,7 +445,6 @@ if runs.get(("pgbench", "reconnect", "A", "tps")):
 ssl_enc = runs[("engine", "openssl_speed_encrypt", "-", "bytes_per_second")]
 ssl_dec = runs[("engine", "openssl_speed_decrypt", "-", "bytes_per_second")]
 se, sd = med(ssl_enc), med(ssl_dec)
-MB = 1e6
 md.append("## Engine: aligned 8 KiB pages (higher is better)")
 md.append("")
 md.append(f"`build/engine_bench --benchmark_repetitions={meta['engine_reps']}` (medians). The engine encrypts "

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <new>
 
+#include "core/cipher_timing.hpp"
 #include "core/engine_internal.hpp"
 #include "core/file_ciphers.hpp"
 
@@ -153,6 +154,7 @@ std::size_t EncryptedFile::unit_length(std::uint64_t unit, std::uint64_t file_si
 int EncryptedFile::seal_unit(std::uint64_t unit, const std::uint8_t* plain, std::uint8_t* out,
                              std::size_t len, bool zeros, std::uint8_t* entry) noexcept {
     if (units_) {
+        const CipherTimer timer(header_.category, CipherDirection::Encrypt, zeros ? 0 : len);
         return units_->seal(unit, plain, out, len, zeros, entry);
     }
     // A unit under one AES block keeps its keystream even when zero: short
@@ -161,6 +163,7 @@ int EncryptedFile::seal_unit(std::uint64_t unit, const std::uint8_t* plain, std:
         std::memset(out, 0, len);
         return 0;
     }
+    const CipherTimer timer(header_.category, CipherDirection::Encrypt, len);
     return xts_->encrypt_unit(unit, plain, out, len) ? 0 : -EIO;
 }
 

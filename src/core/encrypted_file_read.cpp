@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/cipher_timing.hpp"
 #include "core/engine_internal.hpp"
 
 namespace ephemeral_crypt {
@@ -51,6 +52,7 @@ bool EncryptedFile::decrypt_in_place(std::uint64_t unit, std::uint8_t* data,
     if (len >= kXtsMinimumBytes && all_zero(data, len)) {
         return true;
     }
+    const CipherTimer timer(header_.category, CipherDirection::Decrypt, len);
     return xts_->decrypt_unit(unit, data, data, len);
 }
 
@@ -144,7 +146,11 @@ int EncryptedFile::open_unit(PositionalIo& io, std::uint64_t unit, const std::ui
                              std::uint8_t* plain, std::size_t len, const std::uint8_t** entries,
                              bool* fresh, std::uint64_t first) noexcept {
     const std::uint8_t* entry = *entries + (unit - first) * kEntryBytes;
-    int rc = units_->open(unit, stored, plain, len, entry);
+    int rc;
+    {
+        const CipherTimer timer(header_.category, CipherDirection::Decrypt, len);
+        rc = units_->open(unit, stored, plain, len, entry);
+    }
     if (rc != kIntegrityFailure || *fresh) {
         return rc;
     }
@@ -157,6 +163,7 @@ int EncryptedFile::open_unit(PositionalIo& io, std::uint64_t unit, const std::ui
         return rc;
     }
     *entries = reread - (unit - first) * kEntryBytes;
+    const CipherTimer timer(header_.category, CipherDirection::Decrypt, len);
     return units_->open(unit, stored, plain, len, reread);
 }
 

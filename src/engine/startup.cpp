@@ -4,9 +4,11 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <memory>
 
+#include "core/cipher_timing.hpp"
 #include "core/secure_memory.hpp"
 #include "engine/errors.hpp"
 
@@ -30,6 +32,9 @@ std::string real_path_or(const std::string& path) {
 // bypasses libc, _exit after SIGQUIT or a fatal signal, skips it: those
 // leave a core excluded from the secrets, or none.
 void end_instance_at_exit() {
+    if (kCipherTimingBuild) {
+        report_cipher_time(STDERR_FILENO);  // the server log keeps it (bench/run.sh)
+    }
     interpose::retire();  // every file's cipher state wiped; later calls fail closed
     g_key.reset();        // the instance key wiped and unmapped
     SecureArena::process().wipe_all();
