@@ -30,7 +30,7 @@ SELECT count(*) FROM ephemeral_crypt_counters;
 RESET ROLE;
 
 -- The extension's objects, their signatures and grants, after the update...
--- (PostgreSQL 18 and later also record the view's row type and its array
+-- (PostgreSQL 17 and later also record the view's row type and its array
 -- type as members; they come and go with the view, so they are left out.)
 CREATE TEMP VIEW extension_members AS
 SELECT pg_describe_object(classid, objid, objsubid) AS object,
