@@ -45,7 +45,7 @@ SELECT count(*) > 0 AS spill_files_exist,
        bool_and(encrypted) AS all_encrypted,
        bool_and(current_instance) AS all_under_this_key,
        bool_and(key_id = (SELECT instance_key_id FROM ephemeral_crypt_status())) AS key_ids_match,
-       bool_and(physical_size - logical_size = 4096) AS header_is_4096_bytes
+       bool_and(physical_size - logical_size = 65536) AS data_starts_at_64_kib
   FROM ephemeral_crypt_scan() WHERE category = 'spill';
 SELECT category, encrypted, header_status, current_instance, plaintext_audit, has_header
   FROM ephemeral_crypt_file_status(

@@ -394,21 +394,31 @@ int EncryptedFile::truncate(PositionalIo& io, std::uint64_t length) noexcept {
 
 int EncryptedFile::clear_entries(PositionalIo& io, std::uint64_t first,
                                  std::uint64_t end) noexcept {
-    // Only the group the cut falls inside keeps its metadata block; the
-    // entries of the units cut off there must go too, or a later growth
-    // would find them describing data that is no longer there.
-    if (!units_ || first % kUnitsPerGroup == 0 || first >= end) {
+    // The extent the cut falls inside keeps its metadata blocks; the entries
+    // of the units cut off there must go too, or a later growth would find
+    // them describing data that is no longer there. Later extents' metadata
+    // went with the truncate.
+    if (!units_ || first % kUnitsPerExtent == 0 || first >= end) {
         return 0;
     }
-    const std::uint64_t stop = std::min(end, DataLayout::next_group_start(first));
     static const std::uint8_t kZeros[kHeaderBytes] = {};
-    const std::size_t len = static_cast<std::size_t>(stop - first) * kEntryBytes;
-    const std::int64_t put = io.write_at(kZeros, len, layout_.entry_offset(first));
-    if (put < 0) {
-        return static_cast<int>(put);
+    const std::uint64_t stop = std::min(end, DataLayout::next_extent_start(first));
+    // A group at a time: each is one metadata block, and the thread's cached
+    // block must follow.
+    for (std::uint64_t unit = first; unit < stop;) {
+        const std::uint64_t group_stop = std::min(stop, DataLayout::next_group_start(unit));
+        const std::size_t len = static_cast<std::size_t>(group_stop - unit) * kEntryBytes;
+        const std::int64_t put = io.write_at(kZeros, len, layout_.entry_offset(unit));
+        if (put < 0) {
+            return static_cast<int>(put);
+        }
+        if (static_cast<std::size_t>(put) != len) {
+            return -EIO;
+        }
+        note_entries(unit, kZeros, len);
+        unit = group_stop;
     }
-    note_entries(first, kZeros, len);
-    return static_cast<std::size_t>(put) == len ? 0 : -EIO;
+    return 0;
 }
 
 int EncryptedFile::allocate(PositionalIo& io, std::uint64_t offset, std::uint64_t len) noexcept {

@@ -77,7 +77,7 @@ bool encode_header(const FileHeader& header, const InstanceKey& key,
     out[L::kCipher] = header.cipher;
     put_u32(out + L::kDataUnit, header.data_unit_bytes);
     put_u32(out + L::kFlags, header.flags);
-    put_u32(out + L::kHeaderSize, static_cast<std::uint32_t>(kHeaderBytes));
+    put_u32(out + L::kDataOffset, static_cast<std::uint32_t>(kDataOffsetBytes));
     std::memcpy(out + L::kKeyId, key.id().data(), kKeyIdBytes);
     std::memcpy(out + L::kNonce, header.nonce.data(), kNonceBytes);
     if (!key.header_mac(out, L::kMac, out + L::kMac)) {
@@ -143,7 +143,7 @@ DecodedHeader decode_header(const std::uint8_t* data, std::size_t len,
                                        : result.header.cipher == kCipherAes256Xts;
     if (!category || !cipher_ok || result.header.data_unit_bytes != 4096 ||
         (result.header.flags & ~kKnownFlags) != 0 ||
-        get_u32(data + L::kHeaderSize) != kHeaderBytes) {
+        get_u32(data + L::kDataOffset) != kDataOffsetBytes) {
         result.status = HeaderStatus::Corrupt;
         return result;
     }

@@ -1,8 +1,8 @@
-// The fixed 4096-byte header at physical offset 0 of every encrypted file
-// (docs/formats.md describes every byte). Decoding never trusts the input: every read is
-// bounds-checked against the length the caller passes, and each way a header
-// can fail has its own named result so the layer and the SQL functions can
-// say exactly what they found.
+// The fixed 4096-byte header at physical offset 0 of every encrypted file,
+// and where the data after it begins (docs/formats.md describes every byte).
+// Decoding never trusts the input: every read is bounds-checked against the
+// length the caller passes, and each way a header can fail has its own named
+// result so the layer and the SQL functions can say exactly what they found.
 #pragma once
 
 #include "core/no_postgres.hpp"
@@ -30,17 +30,29 @@ inline constexpr std::uint8_t kCipherAes256Xts = 1;
 inline constexpr std::uint8_t kCipherAes256Gcm = 2;
 inline constexpr char kHeaderMagic[8] = {'E', 'P', 'H', 'C', 'R', 'Y', 'P', 'T'};
 
-// Logical offset L of an encrypted file is stored at physical L + 4096, and
-// its logical size is its physical size minus the header. Every conversion
-// between the two goes through these; a physical value inside the header (a
-// file cut short while its header was written) is logical 0.
+// Where an encrypted file's data begins: the header, then a hole up to 64 KiB
+// that costs no disk block. Why not right after the header: the kernel
+// caches a file in folios that must start at a multiple of their own size,
+// so a block PostgreSQL writes at an 8 KiB multiple, stored 4096 bytes
+// further on, could only be cached in single pages, each with its own
+// allocation, LRU entry and buffer head. Measured on ext4 (Linux 6.18):
+// 100 MiB written and read back in 8 KiB blocks took about 35% more kernel
+// time at offset 4096 than at offset 0, and no more at 65536. 64 KiB keeps
+// folios of up to 16 pages aligned, which covers PostgreSQL's writes.
+inline constexpr std::size_t kDataOffsetBytes = 64 * 1024;
+
+// Logical offset L of a format-v1 file is stored at physical
+// L + kDataOffsetBytes, and its logical size is its physical size minus
+// that. Every conversion between the two goes through these; a physical
+// value inside the header's region (a file cut short while its header was
+// written, or a file holding no data yet) is logical 0.
 constexpr std::int64_t logical_from_physical(std::int64_t physical) noexcept {
-    return physical > static_cast<std::int64_t>(kHeaderBytes)
-               ? physical - static_cast<std::int64_t>(kHeaderBytes)
+    return physical > static_cast<std::int64_t>(kDataOffsetBytes)
+               ? physical - static_cast<std::int64_t>(kDataOffsetBytes)
                : 0;
 }
 constexpr std::int64_t physical_from_logical(std::int64_t logical) noexcept {
-    return logical + static_cast<std::int64_t>(kHeaderBytes);
+    return logical + static_cast<std::int64_t>(kDataOffsetBytes);
 }
 
 // Header flags.
@@ -95,7 +107,7 @@ inline constexpr std::size_t kCategory = 10;    // u8
 inline constexpr std::size_t kCipher = 11;      // u8
 inline constexpr std::size_t kDataUnit = 12;    // u32 LE
 inline constexpr std::size_t kFlags = 16;       // u32 LE
-inline constexpr std::size_t kHeaderSize = 20;  // u32 LE, always 4096
+inline constexpr std::size_t kDataOffset = 20;  // u32 LE, always kDataOffsetBytes
 inline constexpr std::size_t kKeyId = 24;       // 8 bytes
 inline constexpr std::size_t kNonce = 32;       // 32 bytes
 inline constexpr std::size_t kMac = 64;         // 32 bytes, HMAC over [0, 64)

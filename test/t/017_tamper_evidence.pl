@@ -101,12 +101,7 @@ sub logical_size
 	my $version = ec_header_version($path);
 	my $physical = -s $path;
 	return $physical unless defined $version;
-	# The inverse of ec_physical_position for the end of the data.
-	return $physical - 4096 if $version == 1;
-	my $past = $physical - 4096;
-	my $group = int($past / (129 * 4096));
-	my $within = $past % (129 * 4096);
-	return $group * 128 * 4096 + ($within > 4096 ? $within - 4096 : 0);
+	return ec_logical_size($version, $physical);
 }
 
 # Runs $sql in a background session; returns its output and what it wrote

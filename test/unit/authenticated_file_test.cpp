@@ -349,26 +349,31 @@ TEST(AuthenticatedFile, NoUnauthenticatedByteReachesTheCallersBuffer) {
     }
 }
 
-// The layout keeps every data unit 4096-byte aligned and puts each group's
-// 128 entries in one block before its units.
-TEST(DataLayout, UnitsStayAlignedBehindTheirGroupsMetadataBlock) {
+// The layout keeps every data unit at its logical offset's 64 KiB alignment
+// and puts each extent's 2048 entries, 16 groups of 128, in the 64 KiB
+// before its units.
+TEST(DataLayout, UnitsKeepTheirAlignmentBehindTheirExtentsMetadata) {
     const DataLayout layout = DataLayout::grouped();
-    for (std::uint64_t unit = 0; unit < 3 * kUnitsPerGroup; ++unit) {
+    const std::uint64_t extent_bytes = kDataOffsetBytes + kUnitsPerExtent * kUnit;
+    for (std::uint64_t unit = 0; unit < 2 * kUnitsPerExtent + 3 * kUnitsPerGroup; ++unit) {
         const std::int64_t data = layout.physical_position(static_cast<std::int64_t>(unit * kUnit));
-        EXPECT_EQ(data % static_cast<std::int64_t>(kUnit), 0);
-        const std::uint64_t group = unit / kUnitsPerGroup;
-        const std::uint64_t block = kHeaderBytes + group * (kUnitsPerGroup + 1) * kUnit;
-        EXPECT_EQ(layout.entry_offset(unit), block + (unit % kUnitsPerGroup) * kEntryBytes);
+        EXPECT_EQ(data % 65536, static_cast<std::int64_t>((unit * kUnit) % 65536));
+        const std::uint64_t extent = unit / kUnitsPerExtent;
+        const std::uint64_t metadata = kDataOffsetBytes + extent * extent_bytes;
+        EXPECT_EQ(layout.entry_offset(unit), metadata + (unit % kUnitsPerExtent) * kEntryBytes);
+        // A group's entries are one 4096-byte block, aligned.
+        EXPECT_EQ(layout.entry_offset(unit / kUnitsPerGroup * kUnitsPerGroup) % kHeaderBytes, 0u);
         EXPECT_EQ(static_cast<std::uint64_t>(data),
-                  block + kUnit + (unit % kUnitsPerGroup) * kUnit);
+                  metadata + kDataOffsetBytes + (unit % kUnitsPerExtent) * kUnit);
         EXPECT_EQ(layout.logical_position(data), static_cast<std::int64_t>(unit * kUnit));
     }
-    for (std::int64_t logical = 0; logical < 3 * 128 * 4096; logical += 4093) {
+    for (std::int64_t logical = 0; logical < 3 * 2048 * 4096; logical += 40093) {
         EXPECT_EQ(layout.logical_size(layout.physical_size(logical)), logical);
         EXPECT_EQ(layout.logical_position(layout.physical_position(logical)), logical);
     }
-    EXPECT_EQ(DataLayout::linear().physical_position(10), 4106);
-    EXPECT_EQ(DataLayout::linear().logical_size(4096 + 77), 77);
+    EXPECT_EQ(DataLayout::linear().physical_position(10), 65546);
+    EXPECT_EQ(DataLayout::linear().logical_size(65536 + 77), 77);
+    EXPECT_EQ(DataLayout::linear().logical_size(4096), 0);  // the header alone
 }
 
 }  // namespace

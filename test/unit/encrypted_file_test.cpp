@@ -136,21 +136,24 @@ TEST_P(EncryptedFileBoth, LogicalSizeFollowsTheLayout) {
     std::vector<std::uint8_t> data(10000, 0x41);
     ASSERT_EQ(f.file->pwrite(f.io, data.data(), data.size(), 123), 10000);
     EXPECT_EQ(f.file->size(), 10123u);
-    // v1: header + data; v2: header + one metadata block + data.
-    EXPECT_EQ(f.io.bytes.size(),
-              kHeaderBytes + 10123 + (GetParam() == FileCipher::Aes256Gcm ? kHeaderBytes : 0));
+    // v1: the header's 64 KiB + data; v2: that, the extent's 64 KiB of
+    // metadata, then the data.
+    EXPECT_EQ(f.io.bytes.size(), kDataOffsetBytes + 10123 +
+                                     (GetParam() == FileCipher::Aes256Gcm ? kDataOffsetBytes : 0));
     f.reopen();
     EXPECT_EQ(f.file->size(), 10123u);
 }
 
-// Across a group boundary (128 units), v2 adds the next group's metadata block.
+// Across an extent boundary (2048 units), v2 adds the next extent's 64 KiB
+// of metadata.
 TEST_P(EncryptedFileBoth, LargeFilesKeepTheirSizeAcrossGroups) {
-    std::vector<std::uint8_t> data(130 * kDataUnitBytes + 5, 0x42);
+    std::vector<std::uint8_t> data(2050 * kDataUnitBytes + 5, 0x42);
     ASSERT_EQ(f.file->pwrite(f.io, data.data(), data.size(), 0),
               static_cast<std::int64_t>(data.size()));
     EXPECT_EQ(f.io.bytes.size(), f.physical_size(data.size()));
-    EXPECT_EQ(f.io.bytes.size(), kHeaderBytes + data.size() +
-                                     (GetParam() == FileCipher::Aes256Gcm ? 2 * kHeaderBytes : 0));
+    EXPECT_EQ(f.io.bytes.size(),
+              kDataOffsetBytes + data.size() +
+                  (GetParam() == FileCipher::Aes256Gcm ? 2 * kDataOffsetBytes : 0));
     f.reopen();
     EXPECT_EQ(f.file->size(), data.size());
     EXPECT_EQ(f.read_all(), data);

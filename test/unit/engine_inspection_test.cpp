@@ -42,7 +42,7 @@ TEST_F(InspectionTest, AnEncryptedFileIsReportedFromItsHeader) {
     EXPECT_FALSE(report.plaintext_audit);
     EXPECT_EQ(report.key_id, instance_key()->id_hex());
     EXPECT_TRUE(report.current_instance);
-    EXPECT_EQ(report.physical_size, static_cast<std::int64_t>(kHeaderBytes + 10000));
+    EXPECT_EQ(report.physical_size, static_cast<std::int64_t>(kDataOffsetBytes + 10000));
     EXPECT_EQ(report.logical_size, 10000);
 }
 

@@ -87,7 +87,7 @@ TEST_F(WalSegmentsTest, PlaintextSegmentsAreEncryptedInPlaceAndReadBackUnchanged
     for (const char* name : {kSegment1, kPartial}) {
         const std::string raw = slurp(segment(name));
         EXPECT_TRUE(has_header(segment(name))) << name;
-        EXPECT_EQ(raw.size(), kHeaderBytes + one.size()) << name;
+        EXPECT_EQ(raw.size(), kDataOffsetBytes + one.size()) << name;
         EXPECT_EQ(raw.find("WAL page of"), std::string::npos) << name;
     }
     EXPECT_EQ(read_through_layer(segment(kSegment1), one.size()), one);
@@ -163,7 +163,7 @@ TEST_F(RestartSeedFileTest, ASavedSeedRebuildsTheSegmentUnderTheNextKey) {
     start();  // the next instance: a new key
     ASSERT_TRUE(rebuild_from_seed(seed(), segment(kSegment1), 1, 0x1000028, 16384));
     EXPECT_EQ(listed().at(0).kind, SegmentKind::Current);
-    EXPECT_EQ(slurp(segment(kSegment1)).size(), kHeaderBytes + 16384);
+    EXPECT_EQ(slurp(segment(kSegment1)).size(), kDataOffsetBytes + 16384);
     std::string expected = bytes.substr(0, 40 + record_length);
     expected.resize(16384, '\0');  // the rest reads as zeros, like a fresh segment
     EXPECT_EQ(read_through_layer(segment(kSegment1), 16384), expected);

@@ -53,12 +53,13 @@ TEST(Sha256, MatchesTheStandardVector) {
               "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
-TEST(Offsets, LogicalIsPhysicalMinusTheHeader) {
+TEST(Offsets, LogicalIsPhysicalMinusTheDataOffset) {
     EXPECT_EQ(logical_from_physical(0), 0);
-    EXPECT_EQ(logical_from_physical(100), 0);  // inside the header
-    EXPECT_EQ(logical_from_physical(4096), 0);
-    EXPECT_EQ(logical_from_physical(4097), 1);
-    EXPECT_EQ(physical_from_logical(0), 4096);
+    EXPECT_EQ(logical_from_physical(100), 0);   // inside the header
+    EXPECT_EQ(logical_from_physical(4096), 0);  // the header alone
+    EXPECT_EQ(logical_from_physical(65536), 0);
+    EXPECT_EQ(logical_from_physical(65537), 1);
+    EXPECT_EQ(physical_from_logical(0), 65536);
     EXPECT_EQ(logical_from_physical(physical_from_logical(123456)), 123456);
 }
 

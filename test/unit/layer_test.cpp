@@ -393,7 +393,7 @@ TEST_P(LayerTest, FaultUnderFailOpenAuditWritesMarkedPlaintext) {
         decode_header(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size(), key_);
     ASSERT_EQ(decoded.status, HeaderStatus::Ok);
     EXPECT_TRUE(decoded.header.plaintext_audit());
-    EXPECT_EQ(raw.substr(kHeaderBytes), kCanary);
+    EXPECT_EQ(raw.substr(kDataOffsetBytes), kCanary);
     unlink(file.c_str());
 }
 

@@ -27,6 +27,7 @@ use Time::HiRes qw(usleep);
 our @EXPORT = qw(
   $EC_MAGIC
   $EC_HEADER_SIZE
+  $EC_DATA_OFFSET
   ec_new_node
   ec_start_primary
   ec_primary_with_standby
@@ -36,6 +37,7 @@ our @EXPORT = qw(
   ec_header_version
   ec_extension_version
   ec_physical_position
+  ec_logical_size
   ec_overwrite
   ec_category_files
   ec_classify
@@ -75,9 +77,11 @@ our @EXPORT = qw(
   ec_wait_for_log_since
 );
 
-# The first bytes of every encrypted file, and its header's size.
+# The first bytes of every encrypted file, its header's size, and where its
+# data begins (the header, then a hole).
 our $EC_MAGIC = 'EPHCRYPT';
 our $EC_HEADER_SIZE = 4096;
+our $EC_DATA_OFFSET = 65536;
 
 # The settings that put temporary relations and spill files in $cipher
 # ('aes-256-xts' or 'aes-256-gcm').
@@ -382,14 +386,31 @@ sub ec_header_version
 
 # Where logical offset $logical of a file lies on disk, given its header's
 # format version (undef: a plaintext file without a header): after the
-# header in format v1; in format v2 also after one 4096-byte metadata block
-# per group of 128 units up to and including its own (docs/formats.md).
+# header's 64 KiB in format v1; in format v2 each extent of 2048 units
+# (8 MiB) is preceded by its 64 KiB of metadata (docs/formats.md).
 sub ec_physical_position
 {
 	my ($version, $logical) = @_;
 	return $logical unless defined $version;
-	return $logical + 4096 if $version == 1;
-	return $logical + 4096 * (2 + int($logical / (128 * 4096)));
+	return $logical + $EC_DATA_OFFSET if $version == 1;
+	my $extent_data = 2048 * 4096;
+	return $EC_DATA_OFFSET + int($logical / $extent_data) * ($EC_DATA_OFFSET + $extent_data)
+	  + $EC_DATA_OFFSET + $logical % $extent_data;
+}
+
+# The logical size of a file of $physical bytes, given its header's format
+# version: the inverse of ec_physical_position for the end of the data.
+sub ec_logical_size
+{
+	my ($version, $physical) = @_;
+	return $physical unless defined $version;
+	return 0 if $physical <= $EC_DATA_OFFSET;
+	return $physical - $EC_DATA_OFFSET if $version == 1;
+	my $extent_data = 2048 * 4096;
+	my $past = $physical - $EC_DATA_OFFSET;
+	my $extent = int($past / ($EC_DATA_OFFSET + $extent_data));
+	my $within = $past % ($EC_DATA_OFFSET + $extent_data);
+	return $extent * $extent_data + ($within > $EC_DATA_OFFSET ? $within - $EC_DATA_OFFSET : 0);
 }
 
 # Overwrites the bytes at physical offset $offset of $path with $bytes, in
