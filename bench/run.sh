@@ -627,18 +627,34 @@ for r in $(seq 1 "$pgb_rounds"); do
     done
 done
 
+# Besides TPS, each run reads the server's CPU per connection: the CPU time
+# of the postmaster's reaped children (utime + stime, /proc/<postmaster>/stat)
+# over the run, once every backend has exited, divided by the connections
+# made. pgbench shares the two cores, so TPS also moves with the client's
+# share of them; the server's CPU per connection is what a fleet pays.
+reaped_ticks() { awk '{ print $16 + $17 }' /proc/"$1"/stat; }
 step "pgbench -C -S (a new connection for every transaction, as short-lived clients make): $pgb_rounds rounds of ${pgb_secs}s, order rotated"
 for r in $(seq 1 "$pgb_rounds"); do
     line=""
     for s in $(round_order "$r" A B C); do
+        pm=$(postmaster_pid "$s")
+        settle_children "$s"
+        ticks_before=$(reaped_ticks "$pm")
         out=$(as_test_user pgbench -C -S -c "$pgb_clients" -j 2 -T "$pgb_secs" -h "$work/sock" -p "${port[$s]}" \
             postgres 2>&1) || { echo "$out" >&2; die "pgbench -C failed on state $s"; }
+        settle_children "$s"
+        ticks_after=$(reaped_ticks "$pm")
         tps=$(awk '/^tps = / { print $3; exit }' <<<"$out")
-        [ -n "$tps" ] || { echo "$out" >&2; die "could not parse pgbench -C output"; }
+        conns=$(awk '/^number of transactions actually processed: / { split($NF, n, "/"); print n[1] }' <<<"$out")
+        [ -n "$tps" ] && [ -n "$conns" ] && [ "$conns" -gt 0 ] ||
+            { echo "$out" >&2; die "could not parse pgbench -C output"; }
+        cpu=$(awk -v a="$ticks_before" -v b="$ticks_after" -v n="$conns" -v hz="$(getconf CLK_TCK)" \
+            'BEGIN { printf "%.4f", (b - a) * 1000 / hz / n }')
         echo "pgbench,reconnect,$s,$r,tps,$tps,tps" >>"$runs_csv"
-        line+=" $s=${tps}tps"
+        echo "pgbench,reconnect,$s,$r,server_cpu_per_connection,$cpu,ms" >>"$runs_csv"
+        line+=" $s=${tps}tps/${cpu}ms"
     done
-    note "round $r/$pgb_rounds reconnect:$line"
+    note "round $r/$pgb_rounds reconnect (TPS / server CPU per connection):$line"
 done
 
 step "what states C and G encrypted (ephemeral_crypt_encryption_status), and that B encrypted nothing"
