@@ -221,6 +221,39 @@ TEST(AuthenticatedFile, TruncationAtAUnitBoundaryIsDetectedByTheWriterOnly) {
     EXPECT_EQ(reader->pread(g.io, out.data(), out.size(), 0), static_cast<std::int64_t>(2 * kUnit));
 }
 
+// A truncate into the middle of an extent leaves that extent's metadata on
+// disk, several groups of it here: the entries of every unit it cut off are
+// cleared, so when the file grows again over them, writer and reader alike
+// read the skipped units as zeros rather than refusing them.
+TEST(AuthenticatedFile, ATruncateClearsTheCutOffEntriesOfItsWholeExtent) {
+    Gcm g(600);
+    const std::uint64_t kept = 10 * kUnit + 5;
+    ASSERT_EQ(g.writer->truncate(g.io, kept), 0);
+    for (std::uint64_t unit = 11; unit < 600; ++unit) {
+        const std::uint8_t* entry = g.entry_of(unit);
+        ASSERT_TRUE(std::all_of(entry, entry + kEntryBytes, [](std::uint8_t b) { return b == 0; }))
+            << "unit " << unit << "'s entry survived the truncate";
+    }
+    const std::vector<std::uint8_t> tail(kUnit, 'z');
+    ASSERT_EQ(g.writer->pwrite(g.io, tail.data(), tail.size(), 500 * kUnit),
+              static_cast<std::int64_t>(kUnit));
+    auto reader = g.reader();
+    for (EncryptedFile* file : {g.writer.get(), reader.get()}) {
+        std::vector<std::uint8_t> out;
+        ASSERT_EQ(g.read_unit(*file, 10, &out), static_cast<std::int64_t>(kUnit));
+        EXPECT_TRUE(std::equal(out.begin(), out.begin() + 5, g.plain.begin() + 10 * kUnit));
+        EXPECT_TRUE(std::all_of(out.begin() + 5, out.end(), [](std::uint8_t b) { return b == 0; }));
+        for (const std::uint64_t unit : {11u, 127u, 128u, 300u, 499u}) {
+            ASSERT_EQ(g.read_unit(*file, unit, &out), static_cast<std::int64_t>(kUnit))
+                << "unit " << unit;
+            EXPECT_TRUE(std::all_of(out.begin(), out.end(), [](std::uint8_t b) { return b == 0; }))
+                << "unit " << unit;
+        }
+        ASSERT_EQ(g.read_unit(*file, 500, &out), static_cast<std::int64_t>(kUnit));
+        EXPECT_EQ(out, tail);
+    }
+}
+
 // A write of zeros throughout is stored as zeros without cipher work, yet
 // still authenticated: its entry says zeros and its tag covers that.
 TEST(AuthenticatedFile, ZeroWritesAreStoredAsZerosAndStillAuthenticated) {
