@@ -98,10 +98,7 @@ sub tamper
 sub logical_size
 {
 	my ($node, $path) = @_;
-	my $version = ec_header_version($path);
-	my $physical = -s $path;
-	return $physical unless defined $version;
-	return ec_logical_size($version, $physical);
+	return ec_logical_size(ec_header_version($path), -s $path);
 }
 
 # Runs $sql in a background session; returns its output and what it wrote

@@ -82,6 +82,8 @@ our @EXPORT = qw(
 our $EC_MAGIC = 'EPHCRYPT';
 our $EC_HEADER_SIZE = 4096;
 our $EC_DATA_OFFSET = 65536;
+# Format v2: the data of one extent (2048 units), after its 64 KiB of metadata.
+my $ec_extent_data = 2048 * 4096;
 
 # The settings that put temporary relations and spill files in $cipher
 # ('aes-256-xts' or 'aes-256-gcm').
@@ -393,9 +395,8 @@ sub ec_physical_position
 	my ($version, $logical) = @_;
 	return $logical unless defined $version;
 	return $logical + $EC_DATA_OFFSET if $version == 1;
-	my $extent_data = 2048 * 4096;
-	return $EC_DATA_OFFSET + int($logical / $extent_data) * ($EC_DATA_OFFSET + $extent_data)
-	  + $EC_DATA_OFFSET + $logical % $extent_data;
+	return $EC_DATA_OFFSET + int($logical / $ec_extent_data) * ($EC_DATA_OFFSET + $ec_extent_data)
+	  + $EC_DATA_OFFSET + $logical % $ec_extent_data;
 }
 
 # The logical size of a file of $physical bytes, given its header's format
@@ -406,11 +407,10 @@ sub ec_logical_size
 	return $physical unless defined $version;
 	return 0 if $physical <= $EC_DATA_OFFSET;
 	return $physical - $EC_DATA_OFFSET if $version == 1;
-	my $extent_data = 2048 * 4096;
 	my $past = $physical - $EC_DATA_OFFSET;
-	my $extent = int($past / ($EC_DATA_OFFSET + $extent_data));
-	my $within = $past % ($EC_DATA_OFFSET + $extent_data);
-	return $extent * $extent_data + ($within > $EC_DATA_OFFSET ? $within - $EC_DATA_OFFSET : 0);
+	my $extent = int($past / ($EC_DATA_OFFSET + $ec_extent_data));
+	my $within = $past % ($EC_DATA_OFFSET + $ec_extent_data);
+	return $extent * $ec_extent_data + ($within > $EC_DATA_OFFSET ? $within - $EC_DATA_OFFSET : 0);
 }
 
 # Overwrites the bytes at physical offset $offset of $path with $bytes, in
