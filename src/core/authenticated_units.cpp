@@ -141,22 +141,28 @@ int AuthenticatedUnits::seal(std::uint64_t unit, const std::uint8_t* plain, std:
 
 int AuthenticatedUnits::open(std::uint64_t unit, const std::uint8_t* stored, std::uint8_t* plain,
                              std::size_t len, const std::uint8_t entry[kEntryBytes]) noexcept {
+    // Every refusal wipes `plain`: a unit opened in place holds its
+    // unauthenticated plaintext there once the cipher has run.
+    const auto refuse = [&](const char* reason) noexcept {
+        sodium_memzero(plain, len);
+        return fail(unit, reason);
+    };
     const std::uint64_t expected = recorded(unit);
     const std::uint8_t kind_byte = entry[kKindAt];
     if (kind_byte > static_cast<std::uint8_t>(UnitKind::Zeros) || entry[kKindAt + 1] != 0 ||
         entry[kKindAt + 2] != 0 || entry[kKindAt + 3] != 0) {
-        return fail(unit, kMalformedEntry);
+        return refuse(kMalformedEntry);
     }
     const auto kind = static_cast<UnitKind>(kind_byte);
     if (kind == UnitKind::Hole) {
         if (!all_zero(entry, kEntryBytes)) {
-            return fail(unit, kMalformedEntry);
+            return refuse(kMalformedEntry);
         }
         if (!all_zero(stored, len)) {
-            return fail(unit, kHoleHoldsData);
+            return refuse(kHoleHoldsData);
         }
         if (expected != kUnknown && expected != kHole) {
-            return fail(unit, kZeroedWritten);
+            return refuse(kZeroedWritten);
         }
         std::memset(plain, 0, len);
         return 0;
@@ -168,7 +174,7 @@ int AuthenticatedUnits::open(std::uint64_t unit, const std::uint8_t* stored, std
         authentic =
             cipher_->open(entry + kNonceAt, aad, sizeof(aad), stored, plain, 0, entry + kTagAt);
         if (authentic && !all_zero(stored, len)) {
-            return fail(unit, kZerosHoldData);
+            return refuse(kZerosHoldData);
         }
         std::memset(plain, 0, len);
     } else {
@@ -176,12 +182,10 @@ int AuthenticatedUnits::open(std::uint64_t unit, const std::uint8_t* stored, std
             cipher_->open(entry + kNonceAt, aad, sizeof(aad), stored, plain, len, entry + kTagAt);
     }
     if (!authentic) {
-        sodium_memzero(plain, len);
-        return fail(unit, kTagMismatch);
+        return refuse(kTagMismatch);
     }
     if (expected != kUnknown && expected != fingerprint(entry + kTagAt)) {
-        sodium_memzero(plain, len);
-        return fail(unit, expected == kHole ? kHoleRolledBack : kRolledBack);
+        return refuse(expected == kHole ? kHoleRolledBack : kRolledBack);
     }
     return 0;
 }

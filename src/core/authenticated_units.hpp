@@ -68,8 +68,9 @@ class AuthenticatedUnits {
 
     // Checks `stored`, the unit's `len` data bytes as read from disk, with
     // its `entry` against this process's record of the unit, and writes its
-    // plaintext into `plain` (a buffer other than `stored`). Returns 0, or
-    // kIntegrityFailure with `plain` wiped and failure() saying why.
+    // plaintext into `plain`, which may be `stored` itself (opened in place).
+    // Returns 0, or kIntegrityFailure with `plain` wiped and failure() saying
+    // why.
     int open(std::uint64_t unit, const std::uint8_t* stored, std::uint8_t* plain, std::size_t len,
              const std::uint8_t entry[kEntryBytes]) noexcept;
 

@@ -112,9 +112,10 @@ class EncryptedFile {
                     bool* fresh) noexcept;
     // Format v2: opens `unit` with its entry (`entries` points at unit
     // `first`'s), reading the entry again from disk before refusing a unit
-    // whose cached entry fails.
-    int open_unit(PositionalIo& io, std::uint64_t unit, const std::uint8_t* stored,
-                  std::uint8_t* plain, std::size_t len, const std::uint8_t** entries, bool* fresh,
+    // whose cached entry fails (and the unit's data too when `stored` is
+    // `plain`: the failed attempt wiped it).
+    int open_unit(PositionalIo& io, std::uint64_t unit, std::uint8_t* stored, std::uint8_t* plain,
+                  std::size_t len, const std::uint8_t** entries, bool* fresh,
                   std::uint64_t first) noexcept;
     // Format v2: keeps the thread's cached metadata block in step with
     // entries this file just wrote.

@@ -22,10 +22,8 @@ inline constexpr std::size_t kWriteChunkBytes = kWriteChunkUnits * kDataUnitByte
 
 struct Scratch {
     alignas(64) std::uint8_t unit[kDataUnitBytes];
-    // Format v2: a unit's data as read, and a unit's plaintext before it is
-    // known to be authentic (it reaches the caller's buffer only after).
+    // Format v2: a partial unit's data as read, opened from here into `unit`.
     alignas(64) std::uint8_t stored[kDataUnitBytes];
-    alignas(64) std::uint8_t opened[kDataUnitBytes];
     alignas(64) std::uint8_t chunk[kWriteChunkBytes];
     std::uint8_t chunk_entries[kWriteChunkUnits * kEntryBytes];
     // The last metadata block read: of which file (EncryptedFile::id_, 0:

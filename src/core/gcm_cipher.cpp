@@ -47,11 +47,15 @@ bool GcmCipher::seal(const std::uint8_t nonce[kGcmNonceBytes], const std::uint8_
 bool GcmCipher::open(const std::uint8_t nonce[kGcmNonceBytes], const std::uint8_t* aad,
                      std::size_t aad_len, const std::uint8_t* in, std::uint8_t* out,
                      std::size_t len, const std::uint8_t tag[kGcmTagBytes]) noexcept {
-    if ((len > 0 && in == out) || !start(nonce, aad, aad_len)) {
+    if (!start(nonce, aad, aad_len)) {
         return false;
     }
-    if (len > 0 && gcry_cipher_decrypt(handle_, out, len, in, len) != 0) {
-        return false;
+    if (len > 0) {
+        const std::uint8_t* source = in == out ? nullptr : in;  // in place, as in seal
+        const std::size_t source_len = in == out ? 0 : len;
+        if (gcry_cipher_decrypt(handle_, out, len, source, source_len) != 0) {
+            return false;
+        }
     }
     return gcry_cipher_checktag(handle_, tag, kGcmTagBytes) == 0;
 }

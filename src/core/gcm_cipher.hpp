@@ -35,9 +35,10 @@ class GcmCipher {
               std::size_t aad_len, const std::uint8_t* in, std::uint8_t* out, std::size_t len,
               std::uint8_t tag[kGcmTagBytes]) noexcept;
 
-    // Decrypts `len` bytes from `in` into `out` (a different buffer) and
-    // checks the tag. False when the tag does not verify: `out` then holds
-    // unauthenticated bytes, which the caller must wipe and never hand on.
+    // Decrypts `len` bytes from `in` into `out`, which may be the same
+    // buffer, and checks the tag. False when the tag does not verify: `out`
+    // then holds unauthenticated bytes, which the caller must wipe and never
+    // hand on.
     bool open(const std::uint8_t nonce[kGcmNonceBytes], const std::uint8_t* aad,
               std::size_t aad_len, const std::uint8_t* in, std::uint8_t* out, std::size_t len,
               const std::uint8_t tag[kGcmTagBytes]) noexcept;

@@ -3,7 +3,8 @@
 // change in either direction is noticed: tampering with each field of a unit
 // and its entry, units moved within and between files, units zeroed with
 // their entries, rollback, truncation, the nonce drawn fresh for every write,
-// the nonce limit, and that no unauthenticated byte reaches the caller.
+// the nonce limit, and that the caller is never handed an unauthenticated
+// byte.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -367,8 +368,9 @@ TEST(AuthenticatedUnits, RefusesToSealBeyondTheNonceLimit) {
 }
 
 // The plaintext of a unit whose tag was changed is exactly the original
-// plaintext: if any of it reached the caller's buffer, it would be found.
-TEST(AuthenticatedFile, NoUnauthenticatedByteReachesTheCallersBuffer) {
+// plaintext: if any of it were left in the caller's buffer, it would be
+// found. Whole units are opened in place there, so this is the wipe.
+TEST(AuthenticatedFile, NoUnauthenticatedByteIsLeftInTheCallersBuffer) {
     Gcm g(3);
     g.entry_of(1)[kGcmNonceBytes] ^= 0x01;  // the tag only: the data decrypts exactly
     for (const std::size_t offset : {std::size_t{0}, kUnit, kUnit + 100}) {

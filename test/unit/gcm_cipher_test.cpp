@@ -178,6 +178,20 @@ TEST(GcmCipher, SealsInPlace) {
     EXPECT_EQ(std::vector<std::uint8_t>(tag, tag + kGcmTagBytes), d.tag);
 }
 
+TEST(GcmCipher, OpensInPlace) {
+    const Decoded d(kEncryptVectors[5]);
+    GcmCipher cipher(d.key.data());
+    std::vector<std::uint8_t> buffer = d.cipher;
+    ASSERT_TRUE(cipher.open(d.nonce.data(), nullptr, 0, buffer.data(), buffer.data(), buffer.size(),
+                            d.tag.data()));
+    EXPECT_EQ(buffer, d.plain);
+    buffer = d.cipher;
+    std::vector<std::uint8_t> bad_tag = d.tag;
+    bad_tag[0] ^= 1;
+    EXPECT_FALSE(cipher.open(d.nonce.data(), nullptr, 0, buffer.data(), buffer.data(),
+                             buffer.size(), bad_tag.data()));
+}
+
 // libgcrypt seals, OpenSSL (an independent implementation) opens, over random
 // keys and nonces, 48 bytes of additional data and every unit length the
 // format writes, so the format is plain SP 800-38D GCM.
