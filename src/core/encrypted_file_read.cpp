@@ -100,7 +100,7 @@ int EncryptedFile::load_run(PositionalIo& io, std::uint64_t start, std::size_t l
     // Each unit is opened in place, as XTS decrypts in place. A unit that
     // fails is wiped before the error returns, so the caller is never handed
     // unauthenticated plaintext. Opening into scratch and copying what
-    // authenticates cost a temporary table's scan a fifth of its CPU time
+    // authenticates cost a temporary table's scan a tenth of its CPU time
     // (docs/formats.md, "Reading").
     for (std::size_t i = 0; i < count; ++i) {
         const std::uint64_t u = first + i;
