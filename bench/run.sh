@@ -3,7 +3,7 @@
 # writes bench/RESULTS.md (Markdown) and bench/results.csv (one row per figure),
 # plus bench/results-runs.csv (every single run) and, with gnuplot, a chart.
 #
-#   bash bench/run.sh                 # full run (about 25 minutes on 2 cores)
+#   bash bench/run.sh                 # full run (about 35 minutes on 2 cores)
 #   BENCH_QUICK=1 bash bench/run.sh   # smoke run (a few minutes), writes to /tmp
 #
 # Four states on one cluster configuration:
@@ -481,6 +481,11 @@ workload_sql() {  # name -> SQL on stdout
         timed serial "INSERT INTO tt SELECT * FROM t WHERE id <= $half;"
         timed serial "SELECT count(*), sum(length(pad)) FROM tt;"
         ;;
+    temp_table_insert_only)  # the warm-up's measure of the insert's own cipher time
+        echo "$serial SET temp_buffers = '8MB'; CREATE TEMP TABLE tt (LIKE t);"
+        cpu_mark serial
+        timed serial "INSERT INTO tt SELECT * FROM t WHERE id <= $half;"
+        ;;
     esac
 }
 # The postmaster's children when the cluster is idle (auxiliary processes
@@ -521,6 +526,22 @@ run_workload() {  # state name
 }
 temp_bytes() { scalar "$1" "SELECT sum(temp_bytes) FROM pg_stat_database"; }
 
+# An EC_BENCH_TIMING=1 build: what the processes that ran a workload (its
+# backend, its parallel workers) spent inside the cipher calls, from the
+# lines each wrote to the state's log as it exited after byte offset $2:
+# "nanoseconds bytes lines".
+cipher_timing_since() {  # state log_offset
+    tail -c +$(($2 + 1)) "$work/server_$1.log" |
+        awk '/ephemeral_crypt cipher timing: / {
+                 for (i = 1; i < NF; i++) {
+                     if ($i == "encrypt_ns" || $i == "decrypt_ns") ns += $(i + 1)
+                     if ($i == "encrypt_bytes" || $i == "decrypt_bytes") b += $(i + 1)
+                 }
+                 n++
+             }
+             END { printf "%.0f %.0f %d\n", ns, b, n }'
+}
+
 # Bytes a state's ciphers processed, all categories: "encrypted decrypted".
 cipher_bytes() { scalar "$1" "SELECT sum(bytes_encrypted), sum(bytes_decrypted) FROM ephemeral_crypt_encryption_status()" | tr '|' ' '; }
 
@@ -544,22 +565,26 @@ for w in "${workloads[@]}"; do
             read -r enc1 dec1 < <(cipher_bytes "$s")
             echo "sql,$w,$s,0,cipher_encrypted,$((enc1 - enc0)),B" >>"$runs_csv"
             echo "sql,$w,$s,0,cipher_decrypted,$((dec1 - dec0)),B" >>"$runs_csv"
-            # An EC_BENCH_TIMING=1 build: what the processes that ran the
-            # workload (its backend, its parallel workers) spent inside the
-            # cipher calls, from the lines each wrote to the log as it exited.
-            read -r timed_ns timed_bytes timed_lines < <(tail -c +$((log_at + 1)) "$work/server_$s.log" |
-                awk '/ephemeral_crypt cipher timing: / {
-                         for (i = 1; i < NF; i++) {
-                             if ($i == "encrypt_ns" || $i == "decrypt_ns") ns += $(i + 1)
-                             if ($i == "encrypt_bytes" || $i == "decrypt_bytes") b += $(i + 1)
-                         }
-                         n++
-                     }
-                     END { printf "%.0f %.0f %d\n", ns, b, n }')
+            read -r timed_ns timed_bytes timed_lines < <(cipher_timing_since "$s" "$log_at")
             if [ "$timed_lines" -gt 0 ]; then
                 echo "sql,$w,$s,0,cipher_ns,$timed_ns,ns" >>"$runs_csv"
                 echo "sql,$w,$s,0,cipher_timed_bytes,$timed_bytes,B" >>"$runs_csv"
                 note "$w: $s spent $((timed_ns / 1000000)) ms inside the cipher for $((timed_bytes / 1048576)) MiB ($timed_lines report(s))"
+            fi
+            # The temp table's two statements share one session (the table
+            # dies with it), so the insert's cipher time comes from a run of
+            # the insert alone, and the scan's is the pair's minus it.
+            if [ "$w" = temp_table ] && [ "$timed_lines" -gt 0 ]; then
+                log_at=$(stat -c %s "$work/server_$s.log")
+                run_workload "$s" temp_table_insert_only >/dev/null
+                sleep 1.2
+                settle_children "$s"
+                read -r insert_ns _ insert_lines < <(cipher_timing_since "$s" "$log_at")
+                if [ "$insert_lines" -gt 0 ]; then
+                    echo "sql,temp_table_insert,$s,0,cipher_ns,$insert_ns,ns" >>"$runs_csv"
+                    echo "sql,temp_table_scan,$s,0,cipher_ns,$((timed_ns - insert_ns)),ns" >>"$runs_csv"
+                    note "temp_table: $s's insert alone spent $((insert_ns / 1000000)) ms inside the cipher"
+                fi
             fi
             note "$w: $s ${ms} ms, encrypted $(((enc1 - enc0) / 1048576)) MiB, decrypted $(((dec1 - dec0) / 1048576)) MiB"
         fi
