@@ -274,10 +274,10 @@ for w, title in SQL:
     floor = None
     secs = cipher_seconds(w)
     base_cpu = med(runs[("sql", w, "A", "cpu_ms")])
-    # The temp table's statements have a floor only from the timing build
-    # (the warm-up times the insert alone); its byte counters cover both.
-    timed = runs.get(("sql", w, "C", "cipher_ns"))
-    if secs is not None and (timed or not w.startswith("temp_table")) and base_cpu == base_cpu:
+    # The temp table's statements have cipher times only from a timing build
+    # (the warm-up times the insert alone); its byte counters cover both, so
+    # without one cipher_seconds has nothing for them.
+    if secs is not None and base_cpu == base_cpu:
         floor = 1 + secs * 1000 / base_cpu
     sql_row(w, title, floor)
 
@@ -366,8 +366,7 @@ if any(runs.get(("sql", w, "G", "ms")) for w, _ in SQL):
         ci = bootstrap_ci([("sql", w, s, "cpu_ms") for s in "GAC"], lambda xg, xa, xc: (xg - xa) - 2 * (xc - xa))
         ver = noisy_verdict(excess, ci, 0.0, False)
         rel = f"{gcm_added / xts_added:.2f}×" if xts_added > 0 else "—"
-        timed = runs.get(("sql", w, "G", "cipher_ns"))
-        secs = None if w.startswith("temp_table") and not timed else cipher_seconds(w, "G")
+        secs = cipher_seconds(w, "G")
         floor = 1 + secs * 1000 / ma if secs is not None else None
         ci_text = f"{excess / 1000:+.3f} s ({ci[0] / 1000:+.3f} – {ci[1] / 1000:+.3f})" if ci else f"{excess / 1000:+.3f} s"
         md.append(f"| {title} | {mc / ma:.3f}× | {mg / ma:.3f}× | {xts_added * 100:+.1f}% | "

@@ -102,6 +102,10 @@ class EncryptedFile {
     // their plaintext there.
     int load_run(PositionalIo& io, std::uint64_t start, std::size_t len,
                  std::uint8_t* target) noexcept;
+    // Reads the unit's first `len` bytes as stored into `out`: 0, the read's
+    // error, or short_file's when fewer are there.
+    int read_stored(PositionalIo& io, std::uint64_t unit, std::size_t len,
+                    std::uint8_t* out) noexcept;
     // Reads and decrypts the unit's first `len` bytes into `out`.
     int load_unit(PositionalIo& io, std::uint64_t unit, std::size_t len,
                   std::uint8_t* out) noexcept;

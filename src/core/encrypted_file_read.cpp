@@ -158,12 +158,9 @@ int EncryptedFile::open_unit(PositionalIo& io, std::uint64_t unit, std::uint8_t*
     // may have made stale: only the disk's entry can refuse the unit.
     units_->take_failure();
     if (stored == plain) {
-        const std::int64_t got = io.read_at(stored, len, layout_.physical_position(unit * kUnit));
-        if (got < 0) {
-            return static_cast<int>(got);
-        }
-        if (static_cast<std::size_t>(got) != len) {
-            return short_file(unit);
+        rc = read_stored(io, unit, len, stored);
+        if (rc < 0) {
+            return rc;
         }
     }
     const std::uint8_t* reread = nullptr;
@@ -176,15 +173,24 @@ int EncryptedFile::open_unit(PositionalIo& io, std::uint64_t unit, std::uint8_t*
     return units_->open(unit, stored, plain, len, reread);
 }
 
+int EncryptedFile::read_stored(PositionalIo& io, std::uint64_t unit, std::size_t len,
+                               std::uint8_t* out) noexcept {
+    const std::int64_t got = io.read_at(out, len, layout_.physical_position(unit * kUnit));
+    if (got < 0) {
+        return static_cast<int>(got);
+    }
+    if (static_cast<std::size_t>(got) != len) {
+        return short_file(unit);  // the file is shorter than its cached size says
+    }
+    return 0;
+}
+
 int EncryptedFile::load_unit(PositionalIo& io, std::uint64_t unit, std::size_t len,
                              std::uint8_t* out) noexcept {
     if (!units_) {
-        const std::int64_t got = io.read_at(out, len, layout_.physical_position(unit * kUnit));
-        if (got < 0) {
-            return static_cast<int>(got);
-        }
-        if (static_cast<std::size_t>(got) != len) {
-            return short_file(unit);  // the file is shorter than its cached size says
+        const int rc = read_stored(io, unit, len, out);
+        if (rc < 0) {
+            return rc;
         }
         return decrypt_in_place(unit, out, len) ? 0 : -EIO;
     }
@@ -192,16 +198,13 @@ int EncryptedFile::load_unit(PositionalIo& io, std::uint64_t unit, std::size_t l
     if (s == nullptr) {
         return -ENOMEM;
     }
-    const std::int64_t got = io.read_at(s->stored, len, layout_.physical_position(unit * kUnit));
-    if (got < 0) {
-        return static_cast<int>(got);
-    }
-    if (static_cast<std::size_t>(got) != len) {
-        return short_file(unit);
+    int rc = read_stored(io, unit, len, s->stored);
+    if (rc < 0) {
+        return rc;
     }
     bool fresh = false;
     const std::uint8_t* entries = nullptr;
-    const int rc = metadata_of(io, unit, false, &entries, &fresh);
+    rc = metadata_of(io, unit, false, &entries, &fresh);
     if (rc < 0) {
         return rc;
     }

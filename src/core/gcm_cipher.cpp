@@ -11,6 +11,20 @@
 
 namespace ephemeral_crypt {
 
+namespace {
+
+// libgcrypt's in-place form is (nullptr, 0) for the input; out == in is not
+// allowed.
+const std::uint8_t* source_of(const std::uint8_t* in, const std::uint8_t* out) noexcept {
+    return in == out ? nullptr : in;
+}
+std::size_t source_length(const std::uint8_t* in, const std::uint8_t* out,
+                          std::size_t len) noexcept {
+    return in == out ? 0 : len;
+}
+
+}  // namespace
+
 GcmCipher::GcmCipher(const std::uint8_t key[kGcmKeyBytes]) {
     handle_ = open_keyed_handle(GCRY_CIPHER_MODE_GCM, key, kGcmKeyBytes, "AES-256-GCM");
 }
@@ -34,10 +48,8 @@ bool GcmCipher::seal(const std::uint8_t nonce[kGcmNonceBytes], const std::uint8_
         return false;
     }
     if (len > 0) {
-        // In place is libgcrypt's (nullptr, 0) form; out == in is not allowed.
-        const std::uint8_t* source = in == out ? nullptr : in;
-        const std::size_t source_len = in == out ? 0 : len;
-        if (gcry_cipher_encrypt(handle_, out, len, source, source_len) != 0) {
+        if (gcry_cipher_encrypt(handle_, out, len, source_of(in, out),
+                                source_length(in, out, len)) != 0) {
             return false;
         }
     }
@@ -51,9 +63,8 @@ bool GcmCipher::open(const std::uint8_t nonce[kGcmNonceBytes], const std::uint8_
         return false;
     }
     if (len > 0) {
-        const std::uint8_t* source = in == out ? nullptr : in;  // in place, as in seal
-        const std::size_t source_len = in == out ? 0 : len;
-        if (gcry_cipher_decrypt(handle_, out, len, source, source_len) != 0) {
+        if (gcry_cipher_decrypt(handle_, out, len, source_of(in, out),
+                                source_length(in, out, len)) != 0) {
             return false;
         }
     }
