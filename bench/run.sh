@@ -3,7 +3,7 @@
 # writes bench/RESULTS.md (Markdown) and bench/results.csv (one row per figure),
 # plus bench/results-runs.csv (every single run) and, with gnuplot, a chart.
 #
-#   bash bench/run.sh                 # full run (about 35 minutes on 2 cores)
+#   bash bench/run.sh                 # full run (about 50 minutes on 2 cores)
 #   BENCH_QUICK=1 bash bench/run.sh   # smoke run (a few minutes), writes to /tmp
 #
 # Four states on one cluster configuration:
@@ -25,7 +25,10 @@
 # first (make EC_BENCH_TIMING=1 && make install EC_BENCH_TIMING=1); without
 # it the floor comes from the engine's benchmark speed. Knobs (environment):
 #   BENCH_QUICK=1            smoke run: tiny data, 1 round, short pgbench
-#   BENCH_ROUNDS             rounds of the SQL workloads (9)
+#   BENCH_ROUNDS             rounds of the SQL workloads (18)
+#   BENCH_TEMP_REPEAT        runs of the temp table workload per state per round (3; 1 in quick
+#                            mode): its statements are short, so one run per round leaves
+#                            their ratios within the noise
 #   BENCH_SCALE              millions of rows in the benchmark table (3)
 #   BENCH_PGBENCH_ROUNDS     rounds of pgbench per synchronous_commit mode (5)
 #   BENCH_PGBENCH_SECONDS    length of one pgbench run (20)
@@ -49,6 +52,7 @@ t_start=$(date +%s)
 quick=${BENCH_QUICK:-0}
 if [ "$quick" = 1 ]; then
     rounds=${BENCH_ROUNDS:-1}
+    temp_repeat=${BENCH_TEMP_REPEAT:-1}
     scale=${BENCH_SCALE:-0.3}
     pgb_rounds=${BENCH_PGBENCH_ROUNDS:-1}
     pgb_secs=${BENCH_PGBENCH_SECONDS:-5}
@@ -59,7 +63,8 @@ if [ "$quick" = 1 ]; then
     engine_releases=${BENCH_ENGINE_RELEASES-}
     out_dir=${BENCH_OUT_DIR:-/tmp/ephemeral_crypt-bench-quick}
 else
-    rounds=${BENCH_ROUNDS:-9}
+    rounds=${BENCH_ROUNDS:-18}
+    temp_repeat=${BENCH_TEMP_REPEAT:-3}
     scale=${BENCH_SCALE:-3}
     pgb_rounds=${BENCH_PGBENCH_ROUNDS:-5}
     pgb_secs=${BENCH_PGBENCH_SECONDS:-20}
@@ -80,7 +85,7 @@ elapsed() { local s=$(($(date +%s) - t_start)); printf '%dm%02ds' $((s / 60)) $(
 step() { printf '\n==> [%s] %s\n' "$(elapsed)" "$*"; }
 note() { printf '    [%s] %s\n' "$(elapsed)" "$*"; }
 
-for n in rounds pgb_rounds pgb_secs pgb_scale pgb_clients starts engine_reps port_base; do
+for n in rounds temp_repeat pgb_rounds pgb_secs pgb_scale pgb_clients starts engine_reps port_base; do
     [[ ${!n} =~ ^[0-9]+$ ]] && [ "${!n}" -gt 0 ] || die "$n must be a positive integer (got '${!n}')"
 done
 [[ $scale =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_SCALE must be a number of millions of rows (got '$scale')"
@@ -159,6 +164,7 @@ setmeta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 setmeta tmp_fs "$(df -PT /tmp | awk 'NR == 2 { print $2 " on " $1 }')"
 setmeta quick "$quick"
 setmeta rounds "$rounds"
+setmeta temp_repeat "$temp_repeat"
 setmeta rows "$rows"
 setmeta pgb_rounds "$pgb_rounds"
 setmeta pgb_secs "$pgb_secs"
@@ -167,7 +173,7 @@ setmeta pgb_clients "$pgb_clients"
 setmeta starts "$starts"
 setmeta engine_reps "$engine_reps"
 note "$cpu_model, $(nproc) cores, aes=$(has_flag aes) vaes=$(has_flag vaes); $(postgres --version); $(openssl version)"
-note "settings: rounds=$rounds rows=$rows pgbench=${pgb_rounds}x${pgb_secs}s scale $pgb_scale, $pgb_clients clients; starts=$starts; scratch $work"
+note "settings: rounds=$rounds (temp table x$temp_repeat) rows=$rows pgbench=${pgb_rounds}x${pgb_secs}s scale $pgb_scale, $pgb_clients clients; starts=$starts; scratch $work"
 
 ########################################################################
 step "building the benchmark programs ($build_dir: engine_bench, layer_bench, gcm_bench, concurrency_bench)"
@@ -610,24 +616,32 @@ round_order() {  # round states... -> the states, rotated by round - 1
     done
 }
 
-step "SQL workloads: $rounds rounds, the order of A B C G rotated each round"
+step "SQL workloads: $rounds rounds (the temp table $temp_repeat times per round), the order of A B C G rotated each run"
+# The temp table runs temp_repeat times per round, each repeat a sample of
+# its own (round "r.k" in runs.csv) with the order rotated again.
 for r in $(seq 1 "$rounds"); do
     for w in "${workloads[@]}"; do
-        line=""
-        for s in $(round_order "$r" A B C G); do
-            mapfile -t times < <(run_workload "$s" "$w")
-            names=("$w")
-            [ "$w" = temp_table ] && names=(temp_table_insert temp_table_scan)
-            [ "${#times[@]}" -eq "${#names[@]}" ] ||
-                die "$w on $s: expected ${#names[@]} timed statement(s), got ${#times[@]}"
-            for i in "${!names[@]}"; do
-                read -r ms cpu <<<"${times[$i]}"
-                echo "sql,${names[$i]},$s,$r,ms,$ms,ms" >>"$runs_csv"
-                echo "sql,${names[$i]},$s,$r,cpu_ms,$cpu,ms" >>"$runs_csv"
-                line+=" $s=${ms}/${cpu}"
+        repeats=1
+        [ "$w" = temp_table ] && repeats=$temp_repeat
+        for k in $(seq 1 "$repeats"); do
+            sample=$r
+            [ "$repeats" -gt 1 ] && sample=$r.$k
+            line=""
+            for s in $(round_order $(((r - 1) * repeats + k)) A B C G); do
+                mapfile -t times < <(run_workload "$s" "$w")
+                names=("$w")
+                [ "$w" = temp_table ] && names=(temp_table_insert temp_table_scan)
+                [ "${#times[@]}" -eq "${#names[@]}" ] ||
+                    die "$w on $s: expected ${#names[@]} timed statement(s), got ${#times[@]}"
+                for i in "${!names[@]}"; do
+                    read -r ms cpu <<<"${times[$i]}"
+                    echo "sql,${names[$i]},$s,$sample,ms,$ms,ms" >>"$runs_csv"
+                    echo "sql,${names[$i]},$s,$sample,cpu_ms,$cpu,ms" >>"$runs_csv"
+                    line+=" $s=${ms}/${cpu}"
+                done
             done
+            note "round $sample/$rounds $(printf '%-18s' "$w") wall/CPU ms:$line"
         done
-        note "round $r/$rounds $(printf '%-18s' "$w") wall/CPU ms:$line"
     done
 done
 

@@ -147,13 +147,17 @@ rows = int(meta["rows"])
 timing_build = any(k[3] == "cipher_ns" for k in runs)
 md.append("## SQL workloads (lower is better)")
 md.append("")
+temp_repeat = int(meta.get("temp_repeat", "1"))
+temp_repeat_note = (f" The temporary table, whose statements are short, runs {temp_repeat} times per round, "
+                    f"the order rotated again for each; every run is a sample of its own, so its rows rest on "
+                    f"{temp_repeat * int(meta['rounds'])} runs per state." if temp_repeat > 1 else "")
 md.append(f"One cluster configuration (shared_buffers 256MB, jit off, autovacuum off, C locale), "
           f"clusters cloned from one data directory: **A** not loaded, **B** loaded with "
           f"`encrypt_temp_relations`, `encrypt_spill_files`, `encrypt_wal` all off, **C** loaded with all "
           f"three on (AES-256-XTS), **G** as C with temporary relations and spill files in AES-256-GCM "
           f"(`temp_relation_cipher`, `spill_cipher`; WAL stays XTS). Table `t`: {rows:,} rows ({meta['table_size']}). One warm-up pass, then "
           f"{meta['rounds']} rounds per workload, the order of A B C G rotated each round, each run in a fresh "
-          f"session after a CHECKPOINT.")
+          f"session after a CHECKPOINT." + temp_repeat_note)
 md.append("")
 md.append("- **Wall** is psql's `\\timing`. **CPU** is the CPU time the statement cost the server: the "
           "session's backend's run time from `/proc/self/schedstat` (read with `pg_read_file` just before and "
@@ -306,7 +310,7 @@ md.append("")
 biggest = max(spill_mib.values()) if spill_mib else 0
 if rows < 10_000_000:
     md.append(f"Scaled down from the issue's \"about 1 GiB\" of spilled data so that the whole harness fits in "
-              f"about 30 minutes on {meta['cores']} cores: the largest spill here is about {biggest:,.0f} MiB "
+              f"under an hour on {meta['cores']} cores: the largest spill here is about {biggest:,.0f} MiB "
               f"(BENCH_SCALE={rows / 1e6:g}, millions of rows; `BENCH_SCALE=10` spills about 1 GiB in the sort, "
               f"and the SQL part's run time grows in proportion).")
     md.append("")
