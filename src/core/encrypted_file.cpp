@@ -167,6 +167,20 @@ int EncryptedFile::seal_unit(std::uint64_t unit, const std::uint8_t* plain, std:
     return xts_->encrypt_unit(unit, plain, out, len) ? 0 : -EIO;
 }
 
+bool EncryptedFile::stores_zeros_as_they_are(std::uint64_t offset, std::uint64_t end,
+                                             std::uint64_t new_size) const noexcept {
+    // Format v1 only: in v2 each unit also gets an entry. The write must
+    // cover whole units, the last one at its new length, and that length
+    // must be at least one AES block (a shorter unit is a keystream XOR,
+    // never stored as zeros).
+    if (units_ || offset % kUnit != 0) {
+        return false;
+    }
+    const std::uint64_t last_start = ((end - 1) / kUnit) * kUnit;
+    const std::size_t last_len = unit_length(last_start / kUnit, new_size);
+    return end == last_start + last_len && last_len >= kXtsMinimumBytes;
+}
+
 int EncryptedFile::store_run(PositionalIo& io, std::uint64_t start, const std::uint8_t* data,
                              std::size_t len, const std::uint8_t* entries) noexcept {
     const std::int64_t put = io.write_at(data, len, layout_.physical_position(start));
@@ -306,6 +320,19 @@ std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_
     // Units beyond the old end that this write skips are holes.
     if (const int rc = note_new_units(new_size); rc < 0) {
         return rc;
+    }
+
+    if (zero_write && stores_zeros_as_they_are(offset, end, new_size)) {
+        // Every unit this write covers is stored as zeros, which the
+        // caller's buffer already holds: it goes to the file without a copy
+        // into the bounce buffer.
+        const int rc = store_run(io, offset, in, len, nullptr);
+        if (rc < 0) {
+            return rc;
+        }
+        size_ = new_size;
+        written_size_ = new_size;
+        return static_cast<std::int64_t>(len);
     }
 
     std::uint64_t chunk_start = (offset / kUnit) * kUnit;

@@ -128,6 +128,10 @@ class EncryptedFile {
     // zero throughout as zeros. Format v2 also fills the unit's `entry`.
     int seal_unit(std::uint64_t unit, const std::uint8_t* plain, std::uint8_t* out, std::size_t len,
                   bool zeros, std::uint8_t* entry) noexcept;
+    // Whether a write of zeros over [offset, end), the file then `new_size`
+    // long, stores exactly the caller's bytes (format v1's zero units).
+    bool stores_zeros_as_they_are(std::uint64_t offset, std::uint64_t end,
+                                  std::uint64_t new_size) const noexcept;
     // Writes `len` bytes of sealed whole units starting at unit boundary
     // `start`, and for format v2 their entries.
     int store_run(PositionalIo& io, std::uint64_t start, const std::uint8_t* data, std::size_t len,

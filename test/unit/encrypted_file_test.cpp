@@ -231,6 +231,27 @@ TEST_P(EncryptedFileBoth, WritesOfZerosAreStoredAsZerosAndReadBackAsZeros) {
     EXPECT_TRUE(std::all_of(all.begin() + 8192, all.end(), [](std::uint8_t b) { return b == 0; }));
 }
 
+// A write of zeros that covers a unit only in part merges into that unit,
+// which stays encrypted; the units it covers whole are stored as zeros.
+TEST_P(EncryptedFileBoth, ZeroWritesOverPartsOfUnitsKeepTheRestOfThem) {
+    const std::vector<std::uint8_t> data(3 * kDataUnitBytes, 0x5a);
+    const std::vector<std::uint8_t> zeros(2 * kDataUnitBytes, 0);
+    ASSERT_EQ(f.file->pwrite(f.io, data.data(), data.size(), 0),
+              static_cast<std::int64_t>(data.size()));
+    ASSERT_EQ(f.file->pwrite(f.io, zeros.data(), kDataUnitBytes + 100, 0),
+              static_cast<std::int64_t>(kDataUnitBytes + 100));
+    ASSERT_EQ(f.file->pwrite(f.io, zeros.data(), 50, 2 * kDataUnitBytes + 10), 50);
+    EXPECT_TRUE(physical_unit_is_zero(f, 0));
+    EXPECT_FALSE(physical_unit_is_zero(f, 1));
+    EXPECT_FALSE(physical_unit_is_zero(f, 2));
+    f.reopen();
+    std::vector<std::uint8_t> expected = data;
+    std::fill(expected.begin(), expected.begin() + kDataUnitBytes + 100, 0);
+    std::fill(expected.begin() + 2 * kDataUnitBytes + 10,
+              expected.begin() + 2 * kDataUnitBytes + 60, 0);
+    EXPECT_EQ(f.read_all(), expected);
+}
+
 // Only a write that is zero throughout is stored as zeros: a zero unit inside
 // real data is encrypted, so the layout of a page's free space stays hidden.
 TEST_P(EncryptedFileBoth, ZeroUnitsInsideAWriteOfDataAreEncrypted) {
