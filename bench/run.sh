@@ -184,19 +184,19 @@ cmake --build "$build_dir" --target engine_bench layer_bench gcm_bench concurren
 
 ########################################################################
 step "engine: engine_bench ($engine_reps repetitions, medians)"
-"$build_dir/engine_bench" --benchmark_repetitions="$engine_reps" --benchmark_report_aggregates_only=true \
+"$build_dir/engine_bench" --benchmark_repetitions="$engine_reps" --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \
     --benchmark_out="$work/engine.json" --benchmark_out_format=json --benchmark_color=false \
     >"$work/engine_bench.txt" 2>&1 || { cat "$work/engine_bench.txt" >&2; die "engine_bench failed"; }
 sed -n '/throughput ratio/,$p' "$work/engine_bench.txt" | sed 's/^/    /'
 
 step "AES-256-GCM libraries: gcm_bench ($engine_reps repetitions, medians)"
-"$build_dir/gcm_bench" --benchmark_repetitions="$engine_reps" --benchmark_report_aggregates_only=true \
+"$build_dir/gcm_bench" --benchmark_repetitions="$engine_reps" --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \
     --benchmark_out="$work/gcm.json" --benchmark_out_format=json --benchmark_color=false \
     >"$work/gcm_bench.txt" 2>&1 || { cat "$work/gcm_bench.txt" >&2; die "gcm_bench failed"; }
 sed -n '/AES-256-GCM at the format/,$p' "$work/gcm_bench.txt" | sed 's/^/    /'
 
 step "libc layer: layer_bench on tmpfs (/dev/shm) and the page cache (/tmp), $engine_reps repetitions"
-"$build_dir/layer_bench" --benchmark_repetitions="$engine_reps" --benchmark_report_aggregates_only=true \
+"$build_dir/layer_bench" --benchmark_repetitions="$engine_reps" --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \
     --benchmark_out="$work/layer.json" --benchmark_out_format=json --benchmark_color=false \
     >"$work/layer_bench.txt" 2>&1 || { cat "$work/layer_bench.txt" >&2; die "layer_bench failed"; }
 sed -n '/throughput ratio/,$p' "$work/layer_bench.txt" | sed 's/^/    /'
@@ -242,7 +242,7 @@ if [ -n "$engine_releases" ]; then
         run_in_root "$root" bash -c 'cd "$0" &&
             cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEPHEMERAL_CRYPT_TESTS=OFF >/tmp/bench-cmake.log 2>&1 &&
             cmake --build build-bench --target engine_bench -j"$(nproc)" >>/tmp/bench-cmake.log 2>&1 &&
-            ./build-bench/engine_bench --benchmark_repetitions="$1" --benchmark_report_aggregates_only=true \
+            ./build-bench/engine_bench --benchmark_repetitions="$1" --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \
                 --benchmark_out=/tmp/engine.json --benchmark_out_format=json --benchmark_color=false >/tmp/engine.txt 2>&1 &&
             for r in 1 2 3; do
                 openssl speed -seconds 3 -bytes 8192 -evp aes-256-xts 2>/dev/null | tail -1

@@ -479,7 +479,7 @@ ssl_dec = runs[("engine", "openssl_speed_decrypt", "-", "bytes_per_second")]
 se, sd = med(ssl_enc), med(ssl_dec)
 md.append("## Engine: aligned 8 KiB pages (higher is better)")
 md.append("")
-md.append(f"`build/engine_bench --benchmark_repetitions={meta['engine_reps']}` (medians). The engine encrypts "
+md.append(f"`build/engine_bench --benchmark_repetitions={meta['engine_reps']}` (medians; repetitions interleaved at random, so a drift in the machine's speed spreads over every benchmark instead of landing on one). The engine encrypts "
           f"with libgcrypt's AES-256-XTS; the references are raw OpenSSL EVP AES-256-XTS on the same buffers "
           f"(one call per 8 KiB page, and two 4 KiB data units per page as the format has them), raw libgcrypt "
           f"in the format's shape, and `openssl speed -evp aes-256-xts -bytes 8192` (median of 3 runs of 3 s; "
@@ -528,7 +528,7 @@ md.append("")
 if gcm_libs:
     md.append("## AES-256-GCM: libgcrypt against OpenSSL at the format's shape (higher is better)")
     md.append("")
-    md.append(f"`build/gcm_bench --benchmark_repetitions={meta['engine_reps']}` (medians): one 4096-byte "
+    md.append(f"`build/gcm_bench --benchmark_repetitions={meta['engine_reps']}` (medians, repetitions interleaved at random): one 4096-byte "
               f"unit per call under a fresh 96-bit nonce (the engine's pooled draw), 48 bytes of additional "
               f"data, a 16-byte tag. The engine uses the faster library; libgcrypt's XTS on the same unit is "
               f"the reference the authenticated mode's cost is judged against.")
@@ -619,7 +619,7 @@ md.append("")
 lay, _ = bench_medians(os.path.join(W, "layer.json"))
 md.append("## The libc layer: 8 KiB pwrite/pread on a real file (higher is better)")
 md.append("")
-md.append(f"`build/layer_bench --benchmark_repetitions={meta['engine_reps']}` (medians): `ec_pwrite`/`ec_pread` "
+md.append(f"`build/layer_bench --benchmark_repetitions={meta['engine_reps']}` (medians, repetitions interleaved at random): `ec_pwrite`/`ec_pread` "
           f"(the wrappers the GOT patcher installs) on an encrypted spill file, against `::pwrite`/`::pread` "
           f"on an ordinary file in the same directory, 8 MiB file, page-aligned offsets. \"pass-through\" is an "
           f"ordinary file through the wrapper (one table lookup). No target was set for this figure.")
