@@ -14,8 +14,9 @@
 # this is the one place that does.
 #
 # Once, on the host (skipped when PG_MAJOR is set): the unit tests plain and
-# under ASan+UBSan, the fuzzers, clang-format, and a smoke run of the
-# benchmark harness. Then for each major, against its own stock server:
+# under ASan+UBSan, the fuzzers, clang-format, and smoke runs of the
+# benchmark harness and the instruction-count harness. Then for each major,
+# against its own stock server:
 #   - the extension's build and install (PGXS);
 #   - pg_regress and every TAP test (make installcheck);
 #   - PostgreSQL's own regression, test_decoding and isolation suites, with
@@ -293,6 +294,21 @@ bench_smoke() {
     return $missing
 }
 
+# The instruction-count harness, on a small table: it completes and reports
+# every workload (figures not checked).
+instructions_smoke() {
+    local out
+    out=$(mktemp -d /tmp/ephemeral_crypt-insn-smoke.XXXXXX)
+    BENCH_INSN_ROWS=10000 BENCH_INSN_OUT="$out/INSTRUCTIONS.md" bash bench/instructions.sh >"$out/run.log" 2>&1 || {
+        tail -30 "$out/run.log"
+        return 1
+    }
+    local rows
+    rows=$(grep -c '^| [^-w|]' "$out/INSTRUCTIONS.md")
+    [ "$rows" -eq 6 ] || { echo "INSTRUCTIONS.md has $rows workload rows, expected 6"; return 1; }
+    rm -rf "$out"
+}
+
 run_id=$$-$(date +%s)
 majors=${PG_MAJOR:-15 17 18 19}
 if [ -z "${PG_MAJOR:-}" ]; then
@@ -308,6 +324,7 @@ for major in $majors; do
     if [ "$major" = "$host_major" ] && [ -z "${PG_MAJOR:-}" ]; then
         # Uses the host's installed test build of the extension.
         run_suite "benchmark harness smoke run (BENCH_QUICK=1; figures not checked)" bench_smoke
+        run_suite "instruction-count harness smoke run (callgrind; figures not checked)" instructions_smoke
     fi
 done
 if [[ " $majors " == *" 18 "* ]] && [[ " $majors " == *" 19 "* ]]; then
