@@ -212,7 +212,8 @@ for rep in $(seq 1 "$engine_reps"); do
 done
 grep -A6 '^per-process throughput' "$work/concurrency_$engine_reps.txt" | sed 's/^/    /'
 
-step "openssl speed -evp aes-256-xts -bytes 8192 (3 runs each way, 3 s each)"
+speed_runs=$([ "$quick" = 1 ] && echo 1 || echo 3)
+step "openssl speed -evp aes-256-xts -bytes 8192 ($speed_runs run(s) each way, 3 s each)"
 openssl_speed() {  # [-decrypt] -> bytes per second at 8192-byte blocks
     local out
     out=$(openssl speed -seconds 3 -bytes 8192 "$@" -evp aes-256-xts 2>/dev/null) ||
@@ -220,41 +221,66 @@ openssl_speed() {  # [-decrypt] -> bytes per second at 8192-byte blocks
     # Last line: "AES-256-XTS   12345678.90k" (1000s of bytes per second).
     awk 'END { v = $NF; sub(/k$/, "", v); printf "%.0f\n", v * 1000 }' <<<"$out"
 }
-for r in 1 2 3; do
+for r in $(seq 1 "$speed_runs"); do
     enc=$(openssl_speed)
     dec=$(openssl_speed -decrypt)
     echo "engine,openssl_speed_encrypt,-,$r,bytes_per_second,$enc,B/s" >>"$runs_csv"
     echo "engine,openssl_speed_decrypt,-,$r,bytes_per_second,$dec,B/s" >>"$runs_csv"
     note "run $r: encrypt $((enc / 1000000)) MB/s, decrypt $((dec / 1000000)) MB/s"
 done
+# GCM at the format's unit, 4096 bytes, for the per-release GCM table.
+step "openssl speed -evp aes-256-gcm -bytes 4096 ($speed_runs run(s) each way, 3 s each)"
+gcm_speed() {  # [-decrypt] -> bytes per second at 4096-byte blocks
+    local out
+    out=$(openssl speed -seconds 3 -bytes 4096 "$@" -evp aes-256-gcm 2>/dev/null) ||
+        die "openssl speed $* -evp aes-256-gcm failed"
+    awk 'END { v = $NF; sub(/k$/, "", v); printf "%.0f\n", v * 1000 }' <<<"$out"
+}
+for r in $(seq 1 "$speed_runs"); do
+    enc=$(gcm_speed)
+    dec=$(gcm_speed -decrypt)
+    echo "engine,openssl_speed_gcm_seal,-,$r,bytes_per_second,$enc,B/s" >>"$runs_csv"
+    echo "engine,openssl_speed_gcm_open,-,$r,bytes_per_second,$dec,B/s" >>"$runs_csv"
+    note "run $r: seal $((enc / 1000000)) MB/s, open $((dec / 1000000)) MB/s"
+done
 
-# The same engine_bench and openssl speed with each other release's compiler,
-# OpenSSL and libgcrypt, in its chroot: the cipher libraries differ between
-# releases, and so does which of them is faster.
+# The same engine_bench, gcm_bench and openssl speed with each other
+# release's compiler, OpenSSL and libgcrypt, in its chroot: the cipher
+# libraries differ between releases, and so does which of them is faster.
 setmeta engine_releases "$engine_releases"
 setmeta libs_host "$(openssl version | cut -d' ' -f2), libgcrypt $(dpkg-query -W -f='${Version}' libgcrypt20 2>/dev/null)"
 if [ -n "$engine_releases" ]; then
     source scripts/chroot.sh
     for release in $engine_releases; do
-        step "engine with $release's libraries: engine_bench ($engine_reps repetitions) and openssl speed, in its chroot"
+        step "engine with $release's libraries: engine_bench and gcm_bench ($engine_reps repetitions) and openssl speed, in its chroot"
         root=$(ensure_build_root_of_release "$release") || die "no $release chroot"
         sync_source "$root"
         run_in_root "$root" bash -c 'cd "$0" &&
             cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEPHEMERAL_CRYPT_TESTS=OFF >/tmp/bench-cmake.log 2>&1 &&
-            cmake --build build-bench --target engine_bench -j"$(nproc)" >>/tmp/bench-cmake.log 2>&1 &&
+            cmake --build build-bench --target engine_bench gcm_bench -j"$(nproc)" >>/tmp/bench-cmake.log 2>&1 &&
             ./build-bench/engine_bench --benchmark_repetitions="$1" --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \
                 --benchmark_out=/tmp/engine.json --benchmark_out_format=json --benchmark_color=false >/tmp/engine.txt 2>&1 &&
+            ./build-bench/gcm_bench --benchmark_repetitions="$1" --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \
+                --benchmark_out=/tmp/gcm.json --benchmark_out_format=json --benchmark_color=false >>/tmp/engine.txt 2>&1 &&
             for r in 1 2 3; do
                 openssl speed -seconds 3 -bytes 8192 -evp aes-256-xts 2>/dev/null | tail -1
                 openssl speed -seconds 3 -bytes 8192 -decrypt -evp aes-256-xts 2>/dev/null | tail -1
             done >/tmp/speed.txt &&
+            for r in 1 2 3; do
+                openssl speed -seconds 3 -bytes 4096 -evp aes-256-gcm 2>/dev/null | tail -1
+                openssl speed -seconds 3 -bytes 4096 -decrypt -evp aes-256-gcm 2>/dev/null | tail -1
+            done >/tmp/speed_gcm.txt &&
             echo "$(openssl version | cut -d" " -f2), libgcrypt $(dpkg-query -W -f="\${Version}" libgcrypt20)" >/tmp/libs.txt' \
             "$EC_CHROOT_SRC" "$engine_reps" || { tail -20 "$root/tmp/bench-cmake.log" "$root/tmp/engine.txt" >&2; die "engine_bench in $release failed"; }
         cp "$root/tmp/engine.json" "$work/engine_$release.json"
+        cp "$root/tmp/gcm.json" "$work/gcm_$release.json"
         setmeta "libs_$release" "$(cat "$root/tmp/libs.txt")"
         awk -v rel="$release" '{ v = $NF; sub(/k$/, "", v); dir = (NR % 2 == 1) ? "encrypt" : "decrypt";
                                  printf "engine_%s,openssl_speed_%s,-,%d,bytes_per_second,%.0f,B/s\n", rel, dir, int((NR + 1) / 2), v * 1000 }' \
             "$root/tmp/speed.txt" >>"$runs_csv"
+        awk -v rel="$release" '{ v = $NF; sub(/k$/, "", v); dir = (NR % 2 == 1) ? "seal" : "open";
+                                 printf "engine_%s,openssl_speed_gcm_%s,-,%d,bytes_per_second,%.0f,B/s\n", rel, dir, int((NR + 1) / 2), v * 1000 }' \
+            "$root/tmp/speed_gcm.txt" >>"$runs_csv"
         sed -n '/throughput ratio/,$p' "$root/tmp/engine.txt" | sed 's/^/    /'
     done
 fi

@@ -2,7 +2,7 @@
 """Turns the raw runs of bench/run.sh into RESULTS.md, results.csv and (for
 gnuplot) a ratio chart script. Called by bench/run.sh; not meant to be run
 alone, though it can be re-run on a kept scratch directory (BENCH_KEEP=1):
-    python3 bench/summarize.py --work /tmp/ephemeral_crypt-bench.XXXXXX --out bench
+    python3 bench/summarize.py --work /tmp/ephemeral_crypt-bench.XXXXXX --out bench --again
 """
 import argparse
 import csv
@@ -17,6 +17,8 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--work", required=True)
 ap.add_argument("--out", required=True)
 ap.add_argument("--command", default="bash bench/run.sh")
+ap.add_argument("--again", action="store_true",
+                help="say in the report that it was summarised again from a kept run's files")
 args = ap.parse_args()
 W, OUT = args.work, args.out
 
@@ -102,7 +104,9 @@ if quick:
     md.append("**Smoke run (BENCH_QUICK=1): tiny data, one round. Not figures to quote.**")
     md.append("")
 md.append(f"Produced by `{args.command}` on {meta['date']} in {meta['duration']} "
-          "(wall clock, including building the benchmark programs and loading the data).")
+          "(wall clock, including building the benchmark programs and loading the data)." +
+          (" Summarised again from the same runs by a later `bench/summarize.py`, so sections added "
+           "since the run are computed from its samples." if args.again else ""))
 md.append("")
 md.append("## Machine")
 md.append("")
@@ -315,6 +319,44 @@ if rows < 10_000_000:
               f"and the SQL part's run time grows in proportion).")
     md.append("")
 
+# ---------------------------------------------------------------- resolution
+# An interval's half-width shrinks as one over the square root of the
+# number of runs, so this run's own spread says how many runs a ±0.01
+# interval would take: the precision the beyond-the-cipher target asks for.
+RESOLUTION = 0.01
+resolution_rows = []
+for w, title in SQL + [("temp_table", "temp table, insert and scan together")]:
+    base = by_round.get(("sql", w, "A", "cpu_ms"), {})
+    for s in "BC":
+        mine = by_round.get(("sql", w, s, "cpu_ms"), {})
+        n = len((set(base) & set(mine)) - {"0"})
+        ci = ratio_ci(("sql", w, s, "cpu_ms"), ("sql", w, "A", "cpu_ms"))
+        if ci is None:
+            continue
+        half = (ci[1] - ci[0]) / 2
+        needed = n * (half / RESOLUTION) ** 2
+        a = [v for r, v in base.items() if r != "0"]
+        cv = statistics.pstdev(a) / statistics.mean(a) if len(a) > 1 else float("nan")
+        resolution_rows.append((title, s, n, cv, half, needed))
+        csv_rows.append(["resolution", w, s, f"{half:.4f}", "", "", "ratio", f"{needed:.0f}",
+                         f"runs per state for a ±{RESOLUTION} 90% interval at this run's spread", "", ""])
+if resolution_rows:
+    md.append("## What this run can resolve")
+    md.append("")
+    md.append(f"How precisely this run measures a CPU ratio, from its own runs: A's coefficient of variation "
+              f"(standard deviation over mean of its CPU times), the half-width of the 90% interval of B's and "
+              f"C's ratio to A, and how many runs per state an interval of ±{RESOLUTION} (the beyond-the-cipher "
+              f"target's precision) would take at this spread, the half-width falling as one over the square "
+              f"root of the runs. B encrypts nothing, so its width is the machine's noise alone. No target is "
+              f"set for these figures; where the runs needed exceed the runs made, a verdict within "
+              f"{RESOLUTION} of its target is UNCLEAR by construction.")
+    md.append("")
+    md.append("| workload | state | runs per state | A's CPU time, CV | 90% interval half-width | runs for ±0.01 |")
+    md.append("|---|---|---:|---:|---:|---:|")
+    for title, s, n, cv, half, needed in resolution_rows:
+        md.append(f"| {title if s == 'B' else ''} | {s} | {n} | {cv:.3f} | ±{half:.3f} | {needed:,.0f} |")
+    md.append("")
+
 # ---------------------------------------------------------------- in-server cipher speed
 if timing_build:
     md.append("## The cipher inside the server (EC_BENCH_TIMING=1 build; higher is better)")
@@ -482,7 +524,7 @@ md.append("")
 md.append(f"`build/engine_bench --benchmark_repetitions={meta['engine_reps']}` (medians; repetitions interleaved at random, so a drift in the machine's speed spreads over every benchmark instead of landing on one). The engine encrypts "
           f"with libgcrypt's AES-256-XTS; the references are raw OpenSSL EVP AES-256-XTS on the same buffers "
           f"(one call per 8 KiB page, and two 4 KiB data units per page as the format has them), raw libgcrypt "
-          f"in the format's shape, and `openssl speed -evp aes-256-xts -bytes 8192` (median of 3 runs of 3 s; "
+          f"in the format's shape, and `openssl speed -evp aes-256-xts -bytes 8192` (median of {len(ssl_enc)} run{'s' if len(ssl_enc) != 1 else ''} of 3 s; "
           f"one 8 KiB data unit per call, the tweak set once): encrypt {se / MB:,.0f} MB/s (min–max {min(ssl_enc) / MB:,.0f}–{max(ssl_enc) / MB:,.0f}), "
           f"decrypt {sd / MB:,.0f} MB/s ({min(ssl_dec) / MB:,.0f}–{max(ssl_dec) / MB:,.0f}). "
           f"Target: engine ≥ 0.9× of `openssl speed` at 8 KiB.")
@@ -615,6 +657,50 @@ for release in meta.get("engine_releases", "").split():
     if os.path.exists(path):
         engine_row(release, path, f"engine_{release}", meta.get(f"libs_{release}", ""))
 md.append("")
+
+
+# ---------------------------------------------------------------- GCM per release
+def gcm_release_row(name, gcm_json, engine_json, speed_section, libs):
+    g, _ = bench_medians(gcm_json)
+    e, _ = bench_medians(engine_json)
+    if "BM_GcryptGcmSeal4K" not in g or "BM_EvpGcmSeal4K" not in g:
+        return
+    for op, gcry, evp, speed_metric, engine in (
+            ("seal", "BM_GcryptGcmSeal4K", "BM_EvpGcmSeal4K", "openssl_speed_gcm_seal", "BM_EngineWrite8K_Gcm"),
+            ("open", "BM_GcryptGcmOpen4K", "BM_EvpGcmOpen4K", "openssl_speed_gcm_open", None)):
+        speed = med(runs.get((speed_section, speed_metric, "-", "bytes_per_second"), []))
+        faster = "libgcrypt" if g[gcry] >= g[evp] else "OpenSSL"
+        used = g[gcry] / max(g[gcry], g[evp])
+        eng_v = e.get(engine) if engine else None
+        md.append(f"| {name if op == 'seal' else ''} | {libs if op == 'seal' else ''} | {op} | "
+                  f"{g[gcry] / MB:,.0f} | {g[evp] / MB:,.0f} | {f'{speed / MB:,.0f}' if speed == speed else '—'} | "
+                  f"{f'{eng_v / MB:,.0f}' if eng_v else '—'} | {faster} | {used:.3f}× |")
+        csv_rows.append(["gcm_release", f"{name.split()[0]}_{op}", "-", f"{g[gcry]:.0f}", "", "", "B/s",
+                         f"{used:.4f}", "libgcrypt GCM / the faster library's GCM", "", ""])
+
+
+gcm_releases = [("bookworm (this host)", os.path.join(W, "gcm.json"), os.path.join(W, "engine.json"), "engine",
+                 meta.get("libs_host", ""))]
+for release in meta.get("engine_releases", "").split():
+    gcm_releases.append((release, os.path.join(W, f"gcm_{release}.json"), os.path.join(W, f"engine_{release}.json"),
+                         f"engine_{release}", meta.get(f"libs_{release}", "")))
+gcm_releases = [r for r in gcm_releases if os.path.exists(r[1]) and os.path.exists(r[2])]
+if len(gcm_releases) > 1:
+    md.append("## AES-256-GCM on each release's libraries (higher is better)")
+    md.append("")
+    md.append("`gcm_bench` (one 4096-byte unit per call under a fresh nonce, 48 bytes of additional data, a "
+              "16-byte tag), the engine's GCM write (`engine_bench`, 8 KiB pages as two units and their entries, "
+              "no storage copy) and `openssl speed -evp aes-256-gcm -bytes 4096` (median of its runs of 3 s; "
+              "`-decrypt` for open), built and run in each release's chroot as above. MB/s, medians. The engine "
+              "seals and opens with libgcrypt on every release, for the reason the XTS table gives (only "
+              "libgcrypt's cipher state can live in the locked arena); the last column is libgcrypt's speed over "
+              "the faster library's. No target is set for this table.")
+    md.append("")
+    md.append("| release | OpenSSL, libgcrypt | op | libgcrypt GCM | OpenSSL GCM | openssl speed | engine (GCM) | faster library | libgcrypt / faster |")
+    md.append("|---|---|---|---:|---:|---:|---:|---|---:|")
+    for row in gcm_releases:
+        gcm_release_row(*row)
+    md.append("")
 
 lay, _ = bench_medians(os.path.join(W, "layer.json"))
 md.append("## The libc layer: 8 KiB pwrite/pread on a real file (higher is better)")
