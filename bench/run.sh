@@ -212,36 +212,28 @@ for rep in $(seq 1 "$engine_reps"); do
 done
 grep -A6 '^per-process throughput' "$work/concurrency_$engine_reps.txt" | sed 's/^/    /'
 
-speed_runs=$([ "$quick" = 1 ] && echo 1 || echo 3)
-step "openssl speed -evp aes-256-xts -bytes 8192 ($speed_runs run(s) each way, 3 s each)"
-openssl_speed() {  # [-decrypt] -> bytes per second at 8192-byte blocks
+# openssl speed for AES-256-XTS at the engine's 8 KiB page (the engine
+# table's reference) and for AES-256-GCM at the format's 4 KiB unit (the
+# per-release GCM table).
+openssl_speed() {  # cipher bytes [-decrypt] -> bytes per second at that block size
     local out
-    out=$(openssl speed -seconds 3 -bytes 8192 "$@" -evp aes-256-xts 2>/dev/null) ||
-        die "openssl speed $* failed"
+    out=$(openssl speed -seconds 3 -bytes "$2" "${@:3}" -evp "$1" 2>/dev/null) ||
+        die "openssl speed ${*:3} -evp $1 failed"
     # Last line: "AES-256-XTS   12345678.90k" (1000s of bytes per second).
     awk 'END { v = $NF; sub(/k$/, "", v); printf "%.0f\n", v * 1000 }' <<<"$out"
 }
-for r in $(seq 1 "$speed_runs"); do
-    enc=$(openssl_speed)
-    dec=$(openssl_speed -decrypt)
-    echo "engine,openssl_speed_encrypt,-,$r,bytes_per_second,$enc,B/s" >>"$runs_csv"
-    echo "engine,openssl_speed_decrypt,-,$r,bytes_per_second,$dec,B/s" >>"$runs_csv"
-    note "run $r: encrypt $((enc / 1000000)) MB/s, decrypt $((dec / 1000000)) MB/s"
-done
-# GCM at the format's unit, 4096 bytes, for the per-release GCM table.
-step "openssl speed -evp aes-256-gcm -bytes 4096 ($speed_runs run(s) each way, 3 s each)"
-gcm_speed() {  # [-decrypt] -> bytes per second at 4096-byte blocks
-    local out
-    out=$(openssl speed -seconds 3 -bytes 4096 "$@" -evp aes-256-gcm 2>/dev/null) ||
-        die "openssl speed $* -evp aes-256-gcm failed"
-    awk 'END { v = $NF; sub(/k$/, "", v); printf "%.0f\n", v * 1000 }' <<<"$out"
-}
-for r in $(seq 1 "$speed_runs"); do
-    enc=$(gcm_speed)
-    dec=$(gcm_speed -decrypt)
-    echo "engine,openssl_speed_gcm_seal,-,$r,bytes_per_second,$enc,B/s" >>"$runs_csv"
-    echo "engine,openssl_speed_gcm_open,-,$r,bytes_per_second,$dec,B/s" >>"$runs_csv"
-    note "run $r: seal $((enc / 1000000)) MB/s, open $((dec / 1000000)) MB/s"
+speed_runs=$([ "$quick" = 1 ] && echo 1 || echo 3)
+# metric prefix, cipher, block size, and the names of its two directions
+for spec in "openssl_speed_ aes-256-xts 8192 encrypt decrypt" "openssl_speed_gcm_ aes-256-gcm 4096 seal open"; do
+    read -r prefix cipher bytes forward backward <<<"$spec"
+    step "openssl speed -evp $cipher -bytes $bytes ($speed_runs run(s) each way, 3 s each)"
+    for r in $(seq 1 "$speed_runs"); do
+        there=$(openssl_speed "$cipher" "$bytes")
+        back=$(openssl_speed "$cipher" "$bytes" -decrypt)
+        echo "engine,$prefix$forward,-,$r,bytes_per_second,$there,B/s" >>"$runs_csv"
+        echo "engine,$prefix$backward,-,$r,bytes_per_second,$back,B/s" >>"$runs_csv"
+        note "run $r: $forward $((there / 1000000)) MB/s, $backward $((back / 1000000)) MB/s"
+    done
 done
 
 # The same engine_bench, gcm_bench and openssl speed with each other
@@ -262,25 +254,26 @@ if [ -n "$engine_releases" ]; then
                 --benchmark_out=/tmp/engine.json --benchmark_out_format=json --benchmark_color=false >/tmp/engine.txt 2>&1 &&
             ./build-bench/gcm_bench --benchmark_repetitions="$1" --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \
                 --benchmark_out=/tmp/gcm.json --benchmark_out_format=json --benchmark_color=false >>/tmp/engine.txt 2>&1 &&
-            for r in 1 2 3; do
-                openssl speed -seconds 3 -bytes 8192 -evp aes-256-xts 2>/dev/null | tail -1
-                openssl speed -seconds 3 -bytes 8192 -decrypt -evp aes-256-xts 2>/dev/null | tail -1
-            done >/tmp/speed.txt &&
-            for r in 1 2 3; do
-                openssl speed -seconds 3 -bytes 4096 -evp aes-256-gcm 2>/dev/null | tail -1
-                openssl speed -seconds 3 -bytes 4096 -decrypt -evp aes-256-gcm 2>/dev/null | tail -1
-            done >/tmp/speed_gcm.txt &&
+            for spec in "aes-256-xts 8192 speed" "aes-256-gcm 4096 speed_gcm"; do
+                read -r cipher bytes file <<<"$spec"
+                for r in 1 2 3; do
+                    openssl speed -seconds 3 -bytes "$bytes" -evp "$cipher" 2>/dev/null | tail -1
+                    openssl speed -seconds 3 -bytes "$bytes" -decrypt -evp "$cipher" 2>/dev/null | tail -1
+                done >"/tmp/$file.txt"
+            done &&
             echo "$(openssl version | cut -d" " -f2), libgcrypt $(dpkg-query -W -f="\${Version}" libgcrypt20)" >/tmp/libs.txt' \
             "$EC_CHROOT_SRC" "$engine_reps" || { tail -20 "$root/tmp/bench-cmake.log" "$root/tmp/engine.txt" >&2; die "engine_bench in $release failed"; }
         cp "$root/tmp/engine.json" "$work/engine_$release.json"
         cp "$root/tmp/gcm.json" "$work/gcm_$release.json"
         setmeta "libs_$release" "$(cat "$root/tmp/libs.txt")"
-        awk -v rel="$release" '{ v = $NF; sub(/k$/, "", v); dir = (NR % 2 == 1) ? "encrypt" : "decrypt";
-                                 printf "engine_%s,openssl_speed_%s,-,%d,bytes_per_second,%.0f,B/s\n", rel, dir, int((NR + 1) / 2), v * 1000 }' \
-            "$root/tmp/speed.txt" >>"$runs_csv"
-        awk -v rel="$release" '{ v = $NF; sub(/k$/, "", v); dir = (NR % 2 == 1) ? "seal" : "open";
-                                 printf "engine_%s,openssl_speed_gcm_%s,-,%d,bytes_per_second,%.0f,B/s\n", rel, dir, int((NR + 1) / 2), v * 1000 }' \
-            "$root/tmp/speed_gcm.txt" >>"$runs_csv"
+        # The speed files alternate the two directions, run by run.
+        for spec in "speed openssl_speed_ encrypt decrypt" "speed_gcm openssl_speed_gcm_ seal open"; do
+            read -r file prefix forward backward <<<"$spec"
+            awk -v metric="engine_$release,$prefix" -v there="$forward" -v back="$backward" \
+                '{ v = $NF; sub(/k$/, "", v); dir = (NR % 2 == 1) ? there : back;
+                   printf "%s%s,-,%d,bytes_per_second,%.0f,B/s\n", metric, dir, int((NR + 1) / 2), v * 1000 }' \
+                "$root/tmp/$file.txt" >>"$runs_csv"
+        done
         sed -n '/throughput ratio/,$p' "$root/tmp/engine.txt" | sed 's/^/    /'
     done
 fi

@@ -275,16 +275,23 @@ format_check() {
     git ls-files '*.cpp' '*.hpp' 2>/dev/null | xargs clang-format --dry-run -Werror
 }
 
+# Runs a command with its output in LOG; when it fails, shows the log's end.
+run_logged() {  # log command...
+    local log=$1
+    shift
+    "$@" >"$log" 2>&1 || {
+        tail -30 "$log"
+        return 1
+    }
+}
+
 # The benchmark harness must keep running from a fresh clone. Its figures are
 # not checked (timings never go into tests): only that it completes and
 # writes a report with every section.
 bench_smoke() {
     local out
     out=$(mktemp -d /tmp/ephemeral_crypt-bench-smoke.XXXXXX)
-    BENCH_QUICK=1 BENCH_OUT_DIR="$out" bash bench/run.sh >"$out/run.log" 2>&1 || {
-        tail -30 "$out/run.log"
-        return 1
-    }
+    run_logged "$out/run.log" env BENCH_QUICK=1 BENCH_OUT_DIR="$out" bash bench/run.sh || return 1
     local section missing=0
     for section in "## SQL workloads" "## pgbench" "## Engine" "## The libc layer" "## Server start" "## Targets"; do
         grep -q "^$section" "$out/RESULTS.md" || { echo "RESULTS.md lacks '$section'"; missing=1; }
@@ -299,10 +306,8 @@ bench_smoke() {
 instructions_smoke() {
     local out
     out=$(mktemp -d /tmp/ephemeral_crypt-insn-smoke.XXXXXX)
-    BENCH_INSN_ROWS=10000 BENCH_INSN_OUT="$out/INSTRUCTIONS.md" bash bench/instructions.sh >"$out/run.log" 2>&1 || {
-        tail -30 "$out/run.log"
-        return 1
-    }
+    run_logged "$out/run.log" env BENCH_INSN_ROWS=10000 BENCH_INSN_OUT="$out/INSTRUCTIONS.md" \
+        bash bench/instructions.sh || return 1
     local rows
     rows=$(grep -c '^| [^-w|]' "$out/INSTRUCTIONS.md")
     [ "$rows" -eq 6 ] || { echo "INSTRUCTIONS.md has $rows workload rows, expected 6"; return 1; }
