@@ -125,12 +125,12 @@ for w in "${workloads[@]}"; do
 done
 
 python3 - "$work" "$out" "$rows" "$(postgres --version)" "$(sha256sum "$so" | cut -c1-16)" \
-    "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(valgrind --version)" <<'PY'
+    "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(valgrind --version)" "${workloads[*]}" <<'PY'
 import os
 import sys
 
-work, out, rows, pg_version, so_sha, git_rev, valgrind = sys.argv[1:8]
-workloads = ["sort", "hashjoin", "hashagg", "create_index", "temp_table_insert", "temp_table"]
+work, out, rows, pg_version, so_sha, git_rev, valgrind, workload_list = sys.argv[1:9]
+workloads = workload_list.split()
 title = {
     "sort": "sort, `ORDER BY` text, work_mem 6MB",
     "hashjoin": "hash join, work_mem 3MB",
@@ -169,7 +169,8 @@ counts = {(w, s): load(w, s) for w in workloads for s in "ABCG"}
 for s in "ABCG":  # the scan: the pair's counts minus the insert's
     pair, ins = counts[("temp_table", s)], counts[("temp_table_insert", s)]
     counts[("temp_table_scan", s)] = {k: pair[k] - ins[k] for k in pair}
-rows_out = ["sort", "hashjoin", "hashagg", "create_index", "temp_table_insert", "temp_table_scan"]
+# The report has the scan where the runs have the pair.
+rows_out = ["temp_table_scan" if w == "temp_table" else w for w in workloads]
 
 md = ["# ephemeral_crypt: instructions per workload", ""]
 md.append(f"Produced by `bash bench/instructions.sh` ({valgrind}, callgrind) with {pg_version}; extension "
