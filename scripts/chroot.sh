@@ -238,6 +238,8 @@ build_packages() {
     # bench/run.sh builds engine_bench in each root, against that release's
     # OpenSSL and libgcrypt.
     echo cmake libbenchmark-dev openssl
+    # The fleet's own tools, for the backup and high-availability tests.
+    echo pgbackrest barman-cli patroni etcd-server etcd-client python3-etcd
     for m in $(majors_of_release "$release"); do
         echo "postgresql-$m postgresql-server-dev-$m"
     done

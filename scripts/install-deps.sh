@@ -12,6 +12,7 @@ packages=(
     openssl valgrind binutils gdb
     debootstrap curl xz-utils bzip2 dpkg-dev debhelper fakeroot postgresql-server-dev-all
     gnuplot-nox
+    pgbackrest barman-cli patroni etcd-server etcd-client python3-etcd
 )
 
 missing=()
