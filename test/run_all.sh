@@ -321,7 +321,6 @@ if [ -z "${PG_MAJOR:-}" ]; then
     run_suite "unit tests (ctest)" unit_plain
     run_suite "unit tests under ASan+UBSan (ctest)" unit_sanitized
     run_suite "header fuzzer (libFuzzer, ${EC_FUZZ_SECONDS:-30} s)" run_fuzzer fuzz_header
-    run_suite "restart seed fuzzer (libFuzzer, ${EC_FUZZ_SECONDS:-30} s)" run_fuzzer fuzz_restart_seed
     run_suite "clang-format" format_check
 fi
 for major in $majors; do
