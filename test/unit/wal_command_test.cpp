@@ -88,8 +88,8 @@ TEST(WalCommand, LeavesEverythingElseAlone) {
 }
 
 TEST(WalCommand, PgBackRestPushesAndFetchesEachSegmentItself) {
-    const std::string push = "/usr/bin/pgbackrest --stanza=main archive-push pg_wal/" +
-                             std::string(kSegment);
+    const std::string push =
+        "/usr/bin/pgbackrest --stanza=main archive-push pg_wal/" + std::string(kSegment);
     EXPECT_EQ(rewrite_wal_command(push, *find_wal_command(push), "/dev/shm/s/x"),
               "/usr/bin/pgbackrest --no-archive-async --stanza=main archive-push /dev/shm/s/x");
     const std::string get = "pgbackrest --stanza=main archive-get %f \"pg_wal/RECOVERYXLOG\"";
