@@ -234,7 +234,7 @@ sub ec_classify
 	if (@dirs == 1 && $dirs[0] eq 'pg_wal')
 	{
 		return 'wal'
-		  if $name =~ /^[0-9A-F]{24}(\.partial)?$/ || $name =~ /^xlogtemp\./;
+		  if $name =~ /^[0-9A-F]{24}(\.partial)?$/ || $name =~ /^xlogtemp\./ || $name eq 'RECOVERYXLOG';
 		return undef;
 	}
 	return 'spill'
