@@ -266,10 +266,10 @@ void warn_unarchived_foreign_wal(const char* sealed_name) {
         char segment[MAXFNAMELEN];
         snprintf(segment, sizeof(segment), "%.*s", XLOG_FNAME_LEN, entry->d_name);
         if (missing == 0 || strcmp(segment, first) < 0) {
-            strlcpy(first, segment, sizeof(first));
+            snprintf(first, sizeof(first), "%s", segment);
         }
         if (missing == 0 || strcmp(segment, last) > 0) {
-            strlcpy(last, segment, sizeof(last));
+            snprintf(last, sizeof(last), "%s", segment);
         }
         ++missing;
     }
