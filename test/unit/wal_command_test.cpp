@@ -194,6 +194,19 @@ TEST_P(WalCommandLayerTest, ArchiveCommandReadsPlaintextUnderTheSegmentsName) {
     EXPECT_EQ(g_seen.count, 0);
 }
 
+TEST_P(WalCommandLayerTest, WhatAKilledArchiverLeftIsRemovedByTheNextOne) {
+    write_encrypted_segment(canary_text(5000));
+    // The command leaves a copy of its staging directory behind, as a
+    // process killed during its command would leave the directory itself.
+    const std::string leave =
+        std::string("d=$(dirname pg_wal/") + kSegment + ") && cp -r \"$d\" \"$d-left\"";
+    EXPECT_EQ(ec_system(leave.c_str()), 0);
+    EXPECT_EQ(entries(staging_), 1);
+    const std::string command = std::string("test -f pg_wal/") + kSegment;
+    EXPECT_EQ(ec_system(command.c_str()), 0);
+    EXPECT_EQ(entries(staging_), 0) << "the next archive command removed the leftover";
+}
+
 TEST_P(WalCommandLayerTest, AFailingArchiveCommandKeepsItsStatus) {
     write_encrypted_segment(canary_text(5000));
     const std::string command = std::string("test -f pg_wal/") + kSegment + " && exit 3";
