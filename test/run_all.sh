@@ -335,6 +335,7 @@ if [ -z "${PG_MAJOR:-}" ]; then
     run_suite "unit tests under ASan+UBSan (ctest)" unit_sanitized
     run_suite "header fuzzer (libFuzzer, ${EC_FUZZ_SECONDS:-30} s)" run_fuzzer fuzz_header
     run_suite "clang-format" format_check
+    run_suite "version: ephemeral_crypt.control and debian/changelog agree" make -s check-version
 fi
 for major in $majors; do
     version_suites "$major"
