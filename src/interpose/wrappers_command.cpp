@@ -211,7 +211,11 @@ class StagingArea {
             error_ = EXDEV;
             return;
         }
-        std::snprintf(file_, sizeof(file_), "%s/%s", directory_, name.c_str());
+        if (std::snprintf(file_, sizeof(file_), "%s/%s", directory_, name.c_str()) >=
+            static_cast<int>(sizeof(file_))) {
+            file_[0] = '\0';
+            error_ = ENAMETOOLONG;
+        }
     }
 
     ~StagingArea() {
