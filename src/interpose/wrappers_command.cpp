@@ -284,6 +284,7 @@ int archive_through_staging(const char* command, const WalCommand& found) noexce
     }
     if (FdTable::instance().lookup(in) == nullptr) {
         real().close(in);  // plaintext (written before WAL encryption): nothing to stage
+        const SignalsHeld::Released released(held);
         return real().system(command);
     }
     StagingArea area(found.name, "archive");
