@@ -10,6 +10,7 @@
 #include <cstring>
 #include <exception>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,10 +18,13 @@
 #include "core/counters.hpp"
 #include "core/crypto_error.hpp"
 #include "core/policy.hpp"
+#include "core/policy_lifecycle.hpp"
 #include "core/sha256.hpp"
+#include "core/shared_policy.hpp"
 #include "engine/counters.hpp"
 #include "engine/errors.hpp"
 #include "engine/inspection.hpp"
+#include "engine/policy_lifecycle.hpp"
 #include "engine/policy_loading.hpp"
 #include "engine/restart_seed_file.hpp"
 #include "engine/self_test.hpp"
@@ -53,6 +57,7 @@ using ec::FileCipher;
 using ec::PolicyFileStatus;
 using engine::PathProblem;
 using engine::PolicyVerdict;
+using engine::ReloadVerdict;
 using ip::LayerEvent;
 
 }  // namespace
@@ -82,10 +87,19 @@ static_assert(mirrors({EC_POLICY_OK, EC_POLICY_MISSING, EC_POLICY_UNREADABLE, EC
                        PolicyFileStatus::Unreadable, PolicyFileStatus::Malformed,
                        PolicyFileStatus::Unsigned, PolicyFileStatus::BadSignature}),
               "policy file statuses");
-static_assert(mirrors({EC_POLICY_ACCEPTED, EC_POLICY_SIGNED_BUT_NO_FILE, EC_POLICY_FILE_REJECTED},
+static_assert(mirrors({EC_POLICY_ACCEPTED, EC_POLICY_SIGNED_BUT_NO_FILE, EC_POLICY_FILE_REJECTED,
+                       EC_POLICY_ROLLED_BACK},
                       {PolicyVerdict::Accepted, PolicyVerdict::SignedButNoFile,
-                       PolicyVerdict::FileRejected}),
+                       PolicyVerdict::FileRejected, PolicyVerdict::RolledBack}),
               "policy verdicts");
+static_assert(mirrors({EC_RELOAD_APPLIED, EC_RELOAD_UNCHANGED, EC_RELOAD_PENDING_RESTART,
+                       EC_RELOAD_REJECTED, EC_RELOAD_ROLLED_BACK},
+                      {ReloadVerdict::Applied, ReloadVerdict::Unchanged,
+                       ReloadVerdict::PendingRestart, ReloadVerdict::Rejected,
+                       ReloadVerdict::RolledBack}),
+              "reload verdicts");
+static_assert(EC_PENDING_DETAIL_BUFFER == ec::kPendingDetailBytes &&
+              sizeof(ec_policy_state{}.pending_digest) == sizeof(ec::PolicySnapshot{}.digest));
 static_assert(mirrors({EC_PATH_OK, EC_PATH_EMPTY, EC_PATH_TRAVERSAL, EC_PATH_OUTSIDE,
                        EC_PATH_MISSING, EC_PATH_NOT_REGULAR, EC_PATH_UNREADABLE},
                       {PathProblem::None, PathProblem::Empty, PathProblem::Traversal,
@@ -114,6 +128,20 @@ constexpr char kWalDir[] = "pg_wal";
 char g_key_id[EC_KEY_ID_BUFFER];
 ec_event_callback g_callback = nullptr;
 std::vector<engine::FileReport> g_scan_results;
+
+// The policy settled at start-up (the postmaster's, inherited by fork), and
+// the shared block every process reads the policy in force from.
+ec::Policy g_started_policy;
+bool g_started_signed = false;
+bool g_started_from_file = false;
+std::int64_t g_loaded_at_ms = 0;
+ec::SharedPolicy* g_shared_policy = nullptr;
+
+std::int64_t unix_ms_now() noexcept {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 void copy_text(char* out, std::size_t out_len, const std::string& text) noexcept {
     std::snprintf(out, out_len, "%s", text.c_str());
@@ -292,6 +320,9 @@ ec_status ec_engine_resolve_policy(const ec_policy* from_settings, const char* p
         request.policy_file = policy_file != nullptr ? policy_file : "";
         request.public_key = public_key != nullptr ? public_key : "";
         request.require_signed = require_signed;
+        if (!request.policy_file.empty()) {
+            request.accepted_serial = engine::read_accepted_serial(engine::kAcceptedSerialFile);
+        }
         const engine::PolicyResolution resolved = engine::resolve_policy(request);
         out->verdict = static_cast<int>(resolved.verdict);
         out->file_status = static_cast<int>(resolved.file_status);
@@ -301,10 +332,146 @@ ec_status ec_engine_resolve_policy(const ec_policy* from_settings, const char* p
             fill_error(error, resolved.error_number, resolved.detail.c_str());
             return EC_FAILED;
         }
+        // Only a verified serial moves the floor: an unsigned file's claim
+        // could otherwise lock out every policy the control plane signs.
+        if (resolved.signed_ok &&
+            engine::raises_accepted_serial(resolved.policy.serial, request.accepted_serial)) {
+            engine::record_accepted_serial(engine::kAcceptedSerialFile, resolved.policy.serial);
+        }
+        g_started_policy = resolved.policy;
+        g_started_signed = resolved.signed_ok;
+        g_started_from_file = resolved.from_file;
+        g_loaded_at_ms = unix_ms_now();
         to_c_policy(resolved.policy, &out->policy);
         copy_text(out->digest, sizeof(out->digest), resolved.digest);
         copy_text(out->cipher_summary, sizeof(out->cipher_summary),
                   ec::cipher_summary(resolved.policy));
+        return EC_OK;
+    });
+}
+
+size_t ec_engine_policy_state_size(void) {
+    return ec::SharedPolicy::bytes();
+}
+
+void ec_engine_attach_policy_state(void* shared, bool initialize) {
+    auto* block =
+        initialize ? ec::SharedPolicy::create(shared) : static_cast<ec::SharedPolicy*>(shared);
+    if (initialize) {
+        ec::PolicySnapshot snapshot;
+        ec::snapshot_policy(g_started_policy, &snapshot);
+        snapshot.generation = 1;
+        snapshot.loaded_at_ms = g_loaded_at_ms;
+        snapshot.signed_ok = g_started_signed;
+        snapshot.from_file = g_started_from_file;
+        copy_text(snapshot.digest, sizeof(snapshot.digest),
+                  ec::policy_digest_hex(g_started_policy));
+        block->publish(snapshot);
+    }
+    g_shared_policy = block;
+    ip::attach_shared_policy(block);
+}
+
+bool ec_engine_read_policy_state(int64_t now_unix_ms, ec_policy_state* out) {
+    std::memset(out, 0, sizeof(*out));
+    ec::PolicySnapshot snapshot;
+    if (g_shared_policy == nullptr || !g_shared_policy->read(&snapshot)) {
+        return false;
+    }
+    try {
+        const ec::Policy policy = ec::policy_of(snapshot);
+        out->generation = snapshot.generation;
+        to_c_policy(policy, &out->policy);
+        copy_text(out->digest, sizeof(out->digest), snapshot.digest);
+        copy_text(out->cipher_summary, sizeof(out->cipher_summary), ec::cipher_summary(policy));
+        out->signed_ok = snapshot.signed_ok;
+        out->from_file = snapshot.from_file;
+        out->serial = snapshot.serial;
+        out->has_not_after = snapshot.has_not_after;
+        out->not_after_unix_ms = snapshot.not_after * 1000;
+        out->has_max_key_age = snapshot.has_max_key_age;
+        out->max_key_age_seconds = snapshot.max_key_age;
+        out->loaded_at_unix_ms = snapshot.loaded_at_ms;
+        out->pending_restart = snapshot.pending_restart;
+        copy_text(out->pending_digest, sizeof(out->pending_digest), snapshot.pending_digest);
+        copy_text(out->pending_detail, sizeof(out->pending_detail), snapshot.pending_detail);
+        out->reloads_rejected = g_shared_policy->reloads_rejected.load(std::memory_order_relaxed);
+        const ec::Freshness freshness =
+            ec::evaluate_freshness(policy, now_unix_ms, ec_engine_key_created_at_unix_ms());
+        out->stale = freshness.stale();
+        out->has_deadline = freshness.deadline_ms.has_value();
+        out->deadline_unix_ms = freshness.deadline_ms.value_or(0);
+        out->time_left_ms = freshness.time_left_ms;
+        copy_text(out->stale_reason, sizeof(out->stale_reason),
+                  ec::stale_reason_text(policy, freshness));
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+ec_status ec_engine_reload_policy(const char* policy_file, const char* public_key,
+                                  bool require_signed, int64_t now_unix_ms, ec_reload_report* out,
+                                  ec_error* error) {
+    std::memset(out, 0, sizeof(*out));
+    out->verdict = EC_RELOAD_REJECTED;
+    return fenced(error, [&] {
+        ec::PolicySnapshot in_force;
+        if (g_shared_policy == nullptr || !g_shared_policy->read(&in_force)) {
+            throw engine::EngineError("the policy in force is not in shared memory");
+        }
+        const std::optional<std::int64_t> floor =
+            engine::read_accepted_serial(engine::kAcceptedSerialFile);
+        const ec::PolicyFileResult loaded = ec::load_policy_file(
+            policy_file != nullptr ? policy_file : "", public_key != nullptr ? public_key : "");
+        const engine::ReloadDecision decision = engine::decide_reload(
+            loaded, require_signed, ec::policy_of(in_force), g_started_policy, floor);
+        out->verdict = static_cast<int>(decision.verdict);
+        out->file_status = static_cast<int>(decision.file_status);
+        out->saved_errno = decision.error_number;
+        out->serial = decision.policy.serial;
+        copy_text(out->version, sizeof(out->version), decision.policy.version);
+        copy_text(out->digest, sizeof(out->digest), decision.digest);
+        copy_text(out->detail, sizeof(out->detail), decision.detail);
+        ec::PolicySnapshot next = in_force;
+        switch (decision.verdict) {
+            case ReloadVerdict::Rejected:
+            case ReloadVerdict::RolledBack:
+                g_shared_policy->reloads_rejected.fetch_add(1, std::memory_order_relaxed);
+                return EC_OK;
+            case ReloadVerdict::Unchanged:
+                if (!in_force.pending_restart) {
+                    return EC_OK;
+                }
+                // The file went back to the policy in force: nothing waits.
+                next.pending_restart = false;
+                next.pending_digest[0] = '\0';
+                next.pending_detail[0] = '\0';
+                break;
+            case ReloadVerdict::PendingRestart:
+                next.pending_restart = true;
+                copy_text(next.pending_digest, sizeof(next.pending_digest), decision.digest);
+                copy_text(next.pending_detail, sizeof(next.pending_detail), decision.detail);
+                break;
+            case ReloadVerdict::Applied: {
+                // The floor moves first: a policy in force is never newer
+                // than what the next start-up will insist on.
+                if (loaded.signed_ok &&
+                    engine::raises_accepted_serial(decision.policy.serial, floor)) {
+                    engine::record_accepted_serial(engine::kAcceptedSerialFile,
+                                                   decision.policy.serial);
+                }
+                next = ec::PolicySnapshot();
+                ec::snapshot_policy(decision.policy, &next);
+                next.generation = in_force.generation + 1;
+                next.loaded_at_ms = now_unix_ms;
+                next.signed_ok = loaded.signed_ok;
+                next.from_file = true;
+                copy_text(next.digest, sizeof(next.digest), decision.digest);
+                break;
+            }
+        }
+        g_shared_policy->publish(next);
         return EC_OK;
     });
 }
