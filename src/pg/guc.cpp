@@ -4,7 +4,10 @@
  *		The ephemeral_crypt.* settings.
  *
  * Every setting is PGC_POSTMASTER: encryption is decided once, in the
- * postmaster, before any child exists. The names are an interface ops
+ * postmaster, before any child exists. (A signed policy file is read again
+ * on reload, policy_lifecycle.cpp.) ephemeral_crypt.stale_policy_action
+ * alone is PGC_SIGHUP: it decides only whether logins are refused while the
+ * policy is stale, never what is encrypted. The names are an interface ops
  * tooling depends on (the README's "Settings" table); keep them stable.
  *
  * ephemeral_crypt.temp_relation_cipher and ephemeral_crypt.spill_cipher
@@ -34,6 +37,7 @@ char* ec_policy_file = nullptr;
 char* ec_policy_public_key = nullptr;
 bool ec_require_signed_policy = false;
 int ec_test_fault = EC_FAULT_NONE;
+int ec_stale_policy_action = EC_STALE_WARN;
 
 namespace {
 
@@ -53,6 +57,12 @@ const struct config_enum_entry degradation_options[] = {
 const struct config_enum_entry cipher_options[] = {
     {"aes-256-xts", EC_CIPHER_AES_256_XTS, false},
     {"aes-256-gcm", EC_CIPHER_AES_256_GCM, false},
+    {nullptr, 0, false},
+};
+
+const struct config_enum_entry stale_policy_action_options[] = {
+    {"warn", EC_STALE_WARN, false},
+    {"refuse_connections", EC_STALE_REFUSE_CONNECTIONS, false},
     {nullptr, 0, false},
 };
 
@@ -174,6 +184,15 @@ void ec_define_settings() {
                    gettext_noop("Refuses to start unless the policy file is signed by "
                                 "ephemeral_crypt.policy_public_key."),
                    nullptr, &ec_require_signed_policy, false);
+    DefineCustomEnumVariable("ephemeral_crypt.stale_policy_action",
+                             gettext_noop("What a stale policy (past its not_after, or its key "
+                                          "older than max_key_age) does besides the WARNING: "
+                                          "warn, or refuse_connections."),
+                             gettext_noop("refuse_connections refuses new connections of roles "
+                                          "that are not superusers while the policy is stale; "
+                                          "encryption is never weakened either way."),
+                             &ec_stale_policy_action, EC_STALE_WARN, stale_policy_action_options,
+                             PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     define_setting("ephemeral_crypt.test_fault",
                    gettext_noop("Test only: injects an encryption failure (requires "
                                 "EPHEMERAL_CRYPT_TEST_FAULTS=1)."),

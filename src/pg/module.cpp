@@ -50,7 +50,6 @@ void report_layer_event(int event, int category, const char* path, int64_t unit,
                         const char* detail);
 void refuse_unless_preloaded();
 void resolve_policy();
-const char* policy_problem(int file_status);
 void check_guard_rails();
 void start_encryption();
 void encrypt_existing_wal();
@@ -102,23 +101,6 @@ void refuse_unless_preloaded() {
                             "postgresql.conf and restart the server.")));
 }
 
-const char* policy_problem(int file_status) {
-    switch (file_status) {
-        case EC_POLICY_MISSING:
-            return "the policy file does not exist";
-        case EC_POLICY_UNREADABLE:
-            return "the policy file cannot be read";
-        case EC_POLICY_MALFORMED:
-            return "the policy file is malformed";
-        case EC_POLICY_UNSIGNED:
-            return "the policy file is not signed, or no public key is configured to check it";
-        case EC_POLICY_BAD_SIGNATURE:
-            return "the policy file's signature does not verify";
-        default:
-            return "the policy file was rejected";
-    }
-}
-
 // The effective policy comes from the settings, or from the policy file when
 // one is named (engine/policy_loading.hpp says when a file refuses the start).
 void resolve_policy() {
@@ -141,11 +123,22 @@ void resolve_policy() {
             ereport(FATAL, (error.saved_errno != 0 ? errcode_for_file_access()
                                                    : errcode(ERRCODE_CONFIG_FILE_ERROR),
                             errmsg("ephemeral_crypt: policy file \"%s\" rejected: %s",
-                                   ec_policy_file, policy_problem(resolved.file_status)),
+                                   ec_policy_file, ec_policy_problem(resolved.file_status)),
                             error.message[0] ? errdetail("%s", error.message) : 0,
                             errhint("Deploy the policy file the control plane signed (sign it with "
                                     "ephemeral_crypt_policy sign), and check "
                                     "ephemeral_crypt.policy_public_key.")));
+        }
+        if (resolved.verdict == EC_POLICY_ROLLED_BACK) {
+            ereport(FATAL,
+                    (errcode(ERRCODE_CONFIG_FILE_ERROR),
+                     errmsg("ephemeral_crypt: policy file \"%s\" rejected: it is older than the "
+                            "newest policy this data directory has accepted",
+                            ec_policy_file),
+                     errdetail("%s.", error.message),
+                     errhint("Deploy the current policy file the control plane signed. The "
+                             "serial accepted last is kept in ephemeral_crypt.policy_serial in "
+                             "the data directory.")));
         }
         ec_report_engine_error(FATAL, ERRCODE_INTERNAL_ERROR, nullptr, &error, nullptr);
     }
@@ -308,5 +301,6 @@ void _PG_init(void) {
         ec_wal_restart_register();
     }
     ec_install_shmem_hooks();
+    ec_policy_lifecycle_init();
     log_ready();
 }

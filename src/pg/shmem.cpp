@@ -15,8 +15,10 @@
  * The postmaster counts into a process-local block until shared memory
  * exists; the startup hook then moves counting into the shared block, adding
  * what was counted so far the first time. AddinShmemInitLock is held only
- * while the block is found or created. After a crash restart the old segment
- * is gone: the counters start again from zero rather than read freed memory.
+ * while the block is found or created. A second block holds the policy in
+ * force (core/shared_policy.hpp, a seqlock), laid out with the start-up
+ * policy and replaced only by the policy worker (policy_lifecycle.cpp). After a crash restart the
+ *old segment is gone: the counters start again from zero rather than read freed memory.
  *
  *-------------------------------------------------------------------------
  */
@@ -51,6 +53,7 @@ void request_shmem() {
         prev_shmem_request_hook();
     }
     RequestAddinShmemSpace(MAXALIGN(ec_engine_counters_size(counting_processes())));
+    RequestAddinShmemSpace(MAXALIGN(ec_engine_policy_state_size()));
 }
 
 void startup_shmem() {
@@ -66,6 +69,10 @@ void startup_shmem() {
     ec_engine_attach_counters(counters, counting_processes(), !found,
                               !found && !counters_attached_before);
     counters_attached_before = true;
+    // After a crash restart the block starts again from the start-up policy;
+    // the policy worker, restarted too, reads the policy file again.
+    void* policy = ShmemInitStruct("ephemeral_crypt policy", ec_engine_policy_state_size(), &found);
+    ec_engine_attach_policy_state(policy, !found);
     LWLockRelease(AddinShmemInitLock);
 }
 
