@@ -113,5 +113,15 @@ $node->connect_fails('dbname=postgres user=regular',
 	'max_key_age: refuse_connections refuses the role',
 	expected_stderr => qr/max_key_age of 1s/);
 
+# The exporter's instance query reads the new figures as they are.
+my $yaml = slurp_file("$FindBin::RealBin/../../ops/postgres_exporter_queries.yaml");
+my ($query) = $yaml =~ /^ephemeral_crypt_instance:\n  query: >-\n((?:    .*\n)+)/m;
+ok(defined $query, 'the exporter file has the instance query');
+$query =~ s/^\s+//mg;
+$query =~ s/\n/ /g;
+like($node->safe_psql('postgres', "SELECT ready, policy_serial, pending_restart, policy_reloads_rejected, "
+	  . "policy_time_left_seconds < 0 FROM ($query) q"),
+	qr/^0\|3\|0\|0\|t$/, 'the exporter query: not ready, serial 3, nothing pending, time left negative');
+
 $node->stop;
 done_testing();
