@@ -541,6 +541,11 @@ void ec_engine_attach_counters(void* shared, size_t processes, bool initialize, 
 
 void ec_engine_detach_counters(void) {
     ip::detach_counters();
+    // The policy block goes with the rest of shared memory: the layer falls
+    // back to the start-up policy (whose WAL cipher is the only one a
+    // postmaster's exit uses) instead of reading unmapped memory.
+    ip::attach_shared_policy(nullptr);
+    g_shared_policy = nullptr;
 }
 
 bool ec_engine_read_counters(int category, ec_counter_values* out) {

@@ -249,7 +249,9 @@ size_t ec_engine_counters_size(size_t processes);
 /* Moves counting into `shared`; `initialize` lays it out first; `merge_local`
  * adds what this process counted before shared memory existed. */
 void ec_engine_attach_counters(void* shared, size_t processes, bool initialize, bool merge_local);
-/* Back to process-local counters, before shared memory goes away. */
+/* Back to process-local counters, and to the start-up policy (the policy
+ * block of ec_engine_attach_policy_state is detached too), before shared
+ * memory goes away. */
 void ec_engine_detach_counters(void);
 /* False (and *out untouched) for a category outside 0..EC_CATEGORY_COUNT-1. */
 bool ec_engine_read_counters(int category, ec_counter_values* out);
