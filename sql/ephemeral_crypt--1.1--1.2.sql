@@ -8,7 +8,9 @@
 -- time left before it or the key goes stale, max_key_age, when the policy in
 -- force was loaded, whether a reloaded policy waits for a restart, and how
 -- many reloads were refused. A function's result columns cannot be changed
--- in place, so it is made again, with its grants.
+-- in place, so it is made again, with its grants. ephemeral_crypt_events()
+-- reads the decision trail, and status counts the events recorded and
+-- dropped.
 
 DROP FUNCTION ephemeral_crypt_status();
 
@@ -32,10 +34,32 @@ CREATE FUNCTION ephemeral_crypt_status(
     OUT policy_max_key_age interval,
     OUT policy_loaded_at timestamptz,
     OUT pending_restart boolean,
-    OUT policy_reloads_rejected bigint)
+    OUT policy_reloads_rejected bigint,
+    OUT events_recorded bigint,
+    OUT events_dropped bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'ephemeral_crypt_status'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
+-- The decision trail: the non-routine decisions held in shared memory.
+CREATE FUNCTION ephemeral_crypt_events(
+    OUT event_id bigint,
+    OUT event_time timestamptz,
+    OUT pid integer,
+    OUT backend_type text,
+    OUT category text,
+    OUT file text,
+    OUT action text,
+    OUT error_number integer,
+    OUT policy_version text,
+    OUT policy_digest text,
+    OUT key_id text,
+    OUT detail text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'ephemeral_crypt_events'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
 REVOKE ALL ON FUNCTION ephemeral_crypt_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ephemeral_crypt_events() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ephemeral_crypt_status() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION ephemeral_crypt_events() TO pg_monitor;

@@ -23,7 +23,9 @@ CREATE FUNCTION ephemeral_crypt_status(
     OUT policy_max_key_age interval,
     OUT policy_loaded_at timestamptz,
     OUT pending_restart boolean,
-    OUT policy_reloads_rejected bigint)
+    OUT policy_reloads_rejected bigint,
+    OUT events_recorded bigint,
+    OUT events_dropped bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'ephemeral_crypt_status'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
@@ -86,6 +88,23 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'ephemeral_crypt_scan'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
+CREATE FUNCTION ephemeral_crypt_events(
+    OUT event_id bigint,
+    OUT event_time timestamptz,
+    OUT pid integer,
+    OUT backend_type text,
+    OUT category text,
+    OUT file text,
+    OUT action text,
+    OUT error_number integer,
+    OUT policy_version text,
+    OUT policy_digest text,
+    OUT key_id text,
+    OUT detail text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'ephemeral_crypt_events'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
 -- One row per category, in the shape a postgres_exporter custom query reads
 -- as it is: a label column and counters.
 CREATE VIEW ephemeral_crypt_counters AS
@@ -106,6 +125,7 @@ REVOKE ALL ON FUNCTION ephemeral_crypt_key_age() FROM PUBLIC;
 REVOKE ALL ON FUNCTION ephemeral_crypt_encryption_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION ephemeral_crypt_file_status(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ephemeral_crypt_scan() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ephemeral_crypt_events() FROM PUBLIC;
 REVOKE ALL ON ephemeral_crypt_counters FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION ephemeral_crypt_status() TO pg_monitor;
@@ -114,4 +134,5 @@ GRANT EXECUTE ON FUNCTION ephemeral_crypt_key_age() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ephemeral_crypt_encryption_status() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ephemeral_crypt_file_status(text) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ephemeral_crypt_scan() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION ephemeral_crypt_events() TO pg_monitor;
 GRANT SELECT ON ephemeral_crypt_counters TO pg_monitor;

@@ -206,6 +206,38 @@ ec_status ec_engine_reload_policy(const char* policy_file, const char* public_ke
                                   bool require_signed, int64_t now_unix_ms, ec_reload_report* out,
                                   ec_error* error);
 
+/* ---- The decision trail (core/event_ring.hpp) ---- */
+
+typedef struct ec_event_record {
+    uint64_t id;          /* 1 for the first event since start; set when recorded */
+    int64_t time_unix_ms; /* set when recorded if 0 */
+    int32_t pid;
+    int32_t error_number; /* errno, 0 when none */
+    int32_t category;     /* -1 for none */
+    char backend_type[32];
+    char action[32];
+    char file[256];
+    char detail[256];
+    char policy_version[65]; /* the policy in force; filled when recorded */
+    char policy_digest[EC_DIGEST_BUFFER];
+    char key_id[EC_KEY_ID_BUFFER];
+} ec_event_record;
+
+size_t ec_engine_event_ring_size(int capacity);
+/* Attaches the ring in shared memory; `initialize` lays it out first. */
+void ec_engine_attach_event_ring(void* shared, int capacity, bool initialize);
+/* Stamps the event with the time, the policy in force and the key id, and
+ * stores it; never blocks. False when no ring is attached. */
+bool ec_engine_record_event(ec_event_record* event);
+/* Copies the ring (oldest first) for ec_engine_event_at; returns how many
+ * events it holds, and sets *dropped to the events lost since start. The
+ * copy lives until the next call. */
+ec_status ec_engine_snapshot_events(int* count, uint64_t* dropped, ec_error* error);
+bool ec_engine_event_at(int index, ec_event_record* out);
+/* Events recorded since start and lost since (overwritten by newer ones, or
+ * dropped rather than wait for a slot), without copying the ring. */
+void ec_engine_event_counts(uint64_t* recorded, uint64_t* dropped);
+
 /* ---- WAL at start-up and shutdown (engine/wal_segments.hpp, restart_seed_file.hpp) ---- */
 
 /* Encrypts WAL segments of pg_wal still in plaintext; reports how many. */

@@ -67,6 +67,16 @@ const char* ec_policy_problem(int file_status);
 // Now, in Unix milliseconds.
 int64_t ec_unix_ms_now();
 
+/*---- The decision trail (decision_trail.cpp) ----*/
+
+// Records an event in the ring and logs it, with the process, the policy in
+// force and the key id. `category` -1 for none; `file` and `detail` may be
+// null. Only for decisions off the routine path: never on a successful I/O.
+void ec_trail_event(const char* action, int category, const char* file, int error_number,
+                    const char* detail);
+// ephemeral_crypt.event_ring_size: events the ring keeps.
+extern int ec_event_ring_size;
+
 /*---- WAL across restarts (wal_restart.cpp) ----*/
 
 // Registers the shutdown sealer and the postmaster's exit hook.

@@ -38,6 +38,7 @@ char* ec_policy_public_key = nullptr;
 bool ec_require_signed_policy = false;
 int ec_test_fault = EC_FAULT_NONE;
 int ec_stale_policy_action = EC_STALE_WARN;
+int ec_event_ring_size = 1024;
 
 namespace {
 
@@ -193,6 +194,12 @@ void ec_define_settings() {
                                           "encryption is never weakened either way."),
                              &ec_stale_policy_action, EC_STALE_WARN, stale_policy_action_options,
                              PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("ephemeral_crypt.event_ring_size",
+                            gettext_noop("Events the decision trail keeps in shared memory "
+                                         "(ephemeral_crypt_events()); older ones are dropped "
+                                         "and counted."),
+                            nullptr, &ec_event_ring_size, 1024, 16, 65536, PGC_POSTMASTER, 0,
+                            nullptr, nullptr, nullptr);
     define_setting("ephemeral_crypt.test_fault",
                    gettext_noop("Test only: injects an encryption failure (requires "
                                 "EPHEMERAL_CRYPT_TEST_FAULTS=1)."),

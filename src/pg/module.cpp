@@ -44,6 +44,15 @@ const char* const event_names[] = {
 static_assert(sizeof(event_names) / sizeof(event_names[0]) == EC_EVENT_LOCKED_MEMORY_EXHAUSTED + 1,
               "a name for every layer event");
 
+// The decision trail's action for each layer event.
+const char* const event_actions[] = {
+    "io_failure",     "header_rejected",   "plaintext_fallback",
+    "bypass_refused", "integrity_failure", "locked_memory_exhausted",
+};
+static_assert(sizeof(event_actions) / sizeof(event_actions[0]) ==
+                  EC_EVENT_LOCKED_MEMORY_EXHAUSTED + 1,
+              "an action for every layer event");
+
 /*---- Function declarations ----*/
 
 void report_layer_event(int event, int category, const char* path, int64_t unit,
@@ -67,6 +76,16 @@ const char* category_state(int category);
 // for it.
 void report_layer_event(int event, int category, const char* path, int64_t unit,
                         const char* detail) {
+    // The errno the call fails with: the wrapper's, set before it returns
+    // through the callback (EIO when none is set yet). A fallback succeeded,
+    // and a refused bypass sets its errno (which depends on the call) only
+    // after the callback: 0 for both.
+    const int error_number = event == EC_EVENT_PLAINTEXT_FALLBACK ? 0
+                             : event == EC_EVENT_BYPASS_REFUSED   ? 0
+                             : event == EC_EVENT_LOCKED_MEMORY_EXHAUSTED
+                                 ? ENOMEM
+                                 : (errno != 0 ? errno : EIO);
+    ec_trail_event(event_actions[event], category, path, error_number, detail);
     if (event == EC_EVENT_INTEGRITY_FAILURE) {
         ereport(WARNING, (errcode(ERRCODE_DATA_CORRUPTED),
                           errmsg("ephemeral_crypt: %s: file \"%s\", category %s, unit %lld, key %s",

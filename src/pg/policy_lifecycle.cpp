@@ -86,6 +86,31 @@ void reload_policy_file(bool at_worker_start) {
                                nullptr);
         return;
     }
+    // The decision trail: every outcome but a routine "unchanged".
+    switch (report.verdict) {
+        case EC_RELOAD_APPLIED:
+            ec_trail_event("policy_loaded", -1, ec_policy_file, 0,
+                           psprintf("version \"%s\", serial %lld, digest %s", report.version,
+                                    static_cast<long long>(report.serial), report.digest));
+            break;
+        case EC_RELOAD_UNCHANGED:
+            if (at_worker_start) {
+                ec_trail_event("policy_in_force", -1, ec_policy_file, 0,
+                               "the policy file holds the policy in force");
+            }
+            break;
+        case EC_RELOAD_PENDING_RESTART:
+            ec_trail_event("policy_pending_restart", -1, ec_policy_file, 0, report.detail);
+            break;
+        case EC_RELOAD_ROLLED_BACK:
+            ec_trail_event("policy_rolled_back", -1, ec_policy_file, 0, report.detail);
+            break;
+        default:
+            ec_trail_event(
+                "policy_rejected", -1, ec_policy_file, report.saved_errno,
+                report.detail[0] ? report.detail : ec_policy_problem(report.file_status));
+            break;
+    }
     switch (report.verdict) {
         case EC_RELOAD_APPLIED:
             ereport(LOG,
@@ -141,6 +166,7 @@ void warn_if_stale(uint64_t* warned_generation) {
         return;
     }
     *warned_generation = state.generation;
+    ec_trail_event("policy_stale", -1, ec_policy_file, 0, state.stale_reason);
     ereport(WARNING,
             (errcode(ERRCODE_WARNING),
              errmsg("ephemeral_crypt: the policy in force is stale: %s", state.stale_reason),

@@ -17,7 +17,8 @@
  * what was counted so far the first time. AddinShmemInitLock is held only
  * while the block is found or created. A second block holds the policy in
  * force (core/shared_policy.hpp, a seqlock), laid out with the start-up
- * policy and replaced only by the policy worker (policy_lifecycle.cpp). After a crash restart the
+ * policy and replaced only by the policy worker (policy_lifecycle.cpp). A
+ * third holds the decision trail's ring (decision_trail.cpp), lock-free. After a crash restart the
  *old segment is gone: the counters start again from zero rather than read freed memory.
  *
  *-------------------------------------------------------------------------
@@ -54,6 +55,7 @@ void request_shmem() {
     }
     RequestAddinShmemSpace(MAXALIGN(ec_engine_counters_size(counting_processes())));
     RequestAddinShmemSpace(MAXALIGN(ec_engine_policy_state_size()));
+    RequestAddinShmemSpace(MAXALIGN(ec_engine_event_ring_size(ec_event_ring_size)));
 }
 
 void startup_shmem() {
@@ -73,6 +75,9 @@ void startup_shmem() {
     // the policy worker, restarted too, reads the policy file again.
     void* policy = ShmemInitStruct("ephemeral_crypt policy", ec_engine_policy_state_size(), &found);
     ec_engine_attach_policy_state(policy, !found);
+    void* ring = ShmemInitStruct("ephemeral_crypt events",
+                                 ec_engine_event_ring_size(ec_event_ring_size), &found);
+    ec_engine_attach_event_ring(ring, ec_event_ring_size, !found);
     LWLockRelease(AddinShmemInitLock);
 }
 

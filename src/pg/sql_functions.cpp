@@ -33,6 +33,7 @@ EC_SQL_FUNCTION(ephemeral_crypt_key_age)
 EC_SQL_FUNCTION(ephemeral_crypt_encryption_status)
 EC_SQL_FUNCTION(ephemeral_crypt_file_status)
 EC_SQL_FUNCTION(ephemeral_crypt_scan)
+EC_SQL_FUNCTION(ephemeral_crypt_events)
 
 namespace {
 
@@ -137,7 +138,7 @@ Datum ephemeral_crypt_status(PG_FUNCTION_ARGS) {
     TupleDesc tupdesc = record_result_descriptor(fcinfo);
     const ec_policy_state state = policy_in_force();
     // 1.0's twelve columns, then 1.2's lifecycle columns.
-    constexpr int kColumns = 20;
+    constexpr int kColumns = 22;
     Datum datums[kColumns];
     bool nulls[kColumns] = {false};
     datums[0] = BoolGetDatum(ec_state.ready && !state.stale);
@@ -176,6 +177,11 @@ Datum ephemeral_crypt_status(PG_FUNCTION_ARGS) {
     datums[17] = TimestampTzGetDatum(timestamptz_from_unix_ms(state.loaded_at_unix_ms));
     datums[18] = BoolGetDatum(state.pending_restart);
     datums[19] = Int64GetDatum(static_cast<int64>(state.reloads_rejected));
+    uint64_t recorded = 0;
+    uint64_t dropped = 0;
+    ec_engine_event_counts(&recorded, &dropped);
+    datums[20] = Int64GetDatum(static_cast<int64>(recorded));
+    datums[21] = Int64GetDatum(static_cast<int64>(dropped));
     Assert(tupdesc->natts == 12 || tupdesc->natts == kColumns);
     PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, datums, nulls)));
 }
@@ -279,6 +285,50 @@ Datum ephemeral_crypt_scan(PG_FUNCTION_ARGS) {
         Datum datums[kFileReportColumns];
         bool nulls[kFileReportColumns] = {false};
         file_report_datums(report, datums, nulls);
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
+    }
+    return static_cast<Datum>(0);
+}
+
+Datum ephemeral_crypt_events(PG_FUNCTION_ARGS) {
+    require_preloaded();
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    InitMaterializedSRF(fcinfo, 0);
+    int count = 0;
+    uint64_t dropped = 0;
+    ec_error error;
+    if (ec_engine_snapshot_events(&count, &dropped, &error) != EC_OK) {
+        ec_report_engine_error(ERROR, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, nullptr, &error,
+                               nullptr);
+    }
+    constexpr int kColumns = 12;
+    for (int i = 0; i < count; ++i) {
+        ec_event_record event;
+        if (!ec_engine_event_at(i, &event)) {
+            break;
+        }
+        Datum datums[kColumns];
+        bool nulls[kColumns] = {false};
+        datums[0] = Int64GetDatum(static_cast<int64>(event.id));
+        datums[1] = TimestampTzGetDatum(timestamptz_from_unix_ms(event.time_unix_ms));
+        datums[2] = Int32GetDatum(event.pid);
+        datums[3] = CStringGetTextDatum(event.backend_type);
+        if (event.category >= 0) {
+            datums[4] = CStringGetTextDatum(ec_engine_category_name(event.category));
+        } else {
+            nulls[4] = true;
+        }
+        if (event.file[0] != '\0') {
+            datums[5] = CStringGetTextDatum(event.file);
+        } else {
+            nulls[5] = true;
+        }
+        datums[6] = CStringGetTextDatum(event.action);
+        datums[7] = Int32GetDatum(event.error_number);
+        datums[8] = CStringGetTextDatum(event.policy_version);
+        datums[9] = CStringGetTextDatum(event.policy_digest);
+        datums[10] = CStringGetTextDatum(event.key_id);
+        datums[11] = CStringGetTextDatum(event.detail);
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
     }
     return static_cast<Datum>(0);
