@@ -27,6 +27,18 @@ SELECT ready,
        layer_objects_patched > 0 AS objects_patched,
        layer_slots_patched > 0 AS slots_patched
   FROM ephemeral_crypt_status();
+-- 1.2's lifecycle columns, for a policy from the settings: no serial, no
+-- deadline, loaded at start-up, nothing waiting, no refused reload.
+SELECT not_ready_reason, policy_serial, policy_not_after, policy_time_left, policy_max_key_age,
+       policy_loaded_at BETWEEN key_created_at - interval '1 minute' AND now() AS loaded_at_start,
+       pending_restart, policy_reloads_rejected
+  FROM ephemeral_crypt_status();
+-- The decision trail: what the ring holds is what it recorded less what it
+-- dropped.
+SELECT events_recorded >= events_dropped AS counts_consistent,
+       (SELECT count(*) FROM ephemeral_crypt_events()) = events_recorded - events_dropped
+         AS ring_holds_the_rest
+  FROM ephemeral_crypt_status();
 SELECT ephemeral_crypt_policy_version();
 SELECT ephemeral_crypt_key_age() >= interval '0' AS key_age_is_positive;
 SELECT ephemeral_crypt_key_age() <= (SELECT key_age FROM ephemeral_crypt_status()) + interval '1 minute'

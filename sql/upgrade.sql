@@ -1,7 +1,8 @@
--- ALTER EXTENSION ephemeral_crypt UPDATE from 1.0 to 1.1. The 1.0 objects
--- keep working with this library before the update (it serves both
--- versions); the update adds 1.1's columns, keeps the grants, and leaves the
--- same objects a fresh 1.1 installation has.
+-- ALTER EXTENSION ephemeral_crypt UPDATE from 1.0 to 1.1, then to 1.2. The
+-- older objects keep working with this library before each update (it serves
+-- every version); each update adds its columns, keeps the grants, and the
+-- result has the same objects a fresh installation of the default version,
+-- 1.2, has.
 CREATE EXTENSION ephemeral_crypt VERSION '1.0';
 SELECT extversion FROM pg_extension WHERE extname = 'ephemeral_crypt';
 SELECT pg_get_function_arguments('ephemeral_crypt_encryption_status'::regproc) AS columns_1_0;
@@ -10,21 +11,35 @@ SELECT category, enabled, degradation, failures, plaintext_fallbacks
 SELECT string_agg(attname, ', ' ORDER BY attnum) AS counters_columns_1_0
   FROM pg_attribute WHERE attrelid = 'ephemeral_crypt_counters'::regclass AND attnum > 0;
 
-ALTER EXTENSION ephemeral_crypt UPDATE;
+ALTER EXTENSION ephemeral_crypt UPDATE TO '1.1';
 SELECT extversion FROM pg_extension WHERE extname = 'ephemeral_crypt';
 SELECT pg_get_function_arguments('ephemeral_crypt_encryption_status'::regproc) AS columns_1_1;
 SELECT category, enabled, degradation, cipher, integrity_failures
   FROM ephemeral_crypt_encryption_status();
 SELECT category, enabled, integrity_failures FROM ephemeral_crypt_counters;
+-- 1.1's status, twelve columns, served by the same library.
+SELECT ready, policy_version, policy_signed, cipher FROM ephemeral_crypt_status();
+
+ALTER EXTENSION ephemeral_crypt UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'ephemeral_crypt';
+SELECT pg_get_function_arguments('ephemeral_crypt_status'::regproc) AS status_columns_1_2;
+SELECT ready, not_ready_reason, policy_serial, policy_not_after, policy_time_left,
+       policy_max_key_age, policy_loaded_at <= now() AS loaded_before_now, pending_restart,
+       policy_reloads_rejected
+  FROM ephemeral_crypt_status();
 
 -- Still revoked from PUBLIC and granted to pg_monitor.
 CREATE ROLE regress_ec_upgrade_nobody;
 CREATE ROLE regress_ec_upgrade_monitor IN ROLE pg_monitor;
 SET ROLE regress_ec_upgrade_nobody;
+SELECT count(*) FROM ephemeral_crypt_status();
+SELECT count(*) >= 0 FROM ephemeral_crypt_events();
 SELECT count(*) FROM ephemeral_crypt_encryption_status();
 SELECT count(*) FROM ephemeral_crypt_counters;
 RESET ROLE;
 SET ROLE regress_ec_upgrade_monitor;
+SELECT count(*) FROM ephemeral_crypt_status();
+SELECT count(*) >= 0 FROM ephemeral_crypt_events();
 SELECT count(*) FROM ephemeral_crypt_encryption_status();
 SELECT count(*) FROM ephemeral_crypt_counters;
 RESET ROLE;
@@ -45,7 +60,7 @@ SELECT pg_describe_object(classid, objid, objsubid) AS object,
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'ephemeral_crypt');
 CREATE TEMP TABLE after_update AS SELECT * FROM extension_members;
 DROP EXTENSION ephemeral_crypt;
--- ...are those of a fresh installation of the default version, 1.1.
+-- ...are those of a fresh installation of the default version, 1.2.
 CREATE EXTENSION ephemeral_crypt;
 SELECT extversion FROM pg_extension WHERE extname = 'ephemeral_crypt';
 SELECT count(*) AS objects FROM after_update;

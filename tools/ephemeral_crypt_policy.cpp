@@ -2,6 +2,8 @@
 // It creates the Ed25519 key pair, signs a policy file after checking that it
 // parses, verifies one the way the server will, and prints the digest that
 // the server reports, so an operator can match a running instance to a file.
+// It shows the lifecycle keys (serial, not_after, max_key_age) as the server
+// reads them.
 // All policy logic lives in core/policy; this file only handles arguments,
 // files and exit codes (0 success, 1 failure, 2 bad usage).
 #include <fcntl.h>
@@ -13,6 +15,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <string>
 #include <string_view>
@@ -21,6 +24,7 @@
 
 #include "core/file_io.hpp"
 #include "core/policy.hpp"
+#include "core/policy_lifecycle.hpp"
 
 namespace {
 
@@ -40,8 +44,11 @@ constexpr char kUsage[] =
     "      'signature = ...' line (replacing any old one); in place unless -o is\n"
     "      given ('-o -' writes to standard output)\n"
     "  verify --public PUBFILE POLICYFILE\n"
-    "      print the status, version and digest; exit 0 only if the file is\n"
-    "      well-formed and signed by PUBFILE's key\n"
+    "      print the status, version, serial, not_after, max_key_age and digest;\n"
+    "      exit 0 only if the file is well-formed and signed by PUBFILE's key\n"
+    "  show POLICYFILE\n"
+    "      print what the file declares (version, categories, serial, not_after,\n"
+    "      max_key_age, digest) without checking the signature\n"
     "  digest POLICYFILE\n"
     "      print the SHA-256 of the canonical rendering of the file's policy\n"
     "      (the digest the server reports; comments and the signature do not count)\n"
@@ -266,8 +273,61 @@ int command_sign(int argc, char** argv) {
         return failure(error);
     }
     const PolicyFileResult parsed = parse_policy_text(signed_text, "");
-    std::printf("signed %s: version %s, digest %s\n", output_path.c_str(),
-                parsed.policy.version.c_str(), policy_digest_hex(parsed.policy).c_str());
+    std::printf("signed %s: version %s, serial %lld, digest %s\n", output_path.c_str(),
+                parsed.policy.version.c_str(), static_cast<long long>(parsed.policy.serial),
+                policy_digest_hex(parsed.policy).c_str());
+    return kExitOk;
+}
+
+// The lifecycle keys as the server reads them: the serial (0 when absent),
+// not_after in its canonical spelling, marked when it has passed, and
+// max_key_age as a duration and in seconds.
+void print_lifecycle(const Policy& policy) {
+    std::printf("serial: %lld\n", static_cast<long long>(policy.serial));
+    if (policy.not_after) {
+        const bool passed = static_cast<std::int64_t>(std::time(nullptr)) >= *policy.not_after;
+        std::printf("not_after: %s%s\n", format_utc_time(*policy.not_after).c_str(),
+                    passed ? " (passed: the server reports the policy as stale)" : "");
+    } else {
+        std::printf("not_after: none\n");
+    }
+    if (policy.max_key_age) {
+        std::printf("max_key_age: %s (%lld seconds)\n",
+                    format_duration(*policy.max_key_age).c_str(),
+                    static_cast<long long>(*policy.max_key_age));
+    } else {
+        std::printf("max_key_age: none\n");
+    }
+}
+
+int command_show(int argc, char** argv) {
+    Arguments args;
+    std::string error;
+    if (!parse_arguments(argc, argv, {}, args, error)) {
+        return usage_error(error);
+    }
+    if (args.positional.size() != 1) {
+        return usage_error("show needs exactly one POLICYFILE");
+    }
+    const std::string& policy_path = args.positional[0];
+    const PolicyFileResult result = load_policy_file(policy_path, "");
+    if (result.status != PolicyFileStatus::Unsigned) {
+        return failure(policy_path + ": " + std::string(policy_file_status_name(result.status)) +
+                       ": " + result.error);
+    }
+    std::printf("version: %s\n", result.policy.version.c_str());
+    for (const Category category : kAllCategories) {
+        const CategoryPolicy& setting = result.policy.of(category);
+        std::printf("%s: %s, %s, %s\n", std::string(category_name(category)).c_str(),
+                    setting.enabled ? "encrypted" : "not encrypted",
+                    std::string(degradation_name(setting.degradation)).c_str(),
+                    std::string(file_cipher_name(setting.cipher)).c_str());
+    }
+    print_lifecycle(result.policy);
+    std::printf("signature: %s\n", result.signature_line != 0
+                                       ? ("line " + std::to_string(result.signature_line)).c_str()
+                                       : "none");
+    std::printf("digest: %s\n", policy_digest_hex(result.policy).c_str());
     return kExitOk;
 }
 
@@ -302,6 +362,7 @@ int command_verify(int argc, char** argv) {
         // Printed for rejected files too: it is what the file claims, which
         // is what an operator needs to find the right one.
         std::printf("version: %s\n", result.policy.version.c_str());
+        print_lifecycle(result.policy);
         std::printf("digest: %s\n", policy_digest_hex(result.policy).c_str());
     }
     if (result.status != PolicyFileStatus::Ok || !result.signed_ok) {
@@ -355,6 +416,9 @@ int main(int argc, char** argv) {
     }
     if (command == "verify") {
         return command_verify(argc, argv);
+    }
+    if (command == "show") {
+        return command_show(argc, argv);
     }
     if (command == "digest") {
         return command_digest(argc, argv);

@@ -16,6 +16,7 @@
 
 #include "core/file_io.hpp"
 #include "core/hex.hpp"
+#include "core/policy_lifecycle.hpp"
 
 namespace ephemeral_crypt {
 
@@ -87,6 +88,9 @@ enum class Key : std::size_t {
     WalDegradation,
     TempRelationCipher,
     SpillCipher,
+    Serial,
+    NotAfter,
+    MaxKeyAge,
     Signature,
     Count,
 };
@@ -107,6 +111,9 @@ constexpr KeySpec kKeys[] = {
     {"wal_degradation", Key::WalDegradation, false},
     {"temp_relation_cipher", Key::TempRelationCipher, false},
     {"spill_cipher", Key::SpillCipher, false},
+    {"serial", Key::Serial, false},
+    {"not_after", Key::NotAfter, false},
+    {"max_key_age", Key::MaxKeyAge, false},
     {"signature", Key::Signature, false},
 };
 
@@ -142,6 +149,7 @@ struct Parsed {
     // replace it without touching the rest of the file.
     std::size_t signature_begin = 0;
     std::size_t signature_end = 0;
+    std::size_t signature_line = 0;
 };
 
 // Returns an empty string on success, else the Malformed message. With
@@ -249,6 +257,36 @@ std::string parse_lines(std::string_view text, bool decode_signature, Parsed& pa
                 parsed.policy.of(key_category(spec->key)).cipher = *cipher;
                 break;
             }
+            case Key::Serial: {
+                const std::optional<std::int64_t> serial = parse_serial(value);
+                if (!serial) {
+                    return where + "serial must be a signed 64-bit decimal integer, not " +
+                           quoted(value);
+                }
+                parsed.policy.serial = *serial;
+                break;
+            }
+            case Key::NotAfter: {
+                const std::optional<std::int64_t> not_after = parse_utc_time(value);
+                if (!not_after) {
+                    return where +
+                           "not_after must be a UTC time such as 2027-01-01T00:00:00Z, not " +
+                           quoted(value);
+                }
+                parsed.policy.not_after = *not_after;
+                break;
+            }
+            case Key::MaxKeyAge: {
+                const std::optional<std::int64_t> max_key_age = parse_duration(value);
+                if (!max_key_age) {
+                    return where +
+                           "max_key_age must be a positive duration such as 30d, 12h, 90m or "
+                           "3600s (at most 100 years), not " +
+                           quoted(value);
+                }
+                parsed.policy.max_key_age = *max_key_age;
+                break;
+            }
             case Key::Signature:
                 if (decode_signature &&
                     !decode_fixed(value, parsed.signature, kPolicySignatureBytes)) {
@@ -257,6 +295,7 @@ std::string parse_lines(std::string_view text, bool decode_signature, Parsed& pa
                 parsed.has_signature = true;
                 parsed.signature_begin = line_begin;
                 parsed.signature_end = pos;
+                parsed.signature_line = line_number;
                 break;
             case Key::Count:
                 break;
@@ -383,6 +422,7 @@ PolicyFileResult parse_policy_text(std::string_view text,
             return result;
         }
         result.policy = std::move(parsed.policy);
+        result.signature_line = parsed.has_signature ? parsed.signature_line : 0;
         if (public_key_text.empty()) {
             result.status = PolicyFileStatus::Unsigned;
             result.error = "signature not checked: no public key given";

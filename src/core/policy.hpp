@@ -5,7 +5,7 @@
 // reports or compares policies (logs, SQL status, fleet audits) can name one
 // by its digest and be sure two equal digests mean the same effective policy.
 //
-// Canonical rendering (version 1). Exactly these six lines, in this order,
+// Canonical rendering (version 1). These six lines, in this order,
 // each ending in "\n" (LF, the last one too), no other whitespace:
 //
 //   ephemeral_crypt policy v1
@@ -14,6 +14,12 @@
 //   temp_relation=<encrypted|plaintext>,<fail_closed|fail_open_audit>[,aes-256-gcm]
 //   spill=<encrypted|plaintext>,<fail_closed|fail_open_audit>[,aes-256-gcm]
 //   wal=<encrypted|plaintext>,<fail_closed|fail_open_audit>
+//
+// followed by the lifecycle lines, each only when the policy sets it, in
+// this order: `serial=<decimal, no leading zeros, '-' when negative>` when the
+// serial is not 0, `not_after=<YYYY-MM-DDTHH:MM:SSZ>`, and
+// `max_key_age=<seconds>`. A policy that sets none of them (every policy
+// signed before they existed) renders, hashes and verifies as before.
 //
 // `cipher` names the base cipher, AES-256-XTS: WAL's, and every category's
 // unless its line says otherwise. A category in AES-256-GCM ends its line with
@@ -40,6 +46,15 @@
 //   wal_degradation            optional; fail_closed only (WAL never degrades)
 //   temp_relation_cipher       optional; aes-256-xts (default) | aes-256-gcm
 //   spill_cipher               optional; aes-256-xts (default) | aes-256-gcm
+//   serial                     optional; a signed decimal integer (64-bit),
+//                              0 when absent: the policy's place in the order
+//                              of rollouts (policy_lifecycle.hpp)
+//   not_after                  optional; YYYY-MM-DDTHH:MM:SSZ (UTC, years
+//                              1970..9999): the policy is stale from then on
+//   max_key_age                optional; a positive duration, a number with
+//                              an optional unit s, m, h or d (`30d`, `12h`,
+//                              `3600` = `3600s`), at most 100 years: the
+//                              instance key is stale once older
 //   signature                  the last key in the file (only blank lines and
 //                              comments may follow); 64 bytes as base64
 //                              (88 characters, standard alphabet, padded) or
@@ -66,6 +81,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -89,6 +105,9 @@ struct Policy {
     std::string version;                      // declared by the control plane, e.g. "2026-11-01.3"
     CategoryPolicy category[kCategoryCount];  // indexed by category_index(Category)
     std::string cipher = "AES-256-XTS";       // the base cipher (see the rendering above)
+    std::int64_t serial = 0;                  // order of rollouts; 0 when the file has none
+    std::optional<std::int64_t> not_after;    // Unix seconds (UTC) from which it is stale
+    std::optional<std::int64_t> max_key_age;  // seconds; the key is stale once older
 
     CategoryPolicy& of(Category c) noexcept { return category[category_index(c)]; }
     const CategoryPolicy& of(Category c) const noexcept { return category[category_index(c)]; }
@@ -134,8 +153,9 @@ struct PolicyFileResult {
     // Empty on Ok; otherwise one human-readable line. For Malformed it names
     // the line ("line 4: ...") or, for a bad public key, starts "public key:".
     std::string error;
-    int error_number = 0;    // errno when the file could not be opened, examined or read
-    bool signed_ok = false;  // true exactly when status is Ok
+    int error_number = 0;            // errno when the file could not be opened, examined or read
+    std::size_t signature_line = 0;  // line of the signature, 0 without one
+    bool signed_ok = false;          // true exactly when status is Ok
 };
 
 // With an empty `public_key_text` the signature is not checked and a file

@@ -8,6 +8,7 @@
 #include <iterator>
 
 #include "core/hex.hpp"
+#include "core/policy_lifecycle.hpp"
 #include "core/sha256.hpp"
 
 namespace ephemeral_crypt {
@@ -57,6 +58,17 @@ std::string canonical_policy(const Policy& policy) noexcept {
                 out.append(file_cipher_setting(setting.cipher));
             }
             out.push_back('\n');
+        }
+        // The lifecycle lines only when set, so older policies keep their
+        // bytes; a time in its one canonical spelling, a duration in seconds.
+        if (policy.serial != 0) {
+            out.append("serial=").append(std::to_string(policy.serial)).push_back('\n');
+        }
+        if (policy.not_after) {
+            out.append("not_after=").append(format_utc_time(*policy.not_after)).push_back('\n');
+        }
+        if (policy.max_key_age) {
+            out.append("max_key_age=").append(std::to_string(*policy.max_key_age)).push_back('\n');
         }
         return out;
     } catch (...) {

@@ -5,23 +5,29 @@
 // so the two cannot drift apart silently.
 #include "engine/engine_api.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/counters.hpp"
 #include "core/crypto_error.hpp"
+#include "core/event_ring.hpp"
 #include "core/policy.hpp"
+#include "core/policy_lifecycle.hpp"
 #include "core/sha256.hpp"
+#include "core/shared_policy.hpp"
 #include "engine/counters.hpp"
 #include "engine/errors.hpp"
 #include "engine/inspection.hpp"
+#include "engine/policy_lifecycle.hpp"
 #include "engine/policy_loading.hpp"
 #include "engine/sealed_segment.hpp"
 #include "engine/self_test.hpp"
@@ -56,6 +62,7 @@ using ec::FileCipher;
 using ec::PolicyFileStatus;
 using engine::PathProblem;
 using engine::PolicyVerdict;
+using engine::ReloadVerdict;
 using ip::LayerEvent;
 
 }  // namespace
@@ -86,10 +93,29 @@ static_assert(mirrors({EC_POLICY_OK, EC_POLICY_MISSING, EC_POLICY_UNREADABLE, EC
                        PolicyFileStatus::Unreadable, PolicyFileStatus::Malformed,
                        PolicyFileStatus::Unsigned, PolicyFileStatus::BadSignature}),
               "policy file statuses");
-static_assert(mirrors({EC_POLICY_ACCEPTED, EC_POLICY_SIGNED_BUT_NO_FILE, EC_POLICY_FILE_REJECTED},
+static_assert(mirrors({EC_POLICY_ACCEPTED, EC_POLICY_SIGNED_BUT_NO_FILE, EC_POLICY_FILE_REJECTED,
+                       EC_POLICY_ROLLED_BACK},
                       {PolicyVerdict::Accepted, PolicyVerdict::SignedButNoFile,
-                       PolicyVerdict::FileRejected}),
+                       PolicyVerdict::FileRejected, PolicyVerdict::RolledBack}),
               "policy verdicts");
+static_assert(mirrors({EC_RELOAD_APPLIED, EC_RELOAD_UNCHANGED, EC_RELOAD_PENDING_RESTART,
+                       EC_RELOAD_REJECTED, EC_RELOAD_ROLLED_BACK},
+                      {ReloadVerdict::Applied, ReloadVerdict::Unchanged,
+                       ReloadVerdict::PendingRestart, ReloadVerdict::Rejected,
+                       ReloadVerdict::RolledBack}),
+              "reload verdicts");
+// The event record mirrors the ring's event, field for field.
+static_assert(sizeof(ec_event_record{}.backend_type) == sizeof(ec::DecisionEvent{}.backend_type) &&
+              sizeof(ec_event_record{}.action) == sizeof(ec::DecisionEvent{}.action) &&
+              sizeof(ec_event_record{}.file) == sizeof(ec::DecisionEvent{}.file) &&
+              sizeof(ec_event_record{}.detail) == sizeof(ec::DecisionEvent{}.detail) &&
+              sizeof(ec_event_record{}.policy_version) ==
+                  sizeof(ec::DecisionEvent{}.policy_version) &&
+              sizeof(ec_event_record{}.policy_digest) ==
+                  sizeof(ec::DecisionEvent{}.policy_digest) &&
+              sizeof(ec_event_record{}.key_id) == sizeof(ec::DecisionEvent{}.key_id));
+static_assert(EC_PENDING_DETAIL_BUFFER == ec::kPendingDetailBytes &&
+              sizeof(ec_policy_state{}.pending_digest) == sizeof(ec::PolicySnapshot{}.digest));
 static_assert(mirrors({EC_PATH_OK, EC_PATH_EMPTY, EC_PATH_TRAVERSAL, EC_PATH_OUTSIDE,
                        EC_PATH_MISSING, EC_PATH_NOT_REGULAR, EC_PATH_UNREADABLE},
                       {PathProblem::None, PathProblem::Empty, PathProblem::Traversal,
@@ -118,6 +144,22 @@ constexpr char kWalDir[] = "pg_wal";
 char g_key_id[EC_KEY_ID_BUFFER];
 ec_event_callback g_callback = nullptr;
 std::vector<engine::FileReport> g_scan_results;
+
+// The policy settled at start-up (the postmaster's, inherited by fork), and
+// the shared block every process reads the policy in force from.
+ec::Policy g_started_policy;
+bool g_started_signed = false;
+bool g_started_from_file = false;
+std::int64_t g_loaded_at_ms = 0;
+ec::SharedPolicy* g_shared_policy = nullptr;
+ec::EventRing* g_event_ring = nullptr;
+ec::RingSnapshot g_event_snapshot;
+
+std::int64_t unix_ms_now() noexcept {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 void copy_text(char* out, std::size_t out_len, const std::string& text) noexcept {
     std::snprintf(out, out_len, "%s", text.c_str());
@@ -310,6 +352,9 @@ ec_status ec_engine_resolve_policy(const ec_policy* from_settings, const char* p
         request.policy_file = policy_file != nullptr ? policy_file : "";
         request.public_key = public_key != nullptr ? public_key : "";
         request.require_signed = require_signed;
+        if (!request.policy_file.empty()) {
+            request.accepted_serial = engine::read_accepted_serial(engine::kAcceptedSerialFile);
+        }
         const engine::PolicyResolution resolved = engine::resolve_policy(request);
         out->verdict = static_cast<int>(resolved.verdict);
         out->file_status = static_cast<int>(resolved.file_status);
@@ -319,12 +364,242 @@ ec_status ec_engine_resolve_policy(const ec_policy* from_settings, const char* p
             fill_error(error, resolved.error_number, resolved.detail.c_str());
             return EC_FAILED;
         }
+        // Only a verified serial moves the floor: an unsigned file's claim
+        // could otherwise lock out every policy the control plane signs.
+        if (resolved.signed_ok &&
+            engine::raises_accepted_serial(resolved.policy.serial, request.accepted_serial)) {
+            engine::record_accepted_serial(engine::kAcceptedSerialFile, resolved.policy.serial);
+        }
+        g_started_policy = resolved.policy;
+        g_started_signed = resolved.signed_ok;
+        g_started_from_file = resolved.from_file;
+        g_loaded_at_ms = unix_ms_now();
         to_c_policy(resolved.policy, &out->policy);
         copy_text(out->digest, sizeof(out->digest), resolved.digest);
         copy_text(out->cipher_summary, sizeof(out->cipher_summary),
                   ec::cipher_summary(resolved.policy));
         return EC_OK;
     });
+}
+
+size_t ec_engine_policy_state_size(void) {
+    return ec::SharedPolicy::bytes();
+}
+
+void ec_engine_attach_policy_state(void* shared, bool initialize) {
+    auto* block =
+        initialize ? ec::SharedPolicy::create(shared) : static_cast<ec::SharedPolicy*>(shared);
+    if (initialize) {
+        ec::PolicySnapshot snapshot;
+        ec::snapshot_policy(g_started_policy, &snapshot);
+        snapshot.generation = 1;
+        snapshot.loaded_at_ms = g_loaded_at_ms;
+        snapshot.signed_ok = g_started_signed;
+        snapshot.from_file = g_started_from_file;
+        copy_text(snapshot.digest, sizeof(snapshot.digest),
+                  ec::policy_digest_hex(g_started_policy));
+        block->publish(snapshot);
+    }
+    g_shared_policy = block;
+    ip::attach_shared_policy(block);
+}
+
+bool ec_engine_read_policy_state(int64_t now_unix_ms, ec_policy_state* out) {
+    std::memset(out, 0, sizeof(*out));
+    ec::PolicySnapshot snapshot;
+    if (g_shared_policy == nullptr || !g_shared_policy->read(&snapshot)) {
+        return false;
+    }
+    try {
+        const ec::Policy policy = ec::policy_of(snapshot);
+        out->generation = snapshot.generation;
+        to_c_policy(policy, &out->policy);
+        copy_text(out->digest, sizeof(out->digest), snapshot.digest);
+        copy_text(out->cipher_summary, sizeof(out->cipher_summary), ec::cipher_summary(policy));
+        out->signed_ok = snapshot.signed_ok;
+        out->from_file = snapshot.from_file;
+        out->serial = snapshot.serial;
+        out->has_not_after = snapshot.has_not_after;
+        out->not_after_unix_ms = snapshot.not_after * 1000;
+        out->has_max_key_age = snapshot.has_max_key_age;
+        out->max_key_age_seconds = snapshot.max_key_age;
+        out->loaded_at_unix_ms = snapshot.loaded_at_ms;
+        out->pending_restart = snapshot.pending_restart;
+        copy_text(out->pending_digest, sizeof(out->pending_digest), snapshot.pending_digest);
+        copy_text(out->pending_detail, sizeof(out->pending_detail), snapshot.pending_detail);
+        out->reloads_rejected = g_shared_policy->reloads_rejected.load(std::memory_order_relaxed);
+        const ec::Freshness freshness =
+            ec::evaluate_freshness(policy, now_unix_ms, ec_engine_key_created_at_unix_ms());
+        out->stale = freshness.stale();
+        out->has_deadline = freshness.deadline_ms.has_value();
+        out->deadline_unix_ms = freshness.deadline_ms.value_or(0);
+        out->time_left_ms = freshness.time_left_ms;
+        copy_text(out->stale_reason, sizeof(out->stale_reason),
+                  ec::stale_reason_text(policy, freshness));
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+ec_status ec_engine_reload_policy(const char* policy_file, const char* public_key,
+                                  bool require_signed, int64_t now_unix_ms, ec_reload_report* out,
+                                  ec_error* error) {
+    std::memset(out, 0, sizeof(*out));
+    out->verdict = EC_RELOAD_REJECTED;
+    return fenced(error, [&] {
+        ec::PolicySnapshot in_force;
+        if (g_shared_policy == nullptr || !g_shared_policy->read(&in_force)) {
+            throw engine::EngineError("the policy in force is not in shared memory");
+        }
+        const std::optional<std::int64_t> floor =
+            engine::read_accepted_serial(engine::kAcceptedSerialFile);
+        const ec::PolicyFileResult loaded = ec::load_policy_file(
+            policy_file != nullptr ? policy_file : "", public_key != nullptr ? public_key : "");
+        const engine::ReloadDecision decision = engine::decide_reload(
+            loaded, require_signed, ec::policy_of(in_force), g_started_policy, floor);
+        out->verdict = static_cast<int>(decision.verdict);
+        out->file_status = static_cast<int>(decision.file_status);
+        out->saved_errno = decision.error_number;
+        out->serial = decision.policy.serial;
+        copy_text(out->version, sizeof(out->version), decision.policy.version);
+        copy_text(out->digest, sizeof(out->digest), decision.digest);
+        copy_text(out->detail, sizeof(out->detail), decision.detail);
+        ec::PolicySnapshot next = in_force;
+        switch (decision.verdict) {
+            case ReloadVerdict::Rejected:
+            case ReloadVerdict::RolledBack:
+                g_shared_policy->reloads_rejected.fetch_add(1, std::memory_order_relaxed);
+                return EC_OK;
+            case ReloadVerdict::Unchanged:
+                if (!in_force.pending_restart) {
+                    return EC_OK;
+                }
+                // The file went back to the policy in force: nothing waits.
+                next.pending_restart = false;
+                next.pending_digest[0] = '\0';
+                next.pending_detail[0] = '\0';
+                break;
+            case ReloadVerdict::PendingRestart:
+                next.pending_restart = true;
+                copy_text(next.pending_digest, sizeof(next.pending_digest), decision.digest);
+                copy_text(next.pending_detail, sizeof(next.pending_detail), decision.detail);
+                break;
+            case ReloadVerdict::Applied: {
+                // The floor moves first: a policy in force is never newer
+                // than what the next start-up will insist on.
+                if (loaded.signed_ok &&
+                    engine::raises_accepted_serial(decision.policy.serial, floor)) {
+                    engine::record_accepted_serial(engine::kAcceptedSerialFile,
+                                                   decision.policy.serial);
+                }
+                next = ec::PolicySnapshot();
+                ec::snapshot_policy(decision.policy, &next);
+                next.generation = in_force.generation + 1;
+                next.loaded_at_ms = now_unix_ms;
+                next.signed_ok = loaded.signed_ok;
+                next.from_file = true;
+                copy_text(next.digest, sizeof(next.digest), decision.digest);
+                break;
+            }
+        }
+        g_shared_policy->publish(next);
+        return EC_OK;
+    });
+}
+
+size_t ec_engine_event_ring_size(int capacity) {
+    return ec::EventRing::bytes_for(capacity > 0 ? static_cast<std::size_t>(capacity) : 0);
+}
+
+void ec_engine_attach_event_ring(void* shared, int capacity, bool initialize) {
+    g_event_ring = initialize ? ec::EventRing::create(
+                                    shared, capacity > 0 ? static_cast<std::size_t>(capacity) : 0)
+                              : static_cast<ec::EventRing*>(shared);
+}
+
+bool ec_engine_record_event(ec_event_record* event) {
+    if (g_event_ring == nullptr) {
+        return false;
+    }
+    // Copied field by field, with snprintf, so nothing here allocates.
+    ec::DecisionEvent stored;
+    stored.time_ms = event->time_unix_ms != 0 ? event->time_unix_ms : unix_ms_now();
+    stored.pid = event->pid;
+    stored.error_number = event->error_number;
+    stored.category = event->category;
+    std::snprintf(stored.backend_type, sizeof(stored.backend_type), "%s", event->backend_type);
+    std::snprintf(stored.action, sizeof(stored.action), "%s", event->action);
+    std::snprintf(stored.file, sizeof(stored.file), "%s", event->file);
+    std::snprintf(stored.detail, sizeof(stored.detail), "%s", event->detail);
+    ec::PolicySnapshot policy;
+    if (g_shared_policy != nullptr && g_shared_policy->read(&policy)) {
+        // Truncated to the event's field (a version may be up to 256 bytes).
+        std::memcpy(stored.policy_version, policy.version,
+                    std::min(strnlen(policy.version, sizeof(policy.version)),
+                             sizeof(stored.policy_version) - 1));
+        std::snprintf(stored.policy_digest, sizeof(stored.policy_digest), "%s", policy.digest);
+    }
+    std::snprintf(stored.key_id, sizeof(stored.key_id), "%s", g_key_id);
+    // What was stored, for the caller's log line.
+    event->id = g_event_ring->push(stored);
+    event->time_unix_ms = stored.time_ms;
+    std::snprintf(event->policy_version, sizeof(event->policy_version), "%s",
+                  stored.policy_version);
+    std::snprintf(event->policy_digest, sizeof(event->policy_digest), "%s", stored.policy_digest);
+    std::snprintf(event->key_id, sizeof(event->key_id), "%s", stored.key_id);
+    return true;
+}
+
+ec_status ec_engine_snapshot_events(int* count, uint64_t* dropped, ec_error* error) {
+    *count = 0;
+    *dropped = 0;
+    return fenced(error, [&] {
+        if (g_event_ring == nullptr) {
+            throw engine::EngineError("the event ring is not in shared memory");
+        }
+        g_event_snapshot = g_event_ring->snapshot();
+        *count = static_cast<int>(g_event_snapshot.events.size());
+        *dropped = g_event_snapshot.dropped;
+        return EC_OK;
+    });
+}
+
+bool ec_engine_event_at(int index, ec_event_record* out) {
+    if (index < 0 || static_cast<std::size_t>(index) >= g_event_snapshot.events.size()) {
+        return false;
+    }
+    const ec::DecisionEvent& event = g_event_snapshot.events[static_cast<std::size_t>(index)];
+    std::memset(out, 0, sizeof(*out));
+    out->id = event.id;
+    out->time_unix_ms = event.time_ms;
+    out->pid = event.pid;
+    out->error_number = event.error_number;
+    out->category = event.category;
+    std::memcpy(out->backend_type, event.backend_type, sizeof(out->backend_type));
+    std::memcpy(out->action, event.action, sizeof(out->action));
+    std::memcpy(out->file, event.file, sizeof(out->file));
+    std::memcpy(out->detail, event.detail, sizeof(out->detail));
+    std::memcpy(out->policy_version, event.policy_version, sizeof(out->policy_version));
+    std::memcpy(out->policy_digest, event.policy_digest, sizeof(out->policy_digest));
+    std::memcpy(out->key_id, event.key_id, sizeof(out->key_id));
+    // Every text NUL-terminated, whatever the shared copy held.
+    out->backend_type[sizeof(out->backend_type) - 1] = '\0';
+    out->action[sizeof(out->action) - 1] = '\0';
+    out->file[sizeof(out->file) - 1] = '\0';
+    out->detail[sizeof(out->detail) - 1] = '\0';
+    out->policy_version[sizeof(out->policy_version) - 1] = '\0';
+    out->policy_digest[sizeof(out->policy_digest) - 1] = '\0';
+    out->key_id[sizeof(out->key_id) - 1] = '\0';
+    return true;
+}
+
+void ec_engine_event_counts(uint64_t* recorded, uint64_t* dropped) {
+    *recorded = 0;
+    *dropped = 0;
+    if (g_event_ring != nullptr) {
+        g_event_ring->counts(recorded, dropped);
+    }
 }
 
 ec_status ec_engine_encrypt_plaintext_wal(int* converted, ec_error* error) {
@@ -380,6 +655,12 @@ void ec_engine_attach_counters(void* shared, size_t processes, bool initialize, 
 
 void ec_engine_detach_counters(void) {
     ip::detach_counters();
+    // The policy block goes with the rest of shared memory: the layer falls
+    // back to the start-up policy (whose WAL cipher is the only one a
+    // postmaster's exit uses) instead of reading unmapped memory.
+    ip::attach_shared_policy(nullptr);
+    g_shared_policy = nullptr;
+    g_event_ring = nullptr;
 }
 
 bool ec_engine_read_counters(int category, ec_counter_values* out) {

@@ -132,6 +132,7 @@ enum ec_policy_verdict {
     EC_POLICY_ACCEPTED = 0,
     EC_POLICY_SIGNED_BUT_NO_FILE = 1, /* require_signed_policy without a policy file */
     EC_POLICY_FILE_REJECTED = 2,      /* file_status says why; error the detail */
+    EC_POLICY_ROLLED_BACK = 3,        /* older than the serial the data directory accepted */
 };
 
 typedef struct ec_policy_resolution {
@@ -152,6 +153,102 @@ typedef struct ec_policy_resolution {
 ec_status ec_engine_resolve_policy(const ec_policy* from_settings, const char* policy_file,
                                    const char* public_key, bool require_signed,
                                    ec_policy_resolution* out, ec_error* error);
+
+/* ---- The policy's life after start-up (engine/policy_lifecycle.hpp) ---- */
+
+enum { EC_PENDING_DETAIL_BUFFER = 256, EC_STALE_REASON_BUFFER = 160 };
+
+/* The policy in force, as published in shared memory, and its freshness at
+ * the time the caller gave. */
+typedef struct ec_policy_state {
+    uint64_t generation; /* 1: the start-up policy; +1 per policy applied since */
+    ec_policy policy;
+    char digest[EC_DIGEST_BUFFER];
+    char cipher_summary[EC_CIPHER_SUMMARY_BUFFER];
+    bool signed_ok;
+    bool from_file;
+    int64_t serial;
+    bool has_not_after;
+    int64_t not_after_unix_ms;
+    bool has_max_key_age;
+    int64_t max_key_age_seconds;
+    int64_t loaded_at_unix_ms;
+    bool pending_restart; /* a verified policy file waits for a restart */
+    char pending_digest[EC_DIGEST_BUFFER];
+    char pending_detail[EC_PENDING_DETAIL_BUFFER];
+    uint64_t reloads_rejected;
+    bool stale; /* not_after passed, or the key reached max_key_age */
+    bool has_deadline;
+    int64_t deadline_unix_ms; /* the earlier of the two, when either is set */
+    int64_t time_left_ms;     /* deadline - now; negative once passed */
+    char stale_reason[EC_STALE_REASON_BUFFER];
+} ec_policy_state;
+
+size_t ec_engine_policy_state_size(void);
+/* Attaches this process's layer to the block in shared memory; `initialize`
+ * lays it out and publishes the start-up policy first (the postmaster). */
+void ec_engine_attach_policy_state(void* shared, bool initialize);
+/* False before a block is attached. */
+bool ec_engine_read_policy_state(int64_t now_unix_ms, ec_policy_state* out);
+
+enum ec_reload_verdict {
+    EC_RELOAD_APPLIED = 0,
+    EC_RELOAD_UNCHANGED = 1,
+    EC_RELOAD_PENDING_RESTART = 2,
+    EC_RELOAD_REJECTED = 3,    /* missing, unreadable, malformed or badly signed */
+    EC_RELOAD_ROLLED_BACK = 4, /* older than the policy in force */
+};
+
+typedef struct ec_reload_report {
+    int verdict;     /* ec_reload_verdict */
+    int file_status; /* ec_policy_file_status */
+    int saved_errno; /* when the file could not be read */
+    int64_t serial;  /* the file's, when it parsed */
+    char version[EC_POLICY_VERSION_BUFFER];
+    char digest[EC_DIGEST_BUFFER];
+    char detail[512]; /* why not applied, or what needs the restart */
+} ec_reload_report;
+
+/* Reads the policy file again, verifies it and, when it may, publishes it to
+ * every process (files created from then on use it). A rejected or rolled
+ * back file counts in reloads_rejected. EC_FAILED only when the reload could
+ * not be carried out (the accepted serial could not be read or recorded);
+ * nothing changed then either. */
+ec_status ec_engine_reload_policy(const char* policy_file, const char* public_key,
+                                  bool require_signed, int64_t now_unix_ms, ec_reload_report* out,
+                                  ec_error* error);
+
+/* ---- The decision trail (core/event_ring.hpp) ---- */
+
+typedef struct ec_event_record {
+    uint64_t id;          /* 1 for the first event since start; set when recorded */
+    int64_t time_unix_ms; /* set when recorded if 0 */
+    int32_t pid;
+    int32_t error_number; /* errno, 0 when none */
+    int32_t category;     /* -1 for none */
+    char backend_type[32];
+    char action[32];
+    char file[256];
+    char detail[256];
+    char policy_version[65]; /* the policy in force; filled when recorded */
+    char policy_digest[EC_DIGEST_BUFFER];
+    char key_id[EC_KEY_ID_BUFFER];
+} ec_event_record;
+
+size_t ec_engine_event_ring_size(int capacity);
+/* Attaches the ring in shared memory; `initialize` lays it out first. */
+void ec_engine_attach_event_ring(void* shared, int capacity, bool initialize);
+/* Stamps the event with the time, the policy in force and the key id, and
+ * stores it; never blocks. False when no ring is attached. */
+bool ec_engine_record_event(ec_event_record* event);
+/* Copies the ring (oldest first) for ec_engine_event_at; returns how many
+ * events it holds, and sets *dropped to the events lost since start. The
+ * copy lives until the next call. */
+ec_status ec_engine_snapshot_events(int* count, uint64_t* dropped, ec_error* error);
+bool ec_engine_event_at(int index, ec_event_record* out);
+/* Events recorded since start and lost since (overwritten by newer ones, or
+ * dropped rather than wait for a slot), without copying the ring. */
+void ec_engine_event_counts(uint64_t* recorded, uint64_t* dropped);
 
 /* ---- WAL at start-up and shutdown (engine/wal_segments.hpp, sealed_segment.hpp) ---- */
 
@@ -194,7 +291,9 @@ size_t ec_engine_counters_size(size_t processes);
 /* Moves counting into `shared`; `initialize` lays it out first; `merge_local`
  * adds what this process counted before shared memory existed. */
 void ec_engine_attach_counters(void* shared, size_t processes, bool initialize, bool merge_local);
-/* Back to process-local counters, before shared memory goes away. */
+/* Back to process-local counters, and to the start-up policy (the policy
+ * block of ec_engine_attach_policy_state is detached too), before shared
+ * memory goes away. */
 void ec_engine_detach_counters(void);
 /* False (and *out untouched) for a category outside 0..EC_CATEGORY_COUNT-1. */
 bool ec_engine_read_counters(int category, ec_counter_values* out);

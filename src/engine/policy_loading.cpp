@@ -1,6 +1,7 @@
 // The start-up policy decision (see policy_loading.hpp).
 #include "engine/policy_loading.hpp"
 
+#include "core/policy_lifecycle.hpp"
 #include "engine/errors.hpp"
 
 namespace ephemeral_crypt::engine {
@@ -40,6 +41,15 @@ PolicyResolution resolve_policy(const PolicyRequest& request) {
             resolution.verdict = PolicyVerdict::FileRejected;
             resolution.detail = std::move(loaded.error);
             resolution.error_number = loaded.error_number;
+            return resolution;
+        }
+        if (request.accepted_serial &&
+            compare_serial(loaded.policy.serial, *request.accepted_serial) == SerialOrder::Older) {
+            resolution.verdict = PolicyVerdict::RolledBack;
+            resolution.detail = "serial " + std::to_string(loaded.policy.serial) +
+                                " is older than serial " +
+                                std::to_string(*request.accepted_serial) +
+                                ", the newest policy this data directory has accepted";
             return resolution;
         }
         resolution.policy = std::move(loaded.policy);

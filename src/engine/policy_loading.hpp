@@ -3,12 +3,16 @@
 // malformed or badly signed refuses the start whatever
 // require_signed_policy says: a broken or tampered policy is never silently
 // replaced by the settings. With require_signed_policy, an unsigned file or
-// no file at all refuses too. core/policy.hpp defines the file and its
-// digest; this decides what start-up does with them.
+// no file at all refuses too. A file whose serial is older than the newest
+// this data directory has accepted (policy_lifecycle.hpp) refuses the start
+// as well. core/policy.hpp defines the file and its digest; this decides
+// what start-up does with them.
 #pragma once
 
 #include "core/no_postgres.hpp"
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/policy.hpp"
@@ -20,12 +24,15 @@ struct PolicyRequest {
     std::string policy_file;  // empty: none named
     std::string public_key;   // text of the Ed25519 public key, or empty
     bool require_signed = false;
+    // The newest serial the data directory has accepted; nullopt when none.
+    std::optional<std::int64_t> accepted_serial;
 };
 
 enum class PolicyVerdict {
     Accepted,         // `policy` is in force
     SignedButNoFile,  // require_signed_policy without a policy file
     FileRejected,     // the named file refuses the start; file_status says why
+    RolledBack,       // the file verifies but is older than the accepted serial
 };
 
 struct PolicyResolution {

@@ -26,6 +26,16 @@ std::atomic<bool> g_retired{false};
 std::atomic<bool> g_installed{false};
 std::atomic<bool> g_fault[kCategoryCount];
 std::mutex g_patch_mutex;
+std::atomic<const SharedPolicy*> g_shared_policy{nullptr};
+
+// Each thread's copy of the shared policy's ciphers and degradations, and
+// the stamp it was copied at.
+struct LivePolicyCache {
+    const SharedPolicy* block = nullptr;
+    std::uint64_t stamp = 0;
+    CategoryPolicy policy[kCategoryCount];
+};
+thread_local LivePolicyCache t_live_policy;
 
 template <class Fn>
 void* as_void(Fn* fn) noexcept {
@@ -258,6 +268,35 @@ bool layer_fault(Category category) noexcept {
 
 const LayerConfig& config() noexcept {
     return g_config;
+}
+
+void attach_shared_policy(const SharedPolicy* shared) noexcept {
+    g_shared_policy.store(shared, std::memory_order_release);
+    t_live_policy.block = nullptr;
+}
+
+CategoryPolicy live_category_policy(Category category) noexcept {
+    const std::size_t index = category_index(category);
+    const SharedPolicy* shared = g_shared_policy.load(std::memory_order_acquire);
+    if (shared == nullptr) {
+        return g_config.policy[index];
+    }
+    LivePolicyCache& cache = t_live_policy;
+    const std::uint64_t stamp = shared->stamp();
+    if (cache.block != shared || cache.stamp != stamp) {
+        PolicySnapshot snapshot;
+        if (!shared->read(&snapshot)) {
+            return g_config.policy[index];
+        }
+        for (std::size_t i = 0; i < kCategoryCount; ++i) {
+            cache.policy[i].enabled = g_config.policy[i].enabled;
+            cache.policy[i].degradation = static_cast<Degradation>(snapshot.degradation[i]);
+            cache.policy[i].cipher = static_cast<FileCipher>(snapshot.cipher[i]);
+        }
+        cache.block = shared;
+        cache.stamp = stamp;
+    }
+    return cache.policy[index];
 }
 
 bool category_enabled(Category category) noexcept {

@@ -16,6 +16,7 @@
 #include "core/file_io.hpp"
 #include "core/instance_key.hpp"
 #include "core/policy.hpp"
+#include "core/shared_policy.hpp"
 #include "interpose/path_classifier.hpp"
 
 namespace ephemeral_crypt::interpose {
@@ -106,6 +107,16 @@ void set_fault(Category category, bool fail) noexcept;
 
 const LayerConfig& config() noexcept;
 bool category_enabled(Category category) noexcept;
+// The policy rolled out after start-up (core/shared_policy.hpp). Once a
+// block is attached, files created from then on take their category's
+// cipher and degradation from what it holds; whether a category is
+// encrypted stays what configure() said, since turning it on or off waits
+// for a restart. Null detaches. In the postmaster, when shared memory is set.
+void attach_shared_policy(const SharedPolicy* shared) noexcept;
+// The category's policy for a file opened now: one atomic load when nothing
+// was published since this thread last looked, a copy of the block when
+// something was. Allocates nothing and takes no lock.
+CategoryPolicy live_category_policy(Category category) noexcept;
 // True once configure() has given the layer a key; the wrappers pass
 // everything through until then.
 bool layer_active() noexcept;

@@ -218,7 +218,7 @@ DataLayout layout_for(FileState* state, int fd) noexcept {
     if (EncryptedFile* engine = engine_for(state, fd)) {
         return engine->layout();
     }
-    const FileCipher cipher = config().policy[category_index(state->category)].cipher;
+    const FileCipher cipher = live_category_policy(state->category).cipher;
     return DataLayout::for_version(format_version_for(cipher));
 }
 

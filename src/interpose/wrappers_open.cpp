@@ -52,7 +52,7 @@ int kernel_flags_for(int flags) noexcept {
 // Returns 0 or the errno of the failure.
 int create_header(FileState* state, FdIo& io, Category category, const char* path,
                   bool plaintext_audit) noexcept {
-    const FileCipher cipher = config().policy[category_index(category)].cipher;
+    const FileCipher cipher = live_category_policy(category).cipher;
     auto outcome = EncryptedFile::create(io, *config().key, category, cipher, plaintext_audit);
     if (!outcome.file) {
         const int error = outcome.error != 0 ? outcome.error : EIO;
@@ -133,7 +133,7 @@ int open_tracked(int dirfd, const char* path, int flags, mode_t mode, Category c
         facts.empty = st.st_size == 0;
         facts.writable = (fd_mode & kFdWritable) != 0;
         facts.fault_injected = layer_fault(category);
-        facts.degradation = config().policy[category_index(category)].degradation;
+        facts.degradation = live_category_policy(category).degradation;
         facts.engine_cached = state->engine() != nullptr;
         if (facts.empty) {
             // Whatever engine this process had for the inode described the

@@ -6,8 +6,10 @@
  *
  * ec_state and the GUC variables are written only in the postmaster, before
  * any child exists, and are read-only afterwards: every child inherits them
- * by fork. The counters, the only state that changes while the server runs,
- * live in shared memory (shmem.cpp) as lock-free atomics.
+ * by fork (ephemeral_crypt.stale_policy_action alone changes on reload). What
+ * changes while the server runs lives in shared memory (shmem.cpp): the
+ * counters, as lock-free atomics, and the policy in force, which a reload
+ * may replace (policy_lifecycle.cpp); ec_state.policy stays the start-up one.
  *
  *-------------------------------------------------------------------------
  */
@@ -48,10 +50,33 @@ extern bool ec_require_signed_policy;
 enum { EC_FAULT_NONE = -1, EC_FAULT_INSTALL_LAYER = -2 };  // else a category index
 extern int ec_test_fault;
 bool ec_test_faults_allowed();
+// ephemeral_crypt.stale_policy_action (PGC_SIGHUP).
+enum { EC_STALE_WARN = 0, EC_STALE_REFUSE_CONNECTIONS = 1 };
+extern int ec_stale_policy_action;
 
 /*---- Shared memory (shmem.cpp) ----*/
 
 void ec_install_shmem_hooks();
+
+/*---- The policy after start-up (policy_lifecycle.cpp) ----*/
+
+// Installs the login check and, with a policy file, registers the worker
+// that reloads it on SIGHUP.
+void ec_policy_lifecycle_init();
+// What is wrong with a policy file, by its ec_policy_file_status.
+const char* ec_policy_problem(int file_status);
+// Now, in Unix milliseconds.
+int64_t ec_unix_ms_now();
+
+/*---- The decision trail (decision_trail.cpp) ----*/
+
+// Records an event in the ring and logs it, with the process, the policy in
+// force and the key id. `category` -1 for none; `file` and `detail` may be
+// null. Only for decisions off the routine path: never on a successful I/O.
+void ec_trail_event(const char* action, int category, const char* file, int error_number,
+                    const char* detail);
+// ephemeral_crypt.event_ring_size: events the ring keeps.
+extern int ec_event_ring_size;
 
 /*---- WAL across restarts (wal_restart.cpp) ----*/
 

@@ -4,7 +4,10 @@
  *		The ephemeral_crypt.* settings.
  *
  * Every setting is PGC_POSTMASTER: encryption is decided once, in the
- * postmaster, before any child exists. The names are an interface ops
+ * postmaster, before any child exists. (A signed policy file is read again
+ * on reload, policy_lifecycle.cpp.) ephemeral_crypt.stale_policy_action
+ * alone is PGC_SIGHUP: it decides only whether logins are refused while the
+ * policy is stale, never what is encrypted. The names are an interface ops
  * tooling depends on (the README's "Settings" table); keep them stable.
  *
  * ephemeral_crypt.temp_relation_cipher and ephemeral_crypt.spill_cipher
@@ -35,6 +38,8 @@ char* ec_policy_public_key = nullptr;
 bool ec_require_signed_policy = false;
 int ec_test_fault = EC_FAULT_NONE;
 char* ec_wal_staging_directory = nullptr;
+int ec_stale_policy_action = EC_STALE_WARN;
+int ec_event_ring_size = 1024;
 
 namespace {
 
@@ -55,6 +60,12 @@ const struct config_enum_entry degradation_options[] = {
 const struct config_enum_entry cipher_options[] = {
     {"aes-256-xts", EC_CIPHER_AES_256_XTS, false},
     {"aes-256-gcm", EC_CIPHER_AES_256_GCM, false},
+    {nullptr, 0, false},
+};
+
+const struct config_enum_entry stale_policy_action_options[] = {
+    {"warn", EC_STALE_WARN, false},
+    {"refuse_connections", EC_STALE_REFUSE_CONNECTIONS, false},
     {nullptr, 0, false},
 };
 
@@ -199,6 +210,21 @@ void ec_define_settings() {
                    gettext_noop("Refuses to start unless the policy file is signed by "
                                 "ephemeral_crypt.policy_public_key."),
                    nullptr, &ec_require_signed_policy, false);
+    DefineCustomEnumVariable("ephemeral_crypt.stale_policy_action",
+                             gettext_noop("What a stale policy (past its not_after, or its key "
+                                          "older than max_key_age) does besides the WARNING: "
+                                          "warn, or refuse_connections."),
+                             gettext_noop("refuse_connections refuses new connections of roles "
+                                          "that are not superusers while the policy is stale; "
+                                          "encryption is never weakened either way."),
+                             &ec_stale_policy_action, EC_STALE_WARN, stale_policy_action_options,
+                             PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("ephemeral_crypt.event_ring_size",
+                            gettext_noop("Events the decision trail keeps in shared memory "
+                                         "(ephemeral_crypt_events()); older ones are dropped "
+                                         "and counted."),
+                            nullptr, &ec_event_ring_size, 1024, 16, 65536, PGC_POSTMASTER, 0,
+                            nullptr, nullptr, nullptr);
     define_setting("ephemeral_crypt.test_fault",
                    gettext_noop("Test only: injects an encryption failure (requires "
                                 "EPHEMERAL_CRYPT_TEST_FAULTS=1)."),

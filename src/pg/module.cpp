@@ -48,13 +48,21 @@ const char* const event_names[] = {
 static_assert(sizeof(event_names) / sizeof(event_names[0]) == EC_EVENT_STAGING_FAILED + 1,
               "a name for every layer event");
 
+// The decision trail's action for each layer event.
+const char* const event_actions[] = {
+    "io_failure",     "header_rejected",   "plaintext_fallback",
+    "bypass_refused", "integrity_failure", "locked_memory_exhausted",
+};
+static_assert(sizeof(event_actions) / sizeof(event_actions[0]) ==
+                  EC_EVENT_LOCKED_MEMORY_EXHAUSTED + 1,
+              "an action for every layer event");
+
 /*---- Function declarations ----*/
 
 void report_layer_event(int event, int category, const char* path, int64_t unit,
                         const char* detail);
 void refuse_unless_preloaded();
 void resolve_policy();
-const char* policy_problem(int file_status);
 void check_wal_staging_directory();
 void check_guard_rails();
 void start_encryption();
@@ -73,6 +81,16 @@ const char* category_state(int category);
 // for it.
 void report_layer_event(int event, int category, const char* path, int64_t unit,
                         const char* detail) {
+    // The errno the call fails with: the wrapper's, set before it returns
+    // through the callback (EIO when none is set yet). A fallback succeeded,
+    // and a refused bypass sets its errno (which depends on the call) only
+    // after the callback: 0 for both.
+    const int error_number = event == EC_EVENT_PLAINTEXT_FALLBACK ? 0
+                             : event == EC_EVENT_BYPASS_REFUSED   ? 0
+                             : event == EC_EVENT_LOCKED_MEMORY_EXHAUSTED
+                                 ? ENOMEM
+                                 : (errno != 0 ? errno : EIO);
+    ec_trail_event(event_actions[event], category, path, error_number, detail);
     if (event == EC_EVENT_INTEGRITY_FAILURE) {
         ereport(WARNING, (errcode(ERRCODE_DATA_CORRUPTED),
                           errmsg("ephemeral_crypt: %s: file \"%s\", category %s, unit %lld, key %s",
@@ -119,23 +137,6 @@ void refuse_unless_preloaded() {
                             "postgresql.conf and restart the server.")));
 }
 
-const char* policy_problem(int file_status) {
-    switch (file_status) {
-        case EC_POLICY_MISSING:
-            return "the policy file does not exist";
-        case EC_POLICY_UNREADABLE:
-            return "the policy file cannot be read";
-        case EC_POLICY_MALFORMED:
-            return "the policy file is malformed";
-        case EC_POLICY_UNSIGNED:
-            return "the policy file is not signed, or no public key is configured to check it";
-        case EC_POLICY_BAD_SIGNATURE:
-            return "the policy file's signature does not verify";
-        default:
-            return "the policy file was rejected";
-    }
-}
-
 // The effective policy comes from the settings, or from the policy file when
 // one is named (engine/policy_loading.hpp says when a file refuses the start).
 void resolve_policy() {
@@ -158,11 +159,22 @@ void resolve_policy() {
             ereport(FATAL, (error.saved_errno != 0 ? errcode_for_file_access()
                                                    : errcode(ERRCODE_CONFIG_FILE_ERROR),
                             errmsg("ephemeral_crypt: policy file \"%s\" rejected: %s",
-                                   ec_policy_file, policy_problem(resolved.file_status)),
+                                   ec_policy_file, ec_policy_problem(resolved.file_status)),
                             error.message[0] ? errdetail("%s", error.message) : 0,
                             errhint("Deploy the policy file the control plane signed (sign it with "
                                     "ephemeral_crypt_policy sign), and check "
                                     "ephemeral_crypt.policy_public_key.")));
+        }
+        if (resolved.verdict == EC_POLICY_ROLLED_BACK) {
+            ereport(FATAL,
+                    (errcode(ERRCODE_CONFIG_FILE_ERROR),
+                     errmsg("ephemeral_crypt: policy file \"%s\" rejected: it is older than the "
+                            "newest policy this data directory has accepted",
+                            ec_policy_file),
+                     errdetail("%s.", error.message),
+                     errhint("Deploy the current policy file the control plane signed. The "
+                             "serial accepted last is kept in ephemeral_crypt.policy_serial in "
+                             "the data directory.")));
         }
         ec_report_engine_error(FATAL, ERRCODE_INTERNAL_ERROR, nullptr, &error, nullptr);
     }
@@ -337,5 +349,6 @@ void _PG_init(void) {
         ec_wal_restart_register();
     }
     ec_install_shmem_hooks();
+    ec_policy_lifecycle_init();
     log_ready();
 }

@@ -15,11 +15,15 @@
  * The postmaster counts into a process-local block until shared memory
  * exists; the startup hook then moves counting into the shared block, adding
  * what was counted so far the first time. AddinShmemInitLock is held only
- * while the block is found or created. After a crash restart the old segment
- * is gone: the counters start again from zero rather than read freed memory.
- * The process that created the block (the postmaster, or a single-user
- * backend) goes back to local counting before it unmaps the block at exit,
- * so nothing counted by its last file calls lands in unmapped memory.
+ * while the block is found or created. A second block holds the policy in
+ * force (core/shared_policy.hpp, a seqlock), laid out with the start-up
+ * policy and replaced only by the policy worker (policy_lifecycle.cpp). A
+ * third holds the decision trail's ring (decision_trail.cpp), lock-free.
+ * After a crash restart the old segment is gone: the counters start again
+ * from zero rather than read freed memory. The process that created the
+ * blocks (the postmaster, or a single-user backend) goes back to local
+ * counting before it unmaps them at exit, so nothing counted by its last
+ * file calls lands in unmapped memory.
  *
  *-------------------------------------------------------------------------
  */
@@ -55,6 +59,8 @@ void request_shmem() {
         prev_shmem_request_hook();
     }
     RequestAddinShmemSpace(MAXALIGN(ec_engine_counters_size(counting_processes())));
+    RequestAddinShmemSpace(MAXALIGN(ec_engine_policy_state_size()));
+    RequestAddinShmemSpace(MAXALIGN(ec_engine_event_ring_size(ec_event_ring_size)));
 }
 
 void startup_shmem() {
@@ -70,6 +76,13 @@ void startup_shmem() {
     ec_engine_attach_counters(counters, counting_processes(), !found,
                               !found && !counters_attached_before);
     counters_attached_before = true;
+    // After a crash restart the block starts again from the start-up policy;
+    // the policy worker, restarted too, reads the policy file again.
+    void* policy = ShmemInitStruct("ephemeral_crypt policy", ec_engine_policy_state_size(), &found);
+    ec_engine_attach_policy_state(policy, !found);
+    void* ring = ShmemInitStruct("ephemeral_crypt events",
+                                 ec_engine_event_ring_size(ec_event_ring_size), &found);
+    ec_engine_attach_event_ring(ring, ec_event_ring_size, !found);
     LWLockRelease(AddinShmemInitLock);
     // Registered after the callback that unmaps the segment, so it runs
     // before it (the list runs in reverse).

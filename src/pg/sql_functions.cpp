@@ -3,15 +3,15 @@
  * sql_functions.cpp
  *		SQL-callable functions that report the instance's encryption state.
  *
- * They read the settings inherited from the postmaster, the counters in
- * shared memory, and file headers; they never see key bytes (the engine's
+ * They read the settings inherited from the postmaster, the policy in force
+ * and the counters in shared memory, and file headers; they never see key bytes (the engine's
  * interface offers none) and never decrypt data for the caller. On a server
  * that did not preload the library each one raises an ERROR that says how to.
  *
  * The library serves every version of the extension's SQL a database may
- * still have (1.0 until ALTER EXTENSION ... UPDATE): the columns a version
- * added come last, and each row is formed for the columns the calling
- * version declares.
+ * still have (1.0 or 1.1 until ALTER EXTENSION ... UPDATE): the columns a
+ * version added come last, and each row is formed for the columns the
+ * calling version declares.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,12 +33,16 @@ EC_SQL_FUNCTION(ephemeral_crypt_key_age)
 EC_SQL_FUNCTION(ephemeral_crypt_encryption_status)
 EC_SQL_FUNCTION(ephemeral_crypt_file_status)
 EC_SQL_FUNCTION(ephemeral_crypt_scan)
+EC_SQL_FUNCTION(ephemeral_crypt_events)
 
 namespace {
 
 /*---- Function declarations ----*/
 
 void require_preloaded();
+ec_policy_state policy_in_force();
+TimestampTz timestamptz_from_unix_ms(int64 unix_ms);
+Datum interval_ms_datum(int64 ms);
 TimestampTz key_created_at();
 Datum key_age_datum();
 TupleDesc record_result_descriptor(FunctionCallInfo fcinfo);
@@ -57,11 +61,34 @@ void require_preloaded() {
     }
 }
 
-TimestampTz key_created_at() {
-    const int64 created_ms = ec_engine_key_created_at_unix_ms();
+// The policy in force (a reload may have replaced the start-up one), with
+// its freshness now.
+ec_policy_state policy_in_force() {
+    ec_policy_state state;
+    if (!ec_engine_read_policy_state(ec_unix_ms_now(), &state)) {
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("ephemeral_crypt: the policy in force is not in shared memory")));
+    }
+    return state;
+}
+
+TimestampTz timestamptz_from_unix_ms(int64 unix_ms) {
     // Unix milliseconds to PostgreSQL's microseconds since 2000-01-01.
-    return created_ms * 1000 -
+    return unix_ms * 1000 -
            static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+// An interval of days and time (no months), negative when `ms` is.
+Datum interval_ms_datum(int64 ms) {
+    Interval* interval = static_cast<Interval*>(palloc0(sizeof(Interval)));
+    const int64 usecs = ms * 1000;
+    interval->day = static_cast<int32>(usecs / USECS_PER_DAY);
+    interval->time = usecs % USECS_PER_DAY;
+    return IntervalPGetDatum(interval);
+}
+
+TimestampTz key_created_at() {
+    return timestamptz_from_unix_ms(ec_engine_key_created_at_unix_ms());
 }
 
 Datum key_age_datum() {
@@ -109,26 +136,59 @@ void file_report_datums(const ec_file_report& report, Datum* datums, bool* nulls
 Datum ephemeral_crypt_status(PG_FUNCTION_ARGS) {
     require_preloaded();
     TupleDesc tupdesc = record_result_descriptor(fcinfo);
-    Datum datums[12];
-    bool nulls[12] = {false};
-    datums[0] = BoolGetDatum(ec_state.ready);
+    const ec_policy_state state = policy_in_force();
+    // 1.0's twelve columns, then 1.2's lifecycle columns.
+    constexpr int kColumns = 22;
+    Datum datums[kColumns];
+    bool nulls[kColumns] = {false};
+    datums[0] = BoolGetDatum(ec_state.ready && !state.stale);
     datums[1] = CStringGetTextDatum(ec_engine_key_id());
     datums[2] = TimestampTzGetDatum(key_created_at());
     datums[3] = key_age_datum();
-    datums[4] = CStringGetTextDatum(ec_state.policy.version);
-    datums[5] = CStringGetTextDatum(ec_state.policy_digest);
-    datums[6] = BoolGetDatum(ec_state.policy_signed);
-    datums[7] = CStringGetTextDatum(ec_state.cipher_summary);
+    datums[4] = CStringGetTextDatum(state.policy.version);
+    datums[5] = CStringGetTextDatum(state.digest);
+    datums[6] = BoolGetDatum(state.signed_ok);
+    datums[7] = CStringGetTextDatum(state.cipher_summary);
     datums[8] = CStringGetTextDatum(ec_state.ready ? "installed" : "not installed");
     datums[9] = Int32GetDatum(ec_state.objects_patched);
     datums[10] = Int32GetDatum(ec_state.slots_patched);
     datums[11] = Int32GetDatum(ec_state.wal_segments_converted);
+    if (state.stale) {
+        datums[12] = CStringGetTextDatum(state.stale_reason);
+    } else {
+        nulls[12] = true;
+    }
+    datums[13] = Int64GetDatum(state.serial);
+    if (state.has_not_after) {
+        datums[14] = TimestampTzGetDatum(timestamptz_from_unix_ms(state.not_after_unix_ms));
+    } else {
+        nulls[14] = true;
+    }
+    if (state.has_deadline) {
+        datums[15] = interval_ms_datum(state.time_left_ms);
+    } else {
+        nulls[15] = true;
+    }
+    if (state.has_max_key_age) {
+        datums[16] = interval_ms_datum(state.max_key_age_seconds * 1000);
+    } else {
+        nulls[16] = true;
+    }
+    datums[17] = TimestampTzGetDatum(timestamptz_from_unix_ms(state.loaded_at_unix_ms));
+    datums[18] = BoolGetDatum(state.pending_restart);
+    datums[19] = Int64GetDatum(static_cast<int64>(state.reloads_rejected));
+    uint64_t recorded = 0;
+    uint64_t dropped = 0;
+    ec_engine_event_counts(&recorded, &dropped);
+    datums[20] = Int64GetDatum(static_cast<int64>(recorded));
+    datums[21] = Int64GetDatum(static_cast<int64>(dropped));
+    Assert(tupdesc->natts == 12 || tupdesc->natts == kColumns);
     PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, datums, nulls)));
 }
 
 Datum ephemeral_crypt_policy_version(PG_FUNCTION_ARGS) {
     require_preloaded();
-    PG_RETURN_TEXT_P(cstring_to_text(ec_state.policy.version));
+    PG_RETURN_TEXT_P(cstring_to_text(policy_in_force().policy.version));
 }
 
 Datum ephemeral_crypt_key_age(PG_FUNCTION_ARGS) {
@@ -140,6 +200,9 @@ Datum ephemeral_crypt_encryption_status(PG_FUNCTION_ARGS) {
     require_preloaded();
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     InitMaterializedSRF(fcinfo, 0);
+    // Degradations and ciphers as rolled out; whether a category is
+    // encrypted changes only with a restart.
+    const ec_policy_state state = policy_in_force();
     for (int category = 0; category < EC_CATEGORY_COUNT; ++category) {
         ec_counter_values values;
         if (!ec_engine_read_counters(category, &values)) {
@@ -150,8 +213,8 @@ Datum ephemeral_crypt_encryption_status(PG_FUNCTION_ARGS) {
         bool nulls[11] = {false};
         datums[0] = CStringGetTextDatum(ec_engine_category_name(category));
         datums[1] = BoolGetDatum(ec_state.settings.encrypt[category]);
-        datums[2] = CStringGetTextDatum(
-            ec_engine_degradation_name(ec_state.settings.degradation[category]));
+        datums[2] =
+            CStringGetTextDatum(ec_engine_degradation_name(state.policy.degradation[category]));
         datums[3] = Int64GetDatum(static_cast<int64>(values.files_encrypted));
         datums[4] = Int64GetDatum(static_cast<int64>(values.files_open));
         datums[5] = Int64GetDatum(static_cast<int64>(values.bytes_encrypted));
@@ -159,7 +222,7 @@ Datum ephemeral_crypt_encryption_status(PG_FUNCTION_ARGS) {
         datums[7] = Int64GetDatum(static_cast<int64>(values.failures));
         datums[8] = Int64GetDatum(static_cast<int64>(values.plaintext_fallbacks));
         datums[9] = Int64GetDatum(static_cast<int64>(values.integrity_failures));
-        datums[10] = CStringGetTextDatum(ec_engine_cipher_name(ec_state.settings.cipher[category]));
+        datums[10] = CStringGetTextDatum(ec_engine_cipher_name(state.policy.cipher[category]));
         Assert(rsinfo->setDesc->natts <= 11);
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
     }
@@ -222,6 +285,50 @@ Datum ephemeral_crypt_scan(PG_FUNCTION_ARGS) {
         Datum datums[kFileReportColumns];
         bool nulls[kFileReportColumns] = {false};
         file_report_datums(report, datums, nulls);
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
+    }
+    return static_cast<Datum>(0);
+}
+
+Datum ephemeral_crypt_events(PG_FUNCTION_ARGS) {
+    require_preloaded();
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    InitMaterializedSRF(fcinfo, 0);
+    int count = 0;
+    uint64_t dropped = 0;
+    ec_error error;
+    if (ec_engine_snapshot_events(&count, &dropped, &error) != EC_OK) {
+        ec_report_engine_error(ERROR, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, nullptr, &error,
+                               nullptr);
+    }
+    constexpr int kColumns = 12;
+    for (int i = 0; i < count; ++i) {
+        ec_event_record event;
+        if (!ec_engine_event_at(i, &event)) {
+            break;
+        }
+        Datum datums[kColumns];
+        bool nulls[kColumns] = {false};
+        datums[0] = Int64GetDatum(static_cast<int64>(event.id));
+        datums[1] = TimestampTzGetDatum(timestamptz_from_unix_ms(event.time_unix_ms));
+        datums[2] = Int32GetDatum(event.pid);
+        datums[3] = CStringGetTextDatum(event.backend_type);
+        if (event.category >= 0) {
+            datums[4] = CStringGetTextDatum(ec_engine_category_name(event.category));
+        } else {
+            nulls[4] = true;
+        }
+        if (event.file[0] != '\0') {
+            datums[5] = CStringGetTextDatum(event.file);
+        } else {
+            nulls[5] = true;
+        }
+        datums[6] = CStringGetTextDatum(event.action);
+        datums[7] = Int32GetDatum(event.error_number);
+        datums[8] = CStringGetTextDatum(event.policy_version);
+        datums[9] = CStringGetTextDatum(event.policy_digest);
+        datums[10] = CStringGetTextDatum(event.key_id);
+        datums[11] = CStringGetTextDatum(event.detail);
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
     }
     return static_cast<Datum>(0);

@@ -81,6 +81,45 @@ run sign --secret "$work/policy.sec" "$work/bad.conf"
 [ "$status" -eq 1 ] || fail "sign accepted a malformed file (exit $status)"
 grep -q 'WAL accepts only fail_closed' <<<"$output" || fail "unclear malformed error: $output"
 
+# The lifecycle keys: signed, shown as the server reads them, and covered by
+# the signature.
+cat >"$work/lifecycle.conf" <<'POLICY'
+version = 2026-12-06.1
+temp_relation = on
+spill = on
+wal = off
+serial = 42
+not_after = 2999-01-01T00:00:00Z
+max_key_age = 720h
+POLICY
+run sign --secret "$work/policy.sec" "$work/lifecycle.conf"
+[ "$status" -eq 0 ] && grep -q 'serial 42' <<<"$output" || fail "sign with serial: $output"
+run verify --public "$work/policy.pub" "$work/lifecycle.conf"
+[ "$status" -eq 0 ] || fail "verify with lifecycle keys exited $status: $output"
+grep -qx 'serial: 42' <<<"$output" || fail "verify did not print the serial: $output"
+grep -qx 'not_after: 2999-01-01T00:00:00Z' <<<"$output" || fail "verify did not print not_after: $output"
+grep -qx 'max_key_age: 30d (2592000 seconds)' <<<"$output" || fail "verify did not print max_key_age: $output"
+run show "$work/lifecycle.conf"
+[ "$status" -eq 0 ] || fail "show exited $status: $output"
+grep -qx 'serial: 42' <<<"$output" && grep -qx 'spill: encrypted, fail_closed, AES-256-XTS' <<<"$output" &&
+    grep -qx 'signature: line 8' <<<"$output" || fail "show output: $output"
+sed 's/^serial = 42$/serial = 43/' "$work/lifecycle.conf" >"$work/bumped.conf"
+run verify --public "$work/policy.pub" "$work/bumped.conf"
+[ "$status" -eq 1 ] && grep -q 'bad signature' <<<"$output" || fail "a changed serial still verified: $output"
+sed 's/^not_after = .*$/not_after = 2000-01-01T00:00:00Z/' "$work/lifecycle.conf" | grep -v '^signature' >"$work/expired.conf"
+run sign --secret "$work/policy.sec" "$work/expired.conf"
+run verify --public "$work/policy.pub" "$work/expired.conf"
+[ "$status" -eq 0 ] && grep -q '^not_after: 2000-01-01T00:00:00Z (passed' <<<"$output" ||
+    fail "a passed not_after is not marked: $output"
+run show "$work/policy.conf"
+grep -qx 'serial: 0' <<<"$output" && grep -qx 'not_after: none' <<<"$output" ||
+    fail "a file without lifecycle keys: $output"
+printf 'version = x\ntemp_relation = on\nspill = on\nwal = off\nnot_after = 2027-02-30T00:00:00Z\n' \
+    >"$work/baddate.conf"
+run sign --secret "$work/policy.sec" "$work/baddate.conf"
+[ "$status" -eq 1 ] && grep -q 'line 5: not_after must be a UTC time' <<<"$output" ||
+    fail "sign accepted an impossible date: $output"
+
 run verify --public "$work/policy.pub" "$work/missing.conf"
 [ "$status" -eq 1 ] && grep -q '^status: missing$' <<<"$output" || fail "missing file: $output"
 
