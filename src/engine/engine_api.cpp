@@ -5,6 +5,7 @@
 // so the two cannot drift apart silently.
 #include "engine/engine_api.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -27,6 +28,8 @@
 #include "engine/startup.hpp"
 #include "engine/test_hooks.hpp"
 #include "engine/wal_segments.hpp"
+#include "interpose/wal_command.hpp"
+#include "interpose/wal_staging.hpp"
 
 namespace ec = ephemeral_crypt;
 namespace engine = ephemeral_crypt::engine;
@@ -71,10 +74,11 @@ static_assert(mirrors({EC_CIPHER_AES_256_XTS, EC_CIPHER_AES_256_GCM},
               "ciphers");
 static_assert(mirrors({EC_EVENT_IO_FAILURE, EC_EVENT_HEADER_REJECTED, EC_EVENT_PLAINTEXT_FALLBACK,
                        EC_EVENT_BYPASS_REFUSED, EC_EVENT_INTEGRITY_FAILURE,
-                       EC_EVENT_LOCKED_MEMORY_EXHAUSTED},
+                       EC_EVENT_LOCKED_MEMORY_EXHAUSTED, EC_EVENT_STAGING_FAILED},
                       {LayerEvent::IoFailure, LayerEvent::HeaderRejected,
                        LayerEvent::PlaintextFallback, LayerEvent::BypassRefused,
-                       LayerEvent::IntegrityFailure, LayerEvent::LockedMemoryExhausted}),
+                       LayerEvent::IntegrityFailure, LayerEvent::LockedMemoryExhausted,
+                       LayerEvent::StagingFailed}),
               "layer events");
 static_assert(mirrors({EC_POLICY_OK, EC_POLICY_MISSING, EC_POLICY_UNREADABLE, EC_POLICY_MALFORMED,
                        EC_POLICY_UNSIGNED, EC_POLICY_BAD_SIGNATURE},
@@ -231,6 +235,7 @@ ec_status ec_engine_start(const ec_settings* settings, ec_event_callback callbac
                                                settings->cipher[i]);
         }
         start.data_dir = settings->data_dir;
+        start.wal_staging_dir = settings->wal_staging_dir ? settings->wal_staging_dir : "";
         start.on_event = forward_event;
         g_callback = callback;
         engine::start_instance(start);
@@ -280,6 +285,19 @@ const char* ec_engine_degradation_name(int degradation) {
 
 const char* ec_engine_cipher_name(int cipher) {
     return ec::file_cipher_name(cipher_from(cipher)).data();
+}
+
+bool ec_engine_is_shell_safe_path(const char* path) {
+    return path != nullptr && ip::is_shell_safe_path(path);
+}
+
+const char* ec_engine_staging_directory_problem(const char* directory) {
+    const int error = ip::staging_directory_error(directory);
+    if (error == 0) {
+        return nullptr;
+    }
+    errno = error;
+    return ip::staging_problem(error);
 }
 
 ec_status ec_engine_resolve_policy(const ec_policy* from_settings, const char* policy_file,

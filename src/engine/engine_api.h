@@ -49,6 +49,7 @@ enum ec_event {
     EC_EVENT_BYPASS_REFUSED = 3,
     EC_EVENT_INTEGRITY_FAILURE = 4,       /* data failed authentication; `unit` names it */
     EC_EVENT_LOCKED_MEMORY_EXHAUSTED = 5, /* a file refused: no locked memory for its key */
+    EC_EVENT_STAGING_FAILED = 6,          /* archive_command or restore_command: WAL not staged */
 };
 
 /* Sizes of the text buffers, NUL included. */
@@ -80,6 +81,7 @@ typedef struct ec_settings {
     int degradation[EC_CATEGORY_COUNT]; /* ec_degradation */
     int cipher[EC_CATEGORY_COUNT];      /* ec_cipher */
     const char* data_dir;
+    const char* wal_staging_dir; /* ephemeral_crypt.wal_staging_directory */
 } ec_settings;
 
 /* Creates the instance key and configures the layer. */
@@ -97,6 +99,16 @@ const char* ec_engine_category_name(int category);
 const char* ec_engine_degradation_name(int degradation);
 /* "AES-256-XTS" or "AES-256-GCM"; static storage. */
 const char* ec_engine_cipher_name(int cipher);
+
+/* ---- archive_command and restore_command (interpose/wal_staging.hpp) ---- */
+
+/* Whether `path` can stand for %p in a shell command: an absolute path of
+ * letters, digits and "/._-" only. */
+bool ec_engine_is_shell_safe_path(const char* path);
+/* NULL when `directory` can stage WAL (it exists, on tmpfs or ramfs); else
+ * why not, naming ephemeral_crypt.wal_staging_directory (static storage),
+ * with errno set. */
+const char* ec_engine_staging_directory_problem(const char* directory);
 
 /* ---- The policy in force (engine/policy_loading.hpp) ---- */
 

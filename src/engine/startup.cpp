@@ -60,6 +60,7 @@ void start_instance(const StartSettings& settings) {
         config.roots.wal_dir = wal_dir;  // pg_wal is a symbolic link elsewhere
     }
     config.on_event = settings.on_event;
+    config.wal_staging_dir = settings.wal_staging_dir;
     interpose::configure(config);
 }
 

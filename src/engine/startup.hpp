@@ -21,6 +21,7 @@ namespace ephemeral_crypt::engine {
 struct StartSettings {
     CategoryPolicy policy[kCategoryCount];  // indexed by category_index()
     std::string data_dir;                   // the server's data directory
+    std::string wal_staging_dir;            // ephemeral_crypt.wal_staging_directory
     interpose::EventCallback on_event = nullptr;
 };
 

@@ -114,6 +114,7 @@ const SymbolReplacement* replacement_table(std::size_t* count) noexcept {
         {"rename", as_void(ec_rename)},
         {"renameat", as_void(ec_renameat)},
         {"dlopen", as_void(ec_dlopen)},
+        {"system", as_void(ec_system)},
     };
     *count = sizeof(table) / sizeof(table[0]);
     return table;

@@ -30,6 +30,7 @@ enum class LayerEvent : std::uint8_t {
     BypassRefused,          // mmap/copy_file_range/sendfile/splice/fopen on an encrypted file
     IntegrityFailure,       // data of an AES-256-GCM file failed authentication (read as EIO)
     LockedMemoryExhausted,  // a file refused: no locked memory left for its key
+    StagingFailed,          // archive_command or restore_command could not stage a WAL file
 };
 
 // The detail every LockedMemoryExhausted event carries.
@@ -48,6 +49,9 @@ struct LayerConfig {
     CategoryPolicy policy[kCategoryCount];  // indexed by category_index()
     ClassifierRoots roots;
     EventCallback on_event = nullptr;
+    // Where archive_command and restore_command see WAL in plaintext: a
+    // directory on a memory file system (wrappers_command.cpp).
+    std::string wal_staging_dir;
 };
 
 struct InstallReport {

@@ -3,7 +3,9 @@
 // pg_tblspc/<spc>/<PG_version_catversion>/<db>/<same>. Spill files are any
 // file below a pgsql_tmp directory (shared filesets nest *.fileset
 // directories there) plus pg_replslot/<slot>/xid-*.spill. WAL is
-// pg_wal/<24 hex>[.partial] and pg_wal/xlogtemp.<pid>.
+// pg_wal/<24 hex>[.partial], pg_wal/xlogtemp.<pid>, and pg_wal/RECOVERYXLOG,
+// the name every segment restore_command brings back is read under before
+// PostgreSQL keeps it under its own.
 #include "interpose/path_classifier.hpp"
 
 #include <cctype>
@@ -118,6 +120,11 @@ bool is_wal_segment_name(std::string_view name) noexcept {
     return name.size() == 24 && all_upper_hex(name);
 }
 
+// Every file of pg_wal in the WAL category.
+static bool is_wal_file_name(std::string_view name) noexcept {
+    return is_wal_segment_name(name) || starts_with(name, "xlogtemp.") || name == "RECOVERYXLOG";
+}
+
 std::optional<Category> classify_path(std::string_view path,
                                       const ClassifierRoots& roots) noexcept {
     if (path.empty()) {
@@ -143,7 +150,7 @@ std::optional<Category> classify_path(std::string_view path,
 
     // WAL, including a pg_wal relocated by a symlink and named by its target.
     if (!roots.wal_dir.empty() && rest == roots.wal_dir) {
-        if (is_wal_segment_name(name) || starts_with(name, "xlogtemp.")) {
+        if (is_wal_file_name(name)) {
             return Category::Wal;
         }
         return std::nullopt;
@@ -165,7 +172,7 @@ std::optional<Category> classify_path(std::string_view path,
     }
 
     if (relative == "pg_wal") {
-        if (is_wal_segment_name(name) || starts_with(name, "xlogtemp.")) {
+        if (is_wal_file_name(name)) {
             return Category::Wal;
         }
         return std::nullopt;

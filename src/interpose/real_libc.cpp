@@ -71,6 +71,7 @@ bool resolve_real_libc(const char** missing) noexcept {
     ok &= resolve(g_real.readlink, "readlink", missing);
     ok &= resolve(g_real.fopen, "fopen64", missing);
     ok &= resolve(g_real.dlopen, "dlopen", missing);
+    ok &= resolve(g_real.system, "system", missing);
     return ok;
 }
 

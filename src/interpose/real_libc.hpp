@@ -56,6 +56,7 @@ struct RealLibc {
     ssize_t (*readlink)(const char*, char*, size_t);
     void* (*fopen)(const char*, const char*);
     void* (*dlopen)(const char*, int);
+    int (*system)(const char*);
 };
 
 // Resolves every pointer; returns false (naming the missing one in `missing`)

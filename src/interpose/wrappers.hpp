@@ -6,7 +6,8 @@
 // call family: wrappers_open.cpp (open, close, dup, fcntl), wrappers_io.cpp
 // (read, write, vectored), wrappers_size.cpp (seek, truncate, allocate,
 // range hints), wrappers_stat.cpp (the stat family), wrappers_refused.cpp
-// (refused bypasses, rename) and layer.cpp (dlopen).
+// (refused bypasses, rename), wrappers_command.cpp (system, for
+// archive_command and restore_command) and layer.cpp (dlopen).
 #pragma once
 
 #include "core/no_postgres.hpp"
@@ -69,4 +70,5 @@ FILE* ec_fopen(const char* path, const char* mode) noexcept;
 int ec_rename(const char* oldpath, const char* newpath) noexcept;
 int ec_renameat(int olddirfd, const char* oldpath, int newdirfd, const char* newpath) noexcept;
 void* ec_dlopen(const char* file, int mode) noexcept;
+int ec_system(const char* command) noexcept;
 }

@@ -41,6 +41,7 @@ void ec_check_rejected_settings();
 // The policy the settings declare (used unless a policy file is named).
 ec_policy ec_policy_from_settings();
 extern char* ec_policy_file;
+extern char* ec_wal_staging_directory;
 extern char* ec_policy_public_key;
 extern bool ec_require_signed_policy;
 // The test-only fault switch: honoured only with EPHEMERAL_CRYPT_TEST_FAULTS=1.

@@ -34,6 +34,7 @@ char* ec_policy_file = nullptr;
 char* ec_policy_public_key = nullptr;
 bool ec_require_signed_policy = false;
 int ec_test_fault = EC_FAULT_NONE;
+char* ec_wal_staging_directory = nullptr;
 
 namespace {
 
@@ -43,6 +44,7 @@ int degradation_setting[EC_CATEGORY_COUNT] = {EC_FAIL_CLOSED, EC_FAIL_CLOSED, EC
 int cipher_setting[EC_CATEGORY_COUNT] = {EC_CIPHER_AES_256_XTS, EC_CIPHER_AES_256_XTS,
                                          EC_CIPHER_AES_256_XTS};
 bool wal_degradation_rejected = false;
+bool wal_staging_directory_rejected = false;
 
 const struct config_enum_entry degradation_options[] = {
     {"fail_closed", EC_FAIL_CLOSED, false},
@@ -70,17 +72,22 @@ const char* const wal_degradation_detail =
     "encryption.";
 const char* const wal_degradation_hint =
     "Set ephemeral_crypt.wal_degradation = fail_closed, or remove it.";
+const char* const wal_staging_directory_detail =
+    "It must be an absolute path of letters, digits and \"/._-\" only, because it replaces %p "
+    "in archive_command and restore_command.";
 
 /*---- Function declarations ----*/
 
 void define_setting(const char* name, const char* description, const char* long_description,
                     bool* variable, bool default_value);
 void define_setting(const char* name, const char* description, const char* long_description,
-                    char** variable, const char* default_value);
+                    char** variable, const char* default_value,
+                    GucStringCheckHook check_hook = nullptr);
 void define_setting(const char* name, const char* description, const char* long_description,
                     int* variable, int default_value, const config_enum_entry* options,
                     int flags = 0, GucEnumCheckHook check_hook = nullptr);
 bool check_wal_degradation(int* newval, void** extra, GucSource source);
+bool check_wal_staging_directory(char** newval, void** extra, GucSource source);
 
 /*---- The definition helper: every setting is PGC_POSTMASTER ----*/
 
@@ -91,9 +98,9 @@ void define_setting(const char* name, const char* description, const char* long_
 }
 
 void define_setting(const char* name, const char* description, const char* long_description,
-                    char** variable, const char* default_value) {
+                    char** variable, const char* default_value, GucStringCheckHook check_hook) {
     DefineCustomStringVariable(name, description, long_description, variable, default_value,
-                               PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+                               PGC_POSTMASTER, 0, check_hook, nullptr, nullptr);
 }
 
 void define_setting(const char* name, const char* description, const char* long_description,
@@ -116,6 +123,16 @@ bool check_wal_degradation(int* newval, void**, GucSource) {
     return false;
 }
 
+bool check_wal_staging_directory(char** newval, void**, GucSource) {
+    if (ec_engine_is_shell_safe_path(*newval)) {
+        return true;
+    }
+    GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+    GUC_check_errdetail("%s", wal_staging_directory_detail);
+    wal_staging_directory_rejected = true;
+    return false;
+}
+
 }  // namespace
 
 /*---- Entry points ----*/
@@ -128,12 +145,20 @@ void ec_define_settings() {
                    gettext_noop("Encrypts spill files: work_mem temporary files, shared "
                                 "filesets and logical decoding spills."),
                    nullptr, &encrypt_category[EC_CATEGORY_SPILL], true);
-    define_setting("ephemeral_crypt.encrypt_wal",
-                   gettext_noop("Encrypts local WAL segments under the instance key."),
-                   gettext_noop("Local WAL then survives only as long as the instance: "
-                                "durability must come from a standby or an archive_library "
-                                "module."),
-                   &encrypt_category[EC_CATEGORY_WAL], false);
+    define_setting(
+        "ephemeral_crypt.encrypt_wal",
+        gettext_noop("Encrypts local WAL segments under the instance key."),
+        gettext_noop("Local WAL then survives only as long as the instance: "
+                     "durability must come from a standby or the archive (archive_command "
+                     "or archive_library)."),
+        &encrypt_category[EC_CATEGORY_WAL], false);
+    define_setting("ephemeral_crypt.wal_staging_directory",
+                   gettext_noop("Memory file system directory where archive_command and "
+                                "restore_command see encrypted WAL in plaintext."),
+                   gettext_noop("Each command gets a private mode-0700 directory here holding "
+                                "one segment, removed after the command. It must be on tmpfs "
+                                "or ramfs, so plaintext WAL never reaches a disk."),
+                   &ec_wal_staging_directory, "/dev/shm", check_wal_staging_directory);
     define_setting("ephemeral_crypt.policy_version",
                    gettext_noop("Policy version declared by the control plane."), nullptr,
                    &policy_version, "");
@@ -193,6 +218,11 @@ void ec_check_rejected_settings() {
                 (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                  errmsg("ephemeral_crypt.wal_degradation must be fail_closed"),
                  errdetail("%s", wal_degradation_detail), errhint("%s", wal_degradation_hint)));
+    }
+    if (wal_staging_directory_rejected) {
+        ereport(FATAL, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("invalid value for ephemeral_crypt.wal_staging_directory"),
+                        errdetail("%s", wal_staging_directory_detail)));
     }
     // A stray test-only setting in production stops the server instead of
     // weakening it.

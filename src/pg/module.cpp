@@ -37,11 +37,15 @@ const char* const nothing_written_hint =
     "The server was not started, so nothing was written unencrypted.";
 
 const char* const event_names[] = {
-    "encrypted I/O failed",       "file rejected",
-    "file written in plaintext",  "bypass refused",
-    "data failed authentication", "no locked memory for the file's key",
+    "encrypted I/O failed",
+    "file rejected",
+    "file written in plaintext",
+    "bypass refused",
+    "data failed authentication",
+    "no locked memory for the file's key",
+    "WAL not staged for a shell command",
 };
-static_assert(sizeof(event_names) / sizeof(event_names[0]) == EC_EVENT_LOCKED_MEMORY_EXHAUSTED + 1,
+static_assert(sizeof(event_names) / sizeof(event_names[0]) == EC_EVENT_STAGING_FAILED + 1,
               "a name for every layer event");
 
 /*---- Function declarations ----*/
@@ -51,6 +55,7 @@ void report_layer_event(int event, int category, const char* path, int64_t unit,
 void refuse_unless_preloaded();
 void resolve_policy();
 const char* policy_problem(int file_status);
+void check_wal_staging_directory();
 void check_guard_rails();
 void start_encryption();
 void encrypt_existing_wal();
@@ -75,6 +80,18 @@ void report_layer_event(int event, int category, const char* path, int64_t unit,
                                  static_cast<long long>(unit), ec_engine_key_id()),
                           errdetail("%s No byte of the unit was returned.", detail),
                           errhint("Something other than this server wrote to the file on disk.")));
+        return;
+    }
+    if (event == EC_EVENT_STAGING_FAILED) {
+        ereport(WARNING,
+                (errcode(ERRCODE_IO_ERROR),
+                 errmsg("ephemeral_crypt: %s: file \"%s\", staging directory \"%s\"",
+                        event_names[event], path, ec_wal_staging_directory),
+                 errdetail("%s.", detail),
+                 errhint("archive_command and restore_command see encrypted WAL through a copy "
+                         "in ephemeral_crypt.wal_staging_directory, which must exist on a tmpfs "
+                         "with room for a segment. A failed archive_command is retried; a failed "
+                         "restore_command stops recovery rather than end it early.")));
         return;
     }
     const bool no_locked_memory = event == EC_EVENT_LOCKED_MEMORY_EXHAUSTED;
@@ -160,21 +177,32 @@ void resolve_policy() {
         ec_state.settings.cipher[category] = resolved.policy.cipher[category];
     }
     ec_state.settings.data_dir = DataDir;
+    ec_state.settings.wal_staging_dir = ec_wal_staging_directory;
+}
+
+// archive_command and restore_command see encrypted WAL through a staged
+// copy (interpose/wrappers_command.cpp). A staging directory that cannot
+// serve is said at start-up, but refuses nothing: only archiving and
+// restoring need it, and each refuses to stage anywhere but a memory file
+// system, retrying (archive) or stopping recovery (restore) with a WARNING.
+// So a single-user start, which archives nothing, is never refused for it.
+void check_wal_staging_directory() {
+    if (!ec_state.settings.encrypt[EC_CATEGORY_WAL] || !IsPostmasterEnvironment) {
+        return;
+    }
+    const char* problem = ec_engine_staging_directory_problem(ec_wal_staging_directory);
+    if (problem != nullptr) {
+        ereport(WARNING,
+                (errcode_for_file_access(),
+                 errmsg("ephemeral_crypt: %s: \"%s\": %m", problem, ec_wal_staging_directory),
+                 errdetail("archive_command and restore_command will fail until it is fixed; "
+                           "archiving is retried."),
+                 errhint("Point ephemeral_crypt.wal_staging_directory at a directory on a tmpfs, "
+                         "such as /dev/shm, with room for a few WAL segments.")));
+    }
 }
 
 void check_guard_rails() {
-    const char* archive_library = GetConfigOption("archive_library", true, false);
-    if (ec_state.settings.encrypt[EC_CATEGORY_WAL] && XLogArchiveMode != ARCHIVE_MODE_OFF &&
-        (archive_library == nullptr || archive_library[0] == '\0') &&
-        XLogArchiveCommand != nullptr && XLogArchiveCommand[0] != '\0') {
-        ereport(FATAL,
-                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                 errmsg("ephemeral_crypt.encrypt_wal cannot be combined with archive_command"),
-                 errdetail("archive_command runs an external program that would copy encrypted "
-                           "WAL, readable by no other instance, into the archive."),
-                 errhint("Use an archive_library module (it runs in-process and archives "
-                         "plaintext WAL), or set ephemeral_crypt.encrypt_wal = off.")));
-    }
 #if PG_VERSION_NUM >= 180000 && defined(IOMETHOD_IO_URING_ENABLED)
     // Asynchronous I/O (PostgreSQL 18 and 19) carries one kind of file I/O
     // only: reads of relation blocks into shared and local buffers
@@ -298,6 +326,7 @@ void _PG_init(void) {
     resolve_policy();
     check_guard_rails();
     start_encryption();
+    check_wal_staging_directory();
     ec_wal_restart_prepare();
     encrypt_existing_wal();
     run_self_test();

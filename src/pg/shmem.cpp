@@ -17,6 +17,9 @@
  * what was counted so far the first time. AddinShmemInitLock is held only
  * while the block is found or created. After a crash restart the old segment
  * is gone: the counters start again from zero rather than read freed memory.
+ * The process that created the block (the postmaster, or a single-user
+ * backend) goes back to local counting before it unmaps the block at exit,
+ * so nothing counted by its last file calls lands in unmapped memory.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +40,7 @@ bool counters_attached_before = false;
 size_t counting_processes();
 void request_shmem();
 void startup_shmem();
+void detach_counters(int code, Datum arg);
 
 // Every process that can run at once: MaxBackends counts client backends,
 // autovacuum workers, background workers and WAL senders; the auxiliary
@@ -67,6 +71,15 @@ void startup_shmem() {
                               !found && !counters_attached_before);
     counters_attached_before = true;
     LWLockRelease(AddinShmemInitLock);
+    // Registered after the callback that unmaps the segment, so it runs
+    // before it (the list runs in reverse).
+    if (!IsUnderPostmaster) {
+        on_shmem_exit(detach_counters, 0);
+    }
+}
+
+void detach_counters(int, Datum) {
+    ec_engine_detach_counters();
 }
 
 }  // namespace

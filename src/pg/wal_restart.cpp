@@ -20,6 +20,10 @@
  *     key before the startup process runs, and removes the previous
  *     instance's other segments, which nothing can read any more.
  *
+ * A single-user backend (postgres --single, which Patroni and pg_rewind run
+ * for crash recovery) is its own postmaster: it seals before its own
+ * shutdown checkpoint and saves the seed as it exits, the same way.
+ *
  * A standby instead drops the previous instance's segments and fetches them
  * again from its primary. Anything else (an unclean end, a missing seed) is
  * refused with a FATAL that says what may be lost and the way out.
@@ -29,6 +33,7 @@
 #include "pg/pg_includes.hpp"
 
 extern "C" {
+#include "access/xact.h"
 #include "access/xloginsert.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/postmaster.h"
@@ -52,6 +57,8 @@ namespace {
 void request_stop(SIGNAL_ARGS);
 int other_wal_writers();
 void seal_wal_for_restart();
+void seal_single_user_exit(int code, Datum);
+void arm_single_user_seal(XactEvent event, void*);
 void capture_restart_seed(int code, Datum);
 uint32 lsn_high(XLogRecPtr lsn);
 uint32 lsn_low(XLogRecPtr lsn);
@@ -111,10 +118,33 @@ void seal_wal_for_restart() {
     XLogFlush(end);
 }
 
+/*---- Single-user mode: the backend seals its own shutdown ----*/
+
+// A single-user backend writes its shutdown checkpoint from a
+// before_shmem_exit callback that InitPostgres registers after StartupXLOG.
+// Those callbacks run in reverse order, so the seal must be registered
+// later still: at the end of the first transaction, which InitPostgres
+// itself runs after that registration.
+void arm_single_user_seal(XactEvent event, void*) {
+    static bool armed = false;
+    if (armed || event != XACT_EVENT_COMMIT) {
+        return;
+    }
+    armed = true;
+    before_shmem_exit(seal_single_user_exit, 0);
+}
+
+void seal_single_user_exit(int, Datum) {
+    // The only process there is: nothing else writes WAL.
+    seal_wal_for_restart();
+}
+
 /*---- The postmaster's exit: saving the restart seed ----*/
 
+// Runs in the postmaster, or in a single-user backend; children of the
+// postmaster do not inherit on_proc_exit callbacks.
 void capture_restart_seed(int code, Datum) {
-    if (MyProcPid != PostmasterPid) {
+    if (IsUnderPostmaster) {
         return;
     }
     // Shared memory is already detached when exit callbacks run.
@@ -239,6 +269,11 @@ void ephemeral_crypt_wal_sealer_main(Datum) {
 }
 
 void ec_wal_restart_register() {
+    on_proc_exit(capture_restart_seed, 0);
+    if (!IsPostmasterEnvironment) {
+        RegisterXactCallback(arm_single_user_seal, nullptr);  // single-user mode
+        return;
+    }
     BackgroundWorker worker;
     memset(&worker, 0, sizeof(worker));
     worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
@@ -249,7 +284,6 @@ void ec_wal_restart_register() {
     snprintf(worker.bgw_name, BGW_MAXLEN, "ephemeral_crypt WAL sealer");
     snprintf(worker.bgw_type, BGW_MAXLEN, "ephemeral_crypt WAL sealer");
     RegisterBackgroundWorker(&worker);
-    on_proc_exit(capture_restart_seed, 0);
 }
 
 void ec_wal_restart_prepare() {

@@ -85,6 +85,7 @@ TEST(PathClassifier, Wal) {
             "pg_wal/000000010000000000000001",
             "pg_wal/00000002000000A3000000FF.partial",
             "pg_wal/xlogtemp.12345",
+            "pg_wal/RECOVERYXLOG",
             "/var/lib/postgresql/15/main/pg_wal/000000010000000000000001",
         },
         Category::Wal);
@@ -98,7 +99,8 @@ TEST(PathClassifier, WalNearMisses) {
             "pg_wal/00000002.history",
             "pg_wal/000000010000000000000001.00000028.backup",
             "pg_wal/archive_status/000000010000000000000001.ready",
-            "pg_wal/RECOVERYXLOG",
+            "pg_wal/RECOVERYHISTORY",
+            "pg_wal/RECOVERYXLOG.partial",
             "pg_wal/00000001000000000000000g",
             "pg_wal",
             "/elsewhere/pg_wal/000000010000000000000001",
