@@ -258,7 +258,8 @@ sub _q
 # Options: etcd (from fleet_start_etcd), scope, parameters (hash of
 # postgresql.conf settings for the DCS bootstrap section), local_parameters
 # (hash, in the node's own postgresql section), dcs (extra YAML lines under
-# bootstrap.dcs, indented by 4), postgresql_extra (extra YAML lines under
+# bootstrap.dcs, indented by 4), dcs_postgresql (lines under
+# bootstrap.dcs.postgresql, indented by 6), postgresql_extra (extra YAML lines under
 # postgresql, indented by 2), initdb (list of YAML items).
 # Returns the node; $node->{patroni} holds { config, api_port, log, ... }.
 sub fleet_patroni_node
@@ -303,7 +304,7 @@ etcd3:
 bootstrap:
   dcs:
 $opts{dcs}    postgresql:
-      parameters:
+@{[ $opts{dcs_postgresql} // '' ]}      parameters:
 $dcsparams  initdb:
 $initdb
 postgresql:
@@ -400,7 +401,7 @@ sub fleet_segno
 {
 	my ($name, $segsize) = @_;
 	my ($log, $seg) = $name =~ /^[0-9A-F]{8}([0-9A-F]{8})([0-9A-F]{8})/ or return undef;
-	return hex($log) * (0x100000000 / $segsize) + hex($seg);
+	return hex($log) * (4294967296 / $segsize) + hex($seg);
 }
 
 # The segment numbers from $first to $last that no WAL file of the archive
