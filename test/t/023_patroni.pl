@@ -106,7 +106,7 @@ my @nodes = map {
 		dcs => $dcs,
 		dcs_postgresql => $dcs_postgresql,
 		postgresql_extra => $postgresql_extra,
-		initdb => [ 'wal-segsize: 1', 'data-checksums', 'encoding: UTF8' ])
+		initdb => [ "wal-segsize: '1'", 'data-checksums', 'encoding: UTF8' ])
 } 1 .. 3;
 my %by_name = map { $_->name => $_ } @nodes;
 
@@ -150,6 +150,26 @@ sub leader_name
 	return undef;
 }
 
+# What a node's servers logged: the messages before the logging collector
+# starts (the extension's start-up lines, a refused start) go to the
+# postmaster's stderr, which is Patroni's; the rest to the log file.
+sub server_text
+{
+	my ($node) = @_;
+	my $t = -e $node->{patroni}{log} ? slurp_file($node->{patroni}{log}) : '';
+	$t .= slurp_file($node->logfile) if -e $node->logfile;
+	return $t;
+}
+
+# The member names Patroni's /cluster lists with role $role.
+sub members_with_role
+{
+	my ($node, $role) = @_;
+	my (undef, $c) = fleet_patroni_get($node, '/cluster');
+	return () unless $c && $c->{members};
+	return map { $_->{name} } grep { ($_->{role} // '') eq $role } @{ $c->{members} };
+}
+
 sub query
 {
 	my ($node, $sql) = @_;
@@ -181,13 +201,14 @@ sub inode_of
 # ---- bootstrap --------------------------------------------------------------
 my $t_boot = time;
 fleet_start_patroni($nodes[0]);
-my $first = fleet_wait_until(120, sub { leader_name() });
+my $first = fleet_wait_until(120, sub { die 'Patroni on pg1 exited' unless fleet_pid_alive($nodes[0]{patroni}{pid}); leader_name() });
 is($first, 'pg1', 'pg1 bootstraps and becomes the leader');
 BAIL_OUT_with_logs('no leader after bootstrap') unless defined $first;
 my $leader = $by_name{$first};
 $leader->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
 my $key1 = ec_key_id($leader);
-my ($ready1) = ec_the_ready_line($leader, 0, 'the leader logged one ready line');
+my ($ready1) = ec_the_ready_line_in(server_text($leader), 'the leader logged one ready line');
+my $first_segno = fleet_segno($leader->safe_psql('postgres', 'SELECT pg_walfile_name(pg_current_wal_lsn())'), $segsize);
 is($ready1->{wal}, 'encrypted with AES-256-XTS (fail_closed)', 'the leader encrypts its WAL');
 is($leader->safe_psql('postgres', 'SHOW archive_command'), $dcs_parameters{archive_command},
 	'the leader archives through the unchanged archive_command');
@@ -198,7 +219,8 @@ my $replicas_up = fleet_wait_until(
 	180,
 	sub {
 		my $s = streaming_from($leader);
-		return (keys %$s == 2 && grep { $_ eq 'sync' } values %$s) ? $s : undef;
+		return (keys %$s == 2 && (grep { $_ eq 'sync' } values %$s) && members_with_role($leader, 'sync_standby'))
+		  ? $s : undef;
 	});
 ok($replicas_up, 'two replicas stream from the leader, one of them synchronous')
   or BAIL_OUT_with_logs('replicas did not come up');
@@ -207,8 +229,7 @@ for my $r (@nodes[ 1, 2 ])
 {
 	like(patroni_log($r), qr/(replica has been created using basebackup|bootstrapped from leader)/i,
 		$r->name . ' was made by a base backup');
-	my $plog = slurp_file($r->logfile);
-	like($plog, qr/ephemeral_crypt: ready: key [0-9a-f]{16},.* wal: encrypted with AES-256-XTS/,
+	like(server_text($r), qr/ephemeral_crypt: ready: key [0-9a-f]{16},.* wal: encrypted with AES-256-XTS/,
 		$r->name . ' encrypts its WAL');
 }
 
@@ -230,7 +251,8 @@ my ($status, $content) = fleet_patroni_post($old, '/switchover', { leader => $ol
 is($status, 200, "POST /switchover accepted ($content)");
 my $new_name = fleet_wait_until(120, sub { my $l = leader_name(); defined $l && $l ne $old_name ? $l : undef });
 ok(defined $new_name, 'a new leader runs after the switchover: ' . ($new_name // 'none'));
-my $new = $by_name{ $new_name // 'pg2' };
+BAIL_OUT_with_logs('no new leader after the switchover') unless defined $new_name;
+my $new = $by_name{$new_name};
 my $rejoined = fleet_wait_until(240, sub { streaming_from($new)->{$old_name} });
 my $t_sw_rejoin = time - $t_sw;
 ok($rejoined, "the old primary $old_name streams from $new_name again");
@@ -251,6 +273,7 @@ is($old->safe_psql('postgres', 'SELECT pg_is_in_recovery()'), 't', "$old_name is
 $leader = $new;
 
 # ---- game-day failover: SIGKILL of the leader and all its children ----------
+is(leader_name(), $leader->name, 'Patroni names ' . $leader->name . ' the leader before the kill');
 my $killed = $leader;
 my $killed_name = $killed->name;
 $plog_offset = length patroni_log($killed);
@@ -280,7 +303,8 @@ is_deeply([ @acked_now ], [ 1001 .. 1000 + @acked_now ], 'the acknowledged ids a
 my $took_over = fleet_wait_until(120, sub { my $l = leader_name(); defined $l && $l ne $killed_name ? $l : undef });
 my $t_takeover = time - $t_kill;
 ok(defined $took_over, 'a replica takes over: ' . ($took_over // 'none'));
-$leader = $by_name{ $took_over // 'pg1' };
+BAIL_OUT_with_logs('no replica took over') unless defined $took_over;
+$leader = $by_name{$took_over};
 my $max_acked = $acked[-1];
 is($leader->safe_psql('postgres', "SELECT count(*) FROM acked WHERE id <= $max_acked"),
 	scalar(@acked), "the new leader $took_over has every acknowledged row (" . scalar(@acked) . ')');
@@ -300,7 +324,7 @@ diag(sprintf('failover: the killed node %s streams again %.1f s after the kill; 
 	$killed_name, $t_back, $fo_basebackup ? 'yes' : 'no'));
 diag("failover, Patroni's lines on $killed_name:\n"
 	  . join("\n", grep { /crash recovery|single|rewind|reinit|basebackup|remov|refus|FATAL|code=/i } split /\n/, $fo_log));
-my $killed_server_log = slurp_file($killed->logfile);
+my $killed_server_log = server_text($killed);
 like($killed_server_log . $fo_log, qr/the local WAL belongs to a previous instance/,
 	'the killed node\'s WAL was refused (unclean end) before it was re-provisioned');
 
@@ -338,8 +362,13 @@ for my $n (@nodes)
 my @archived = map { m{/([^/]+)$} } ec_wal_segments($archive);
 my @history = map { m{/([^/]+)$} } glob("$archive/*.history");
 my $last_no = fleet_segno($last_seg, $segsize);
-my @missing = fleet_segments_missing(\@archived, 1, $last_no, $segsize);
-is_deeply(\@missing, [], "the archive has every segment from 1 to $last_seg");
+# Segments completed by initdb, before the first start with archive_mode on,
+# are never marked .ready (PostgreSQL's own behaviour): the archive starts at
+# the segment the first leader was writing when it came up.
+my @archived_nos = sort { $a <=> $b } map { fleet_segno($_, $segsize) } @archived;
+cmp_ok($archived_nos[0] // 1e9, '<=', $first_segno, "the archive starts at or before segment $first_segno, the one the bootstrap leader was writing");
+my @missing = fleet_segments_missing(\@archived, $archived_nos[0] // 0, $last_no, $segsize);
+is_deeply(\@missing, [], "the archive has every segment from its first to $last_seg");
 my @not_plain = grep { !ec_is_plain_wal("$archive/$_") } @archived;
 is_deeply(\@not_plain, [], 'every archived segment is plaintext WAL');
 cmp_ok(scalar(@history), '>=', 2, 'the archive has the timeline history files (' . join(' ', @history) . ')');
