@@ -8,14 +8,15 @@
 # Builds in another directory work too, as pg_buildext does them for the
 # Debian packages (make -C build-17 -f ../Makefile VPATH=..).
 #
-# The version is set in one place, the top entry of debian/changelog: the
-# extension's default_version in ephemeral_crypt.control is made from it.
+# The version is set in one place, default_version in ephemeral_crypt.control
+# (committed, as in every PGXS extension); debian/changelog's top entry must
+# say the same upstream version, which "make check-version" checks.
 
 # The source directory: "." in the tree, $(VPATH) in a build directory.
 ec_srcdir := $(if $(VPATH),$(patsubst %/,%,$(VPATH)),.)
 # Files matching the patterns below the source directory, relative to it.
 ec_files = $(patsubst $(ec_srcdir)/%,%,$(wildcard $(addprefix $(ec_srcdir)/,$(1))))
-EC_VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' $(ec_srcdir)/debian/changelog)
+EC_VERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(ec_srcdir)/ephemeral_crypt.control)
 
 EXTENSION = ephemeral_crypt
 MODULE_big = ephemeral_crypt
@@ -55,7 +56,7 @@ PROVE_TESTS = $(addprefix $(ec_srcdir)/,$(call ec_files,test/t/*.pl))
 endif
 PROVE_FLAGS = -I$(srcdir)/test/perl
 
-EXTRA_CLEAN = $(ec_srcdir)/$(EXTENSION).control src/pg/test_hooks.stamp $(OBJS:.o=.d) tmp_regress results regression.diffs regression.out
+EXTRA_CLEAN = src/pg/test_hooks.stamp $(OBJS:.o=.d) tmp_regress results regression.diffs regression.out
 
 # Bitcode for JIT inlining is of no use for this extension and would need a
 # clang matching the server's build.
@@ -90,10 +91,17 @@ override PROVE_FLAGS += -I$(srcdir)/test/perl
 pg-suite-parity:
 	bash $(srcdir)/test/pg_suites.sh
 
-# The control file, with the version from debian/changelog.
-all: $(ec_srcdir)/$(EXTENSION).control
-$(ec_srcdir)/$(EXTENSION).control: $(ec_srcdir)/$(EXTENSION).control.in $(ec_srcdir)/debian/changelog
-	sed 's/@EC_VERSION@/$(EC_VERSION)/' $< > $@
+# debian/changelog's top entry (its upstream version, before any Debian
+# revision) must be the control file's default_version, and a script must
+# install or update to that version.
+.PHONY: check-version
+check-version:
+	@changelog=$$(sed -n '1s/^[^(]*(\([^)-]*\).*/\1/p' $(ec_srcdir)/debian/changelog); \
+	if [ "$$changelog" != "$(EC_VERSION)" ]; then \
+		echo "debian/changelog says $$changelog, ephemeral_crypt.control says $(EC_VERSION)"; exit 1; fi; \
+	ls $(ec_srcdir)/sql/$(EXTENSION)--*$(EC_VERSION).sql >/dev/null 2>&1 || \
+		{ echo "no sql/$(EXTENSION)--...$(EC_VERSION).sql for default_version $(EC_VERSION)"; exit 1; }; \
+	echo "version $(EC_VERSION): ephemeral_crypt.control and debian/changelog agree"
 
 # A build directory needs the source tree's subdirectories for its objects.
 ifneq ($(ec_srcdir),.)

@@ -301,6 +301,19 @@ bench_smoke() {
     return $missing
 }
 
+# The archiving benchmark, one short round: it completes and reports both
+# states (figures not checked).
+archiving_smoke() {
+    local out
+    out=$(mktemp -d /tmp/ephemeral_crypt-archiving-smoke.XXXXXX)
+    run_logged "$out/run.log" env BENCH_ARCHIVE_ROUNDS=1 BENCH_ARCHIVE_SECONDS=5 \
+        BENCH_ARCHIVE_OUT="$out/ARCHIVING.md" bash bench/archiving.sh || return 1
+    local rows
+    rows=$(grep -cE '^\| (A|C) \| [1-9]' "$out/ARCHIVING.md")
+    [ "$rows" -eq 2 ] || { echo "ARCHIVING.md has $rows state rows with archived segments, expected 2"; return 1; }
+    rm -rf "$out"
+}
+
 # The instruction-count harness, on a small table: it completes and reports
 # every workload (figures not checked).
 instructions_smoke() {
@@ -321,8 +334,8 @@ if [ -z "${PG_MAJOR:-}" ]; then
     run_suite "unit tests (ctest)" unit_plain
     run_suite "unit tests under ASan+UBSan (ctest)" unit_sanitized
     run_suite "header fuzzer (libFuzzer, ${EC_FUZZ_SECONDS:-30} s)" run_fuzzer fuzz_header
-    run_suite "restart seed fuzzer (libFuzzer, ${EC_FUZZ_SECONDS:-30} s)" run_fuzzer fuzz_restart_seed
     run_suite "clang-format" format_check
+    run_suite "version: ephemeral_crypt.control and debian/changelog agree" make -s check-version
 fi
 for major in $majors; do
     version_suites "$major"
@@ -330,6 +343,7 @@ for major in $majors; do
         # Uses the host's installed test build of the extension.
         run_suite "benchmark harness smoke run (BENCH_QUICK=1; figures not checked)" bench_smoke
         run_suite "instruction-count harness smoke run (callgrind; figures not checked)" instructions_smoke
+        run_suite "archiving benchmark smoke run (figures not checked)" archiving_smoke
     fi
 done
 if [[ " $majors " == *" 18 "* ]] && [[ " $majors " == *" 19 "* ]]; then

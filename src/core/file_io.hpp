@@ -1,5 +1,5 @@
 // The small-file I/O every room shares: reading a whole small file under a
-// size bound (policy files, keys, the restart seed), and replacing a file
+// size bound (policy files, keys), and replacing a file
 // durably.
 //
 // A durable replacement writes the new contents to a temporary file beside

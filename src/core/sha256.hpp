@@ -1,5 +1,5 @@
-// SHA-256, the one way every room computes it: the header checksum, the
-// policy digest and the restart seed's digest all come through here.
+// SHA-256, the one way every room computes it: the header checksum and the
+// policy digest come through here.
 #pragma once
 
 #include "core/no_postgres.hpp"

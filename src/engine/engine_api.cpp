@@ -23,7 +23,7 @@
 #include "engine/errors.hpp"
 #include "engine/inspection.hpp"
 #include "engine/policy_loading.hpp"
-#include "engine/restart_seed_file.hpp"
+#include "engine/sealed_segment.hpp"
 #include "engine/self_test.hpp"
 #include "engine/startup.hpp"
 #include "engine/test_hooks.hpp"
@@ -356,28 +356,16 @@ ec_status ec_engine_remove_foreign_wal(int* removed, ec_error* error) {
     });
 }
 
-ec_status ec_engine_save_restart_seed(const char* segment_path, uint64_t checkpoint_offset,
-                                      uint32_t timeline, uint64_t checkpoint_lsn, ec_error* error) {
+ec_status ec_engine_leave_checkpoint_readable(const char* segment_path, uint64_t checkpoint_offset,
+                                              uint64_t segment_bytes, ec_error* error) {
     return fenced(error, [&] {
-        engine::save_restart_seed(engine::kRestartSeedFile, segment_path, checkpoint_offset,
-                                  timeline, checkpoint_lsn);
+        engine::leave_checkpoint_readable(segment_path, checkpoint_offset, segment_bytes);
         return EC_OK;
     });
 }
 
-void ec_engine_discard_restart_seed(void) {
-    engine::discard_restart_seed(engine::kRestartSeedFile);
-}
-
-ec_status ec_engine_rebuild_from_seed(const char* segment_path, uint32_t timeline,
-                                      uint64_t checkpoint_lsn, uint64_t segment_bytes,
-                                      bool* rebuilt, ec_error* error) {
-    *rebuilt = false;
-    return fenced(error, [&] {
-        *rebuilt = engine::rebuild_from_seed(engine::kRestartSeedFile, segment_path, timeline,
-                                             checkpoint_lsn, segment_bytes);
-        return EC_OK;
-    });
+size_t ec_engine_read_plaintext_segment_start(const char* segment_path, uint8_t* buf, size_t len) {
+    return engine::read_plaintext_start(segment_path, buf, len);
 }
 
 size_t ec_engine_counters_size(size_t processes) {

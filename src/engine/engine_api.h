@@ -153,7 +153,7 @@ ec_status ec_engine_resolve_policy(const ec_policy* from_settings, const char* p
                                    const char* public_key, bool require_signed,
                                    ec_policy_resolution* out, ec_error* error);
 
-/* ---- WAL at start-up and shutdown (engine/wal_segments.hpp, restart_seed_file.hpp) ---- */
+/* ---- WAL at start-up and shutdown (engine/wal_segments.hpp, sealed_segment.hpp) ---- */
 
 /* Encrypts WAL segments of pg_wal still in plaintext; reports how many. */
 ec_status ec_engine_encrypt_plaintext_wal(int* converted, ec_error* error);
@@ -164,18 +164,16 @@ ec_status ec_engine_find_foreign_wal(int* segments, char key_id[EC_KEY_ID_BUFFER
 /* Removes them; reports how many. */
 ec_status ec_engine_remove_foreign_wal(int* removed, ec_error* error);
 
-/* The restart seed: at a clean shutdown whose checkpoint is the first record
- * of its segment, the postmaster (which still holds the key) saves the
- * plaintext of that segment up to the end of the checkpoint record, so the
- * next instance can rebuild the segment byte for byte under its own key. */
-ec_status ec_engine_save_restart_seed(const char* segment_path, uint64_t checkpoint_offset,
-                                      uint32_t timeline, uint64_t checkpoint_lsn, ec_error* error);
-void ec_engine_discard_restart_seed(void);
-/* Rebuilds `segment_path` if the seed describes exactly this checkpoint;
- * *rebuilt says whether one did. */
-ec_status ec_engine_rebuild_from_seed(const char* segment_path, uint32_t timeline,
-                                      uint64_t checkpoint_lsn, uint64_t segment_bytes,
-                                      bool* rebuilt, ec_error* error);
+/* The sealed segment (engine/sealed_segment.hpp). At a clean shutdown whose
+ * checkpoint is the first record of its segment, the postmaster (which still
+ * holds the key) rewrites that segment in plaintext: its page header and the
+ * checkpoint record, zeros after, so stock tools read a stopped instance's
+ * WAL end truthfully and the next instance can continue from it. */
+ec_status ec_engine_leave_checkpoint_readable(const char* segment_path, uint64_t checkpoint_offset,
+                                              uint64_t segment_bytes, ec_error* error);
+/* Up to `len` bytes from the start of a plaintext segment; 0 when it is
+ * missing, encrypted or unreadable. */
+size_t ec_engine_read_plaintext_segment_start(const char* segment_path, uint8_t* buf, size_t len);
 
 /* ---- Counters (engine/counters.hpp); shared memory is src/pg's ---- */
 

@@ -26,9 +26,25 @@ struct FileState {
     dev_t device = 0;
     ino_t inode = 0;
     Category category = Category::Spill;
-    std::string path;                       // as first opened, for messages
-    std::unique_ptr<EncryptedFile> engine;  // null while the file is empty and has no header
+    std::string path;  // as first opened, for messages
     int references = 0;
+
+    // The file's engine, null while the file is empty and has no header.
+    // Read lock-free on every call (acquire); set and reset only under the
+    // table's mutex, which publishes the pointer with release, so a reader
+    // sees either null or a fully built engine. An engine is replaced only
+    // when the file is truncated to nothing by an open, or destroyed when
+    // the process retires: PostgreSQL's processes do neither while another
+    // of their threads uses the file.
+    EncryptedFile* engine() const noexcept { return published_.load(std::memory_order_acquire); }
+    void set_engine(std::unique_ptr<EncryptedFile> engine) noexcept {
+        owned_ = std::move(engine);
+        published_.store(owned_.get(), std::memory_order_release);
+    }
+
+  private:
+    std::unique_ptr<EncryptedFile> owned_;
+    std::atomic<EncryptedFile*> published_{nullptr};
 };
 
 enum FdMode : std::uint32_t {

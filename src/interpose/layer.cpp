@@ -170,7 +170,7 @@ void retire() noexcept {
         if (FileState* state = table.lookup(static_cast<int>(fd))) {
             ++seen;
             counters().of(state->category).files_open.fetch_sub(1, std::memory_order_relaxed);
-            state->engine.reset();
+            state->set_engine(nullptr);
         }
     }
     g_config.key = nullptr;

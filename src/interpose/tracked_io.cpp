@@ -131,7 +131,8 @@ void count_failure(Category category, LayerEvent event, const char* path, const 
 }
 
 int account_failure(int negative_errno, FileState* state, const char* detail) noexcept {
-    const UnitFailure why = state->engine ? state->engine->take_failure() : UnitFailure{};
+    EncryptedFile* engine = state->engine();
+    const UnitFailure why = engine != nullptr ? engine->take_failure() : UnitFailure{};
     if (negative_errno == kIntegrityFailure) {
         // Never a plaintext fallback, whatever the category's degradation:
         // the data exists and is not what this instance wrote.
@@ -179,8 +180,8 @@ EncryptedFile* engine_for(FileState* state, int fd, int* failure) noexcept {
     if (failure != nullptr) {
         *failure = 0;
     }
-    if (state->engine) {
-        return state->engine.get();
+    if (EncryptedFile* engine = state->engine()) {
+        return engine;
     }
     if (retired()) {
         if (failure != nullptr) {
@@ -189,12 +190,12 @@ EncryptedFile* engine_for(FileState* state, int fd, int* failure) noexcept {
         return nullptr;
     }
     std::lock_guard<std::mutex> guard(FdTable::instance().mutex());
-    if (!state->engine) {
+    if (state->engine() == nullptr) {
         FdIo io(fd);
         if (io.size() >= kHeader) {
             auto outcome = EncryptedFile::open(io, *config().key);
-            state->engine = std::move(outcome.file);
-            if (!state->engine) {
+            state->set_engine(std::move(outcome.file));
+            if (state->engine() == nullptr) {
                 // A header is there and cannot be served: fail closed, as
                 // the open would have.
                 if (outcome.locked_memory_exhausted) {
@@ -210,7 +211,7 @@ EncryptedFile* engine_for(FileState* state, int fd, int* failure) noexcept {
             }
         }
     }
-    return state->engine.get();
+    return state->engine();
 }
 
 DataLayout layout_for(FileState* state, int fd) noexcept {

@@ -3,7 +3,7 @@
 // the per-call operator event, engine I/O on logical offsets, and positions.
 //
 // The kernel's file position of a tracked descriptor is kept at the physical
-// position of its logical one (logical + 4096 in format v1; format v2 adds
+// position of its logical one (logical + 64 KiB in format v1; format v2 adds
 // the metadata blocks before it), so read/write/lseek and descriptors shared
 // across dup and fork all agree. Events for the operator (failures, fallbacks, refusals)
 // are recorded during the call and handed to the callback only as the

@@ -21,6 +21,37 @@ bool continues_path(char c) noexcept {
     return is_name_char(c) || c == '/' || c == '~' || c == '$';
 }
 
+bool is_space(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\n';
+}
+
+// Where the first word that is the program `name` (bare, or the last
+// component of a path) ends, or npos.
+std::size_t end_of_program(std::string_view command, std::string_view name) noexcept {
+    for (std::size_t at = command.find(name); at != std::string_view::npos;
+         at = command.find(name, at + 1)) {
+        const std::size_t end = at + name.size();
+        const bool starts_word = at == 0 || is_space(command[at - 1]) || command[at - 1] == '/';
+        const bool ends_word = end == command.size() || is_space(command[end]);
+        if (starts_word && ends_word) {
+            return end;
+        }
+    }
+    return std::string_view::npos;
+}
+
+bool has_word(std::string_view command, std::string_view word) noexcept {
+    for (std::size_t at = command.find(word); at != std::string_view::npos;
+         at = command.find(word, at + 1)) {
+        const std::size_t end = at + word.size();
+        if ((at == 0 || is_space(command[at - 1])) &&
+            (end == command.size() || is_space(command[end]))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace
 
 std::optional<WalCommand> find_wal_command(std::string_view command) {
@@ -69,6 +100,11 @@ std::string rewrite_wal_command(std::string_view command, const WalCommand& foun
         copied = offset + reference_length;
     }
     rewritten.append(command.substr(copied));
+    const std::size_t program_end = end_of_program(rewritten, "pgbackrest");
+    if (program_end != std::string::npos &&
+        (has_word(rewritten, "archive-push") || has_word(rewritten, "archive-get"))) {
+        rewritten.insert(program_end, " --no-archive-async");
+    }
     return rewritten;
 }
 

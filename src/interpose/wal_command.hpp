@@ -38,6 +38,11 @@ struct WalCommand {
 std::optional<WalCommand> find_wal_command(std::string_view command);
 
 // The command with every reference to the file replaced by `staged_path`.
+// A pgBackRest archive-push or archive-get also gets --no-archive-async:
+// pgBackRest's asynchronous mode reads pg_wal/archive_status beside %p
+// itself (and refuses a %p outside pg1-path), which the staged copy cannot
+// give it, so with WAL encryption each segment is pushed and fetched by the
+// command PostgreSQL runs.
 std::string rewrite_wal_command(std::string_view command, const WalCommand& found,
                                 std::string_view staged_path);
 

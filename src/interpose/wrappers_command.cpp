@@ -24,14 +24,26 @@
 // does not take for "not in the archive" (exit status 126: recovery stops
 // with a FATAL rather than ending early and losing what the archive holds).
 // Either way a WARNING names the setting.
+//
+// A process killed while its command runs (the archiver by SIGKILL, the
+// whole instance, or PostgreSQL 15's startup process, which exits from its
+// SIGTERM handler while restore_command runs) cannot remove its staged copy.
+// Staging directories are therefore named after the data directory and the
+// role (archive or restore), each of which only one process of an instance
+// holds at a time, and each staging first removes what a previous holder of
+// the same name left. The layer's own work around the command runs with
+// the server's signals held, so no handler exits in the middle of it.
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -102,18 +114,94 @@ const char* staging_problem(int error) noexcept {
 
 namespace {
 
+// Blocks the signals PostgreSQL's processes handle for as long as it lives,
+// except while a Released of it lives: the layer's own work around the
+// command is never cut short by a handler that exits.
+class SignalsHeld {
+  public:
+    SignalsHeld() noexcept {
+        sigset_t held;
+        sigemptyset(&held);
+        for (const int signal : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM}) {
+            sigaddset(&held, signal);
+        }
+        sigprocmask(SIG_BLOCK, &held, &previous_);
+    }
+    ~SignalsHeld() { sigprocmask(SIG_SETMASK, &previous_, nullptr); }
+    SignalsHeld(const SignalsHeld&) = delete;
+    SignalsHeld& operator=(const SignalsHeld&) = delete;
+
+    // The caller's own mask again, while the command runs.
+    class Released {
+      public:
+        explicit Released(const SignalsHeld& held) noexcept {
+            sigprocmask(SIG_SETMASK, &held.previous_, &during_);
+        }
+        ~Released() { sigprocmask(SIG_SETMASK, &during_, nullptr); }
+        Released(const Released&) = delete;
+        Released& operator=(const Released&) = delete;
+
+      private:
+        sigset_t during_;
+    };
+
+  private:
+    sigset_t previous_;
+};
+
+// "ephemeral_crypt.<data directory's hash>.<role>.": the names of the
+// staging directories of one role of one instance.
+void staging_prefix(const char* role, char* out, std::size_t size) noexcept {
+    std::uint64_t hash = 14695981039346656037ull;  // FNV-1a: a name, not a secret
+    for (const char c : config().roots.data_dir) {
+        hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    }
+    std::snprintf(out, size, "ephemeral_crypt.%016llx.%s.", static_cast<unsigned long long>(hash),
+                  role);
+}
+
+// Removes what a killed process of the same role and instance left under
+// `base`: its directory and the staged file in it.
+void remove_leftovers(const char* base, const char* prefix) noexcept {
+    DIR* dir = opendir(base);
+    if (dir == nullptr) {
+        return;
+    }
+    const std::size_t prefix_length = std::strlen(prefix);
+    while (const dirent* entry = readdir(dir)) {
+        if (std::strncmp(entry->d_name, prefix, prefix_length) != 0) {
+            continue;
+        }
+        char leftover[PATH_MAX];
+        std::snprintf(leftover, sizeof(leftover), "%s/%s", base, entry->d_name);
+        if (DIR* inner = opendir(leftover)) {
+            while (const dirent* file = readdir(inner)) {
+                if (std::strcmp(file->d_name, ".") != 0 && std::strcmp(file->d_name, "..") != 0) {
+                    real().unlinkat(dirfd(inner), file->d_name, 0);
+                }
+            }
+            closedir(inner);
+        }
+        real().unlinkat(AT_FDCWD, leftover, AT_REMOVEDIR);
+    }
+    closedir(dir);
+}
+
 // A private directory under the staging directory holding one staged file;
 // everything in it is removed when it goes.
 class StagingArea {
   public:
-    explicit StagingArea(const std::string& name) noexcept {
+    StagingArea(const std::string& name, const char* role) noexcept {
         const std::string& base = config().wal_staging_dir;
+        char prefix[64];
+        staging_prefix(role, prefix, sizeof(prefix));
         if (!is_shell_safe_path(base) ||
-            std::snprintf(directory_, sizeof(directory_), "%s/ephemeral_crypt.XXXXXX",
-                          base.c_str()) >= static_cast<int>(sizeof(directory_))) {
+            std::snprintf(directory_, sizeof(directory_), "%s/%sXXXXXX", base.c_str(), prefix) >=
+                static_cast<int>(sizeof(directory_))) {
             error_ = EINVAL;
             return;
         }
+        remove_leftovers(base.c_str(), prefix);
         if (mkdtemp(directory_) == nullptr) {  // mode 0700
             error_ = errno;
             directory_[0] = '\0';
@@ -183,6 +271,7 @@ int staging_failed(const char* wal_path, int error, int status) noexcept {
 // archive_command on an encrypted segment: the command reads a decrypted
 // copy under the segment's own name.
 int archive_through_staging(const char* command, const WalCommand& found) noexcept {
+    const SignalsHeld held;
     char wal_path[PATH_MAX];
     std::snprintf(wal_path, sizeof(wal_path), "pg_wal/%s", found.name.c_str());
     const int in = open_impl(AT_FDCWD, wal_path, O_RDONLY | O_CLOEXEC, 0);
@@ -193,7 +282,7 @@ int archive_through_staging(const char* command, const WalCommand& found) noexce
         real().close(in);  // plaintext (written before WAL encryption): nothing to stage
         return real().system(command);
     }
-    StagingArea area(found.name);
+    StagingArea area(found.name, "archive");
     if (!area.ready()) {
         ec_close(in);
         return staging_failed(wal_path, area.error(), kArchiveStagingFailed);
@@ -220,6 +309,7 @@ int archive_through_staging(const char* command, const WalCommand& found) noexce
     } catch (const std::bad_alloc&) {
         return staging_failed(wal_path, ENOMEM, kArchiveStagingFailed);
     }
+    const SignalsHeld::Released released(held);
     return real().system(rewritten.c_str());
 }
 
@@ -259,9 +349,10 @@ bool encrypt_into_wal(const char* staged, const char* wal_path) noexcept {
 // restore_command: the command writes into memory, and the segment reaches
 // pg_wal encrypted under this instance's key.
 int restore_through_staging(const char* command, const WalCommand& found) noexcept {
+    const SignalsHeld held;
     char wal_path[PATH_MAX];
     std::snprintf(wal_path, sizeof(wal_path), "pg_wal/%s", found.name.c_str());
-    StagingArea area(found.name);
+    StagingArea area(found.name, "restore");
     if (!area.ready()) {
         return staging_failed(wal_path, area.error(), kRestoreStagingFailed);
     }
@@ -271,7 +362,11 @@ int restore_through_staging(const char* command, const WalCommand& found) noexce
     } catch (const std::bad_alloc&) {
         return staging_failed(wal_path, ENOMEM, kRestoreStagingFailed);
     }
-    const int status = real().system(rewritten.c_str());
+    int status;
+    {
+        const SignalsHeld::Released released(held);
+        status = real().system(rewritten.c_str());
+    }
     struct stat st {};
     if (status != 0 || real().stat(area.file(), &st) != 0) {
         // Not in the archive, or the command failed: PostgreSQL decides, as

@@ -292,8 +292,8 @@ const char* category_state(int category) {
 void log_ready() {
     if (ec_state.wal_segments_converted > 0) {
         ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
-                      errmsg("ephemeral_crypt: encrypted %d WAL segment(s) that were written "
-                             "before WAL encryption was enabled",
+                      errmsg("ephemeral_crypt: encrypted %d plaintext WAL segment(s) in pg_wal "
+                             "under the new key",
                              ec_state.wal_segments_converted)));
     }
     ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION),

@@ -5,28 +5,32 @@
  *		died with the previous instance.
  *
  * The next instance cannot read the old WAL, yet startup must read the
- * shutdown checkpoint and continue writing after it, and a caught-up standby
- * asks for the checkpoint's segment again from its start. So a clean shutdown
- * is sealed in three steps:
+ * shutdown checkpoint and continue writing after it, a caught-up standby
+ * asks for the checkpoint's segment again from its start, and HA tools
+ * (Patroni, pg_rewind) read the end of a stopped instance's WAL with stock
+ * tools that have no key. So a clean shutdown is sealed in three steps:
  *
  *  1. a background worker, told to stop, waits until it is the last process
  *     that can write WAL and switches to a new segment, so the shutdown
  *     checkpoint becomes the first record of a fresh segment;
  *  2. the postmaster, exiting after the checkpoint with the key still alive,
- *     saves that segment's plaintext up to the end of the checkpoint record
- *     (a page header and the checkpoint record: nothing pg_control does not
- *     already hold) in the restart seed;
- *  3. the next postmaster rebuilds the segment byte for byte under its own
- *     key before the startup process runs, and removes the previous
- *     instance's other segments, which nothing can read any more.
+ *     rewrites that segment in plaintext: the page header and the
+ *     checkpoint record (nothing pg_control does not already hold), zeros
+ *     after. pg_waldump and pg_rewind read it as they read any WAL;
+ *  3. the next postmaster checks that segment against pg_control with
+ *     PostgreSQL's own definitions (page header, record, CRC) before the
+ *     startup process runs, removes the previous instance's other segments,
+ *     which nothing can read any more, and encrypts the sealed one under
+ *     its own key.
  *
  * A single-user backend (postgres --single, which Patroni and pg_rewind run
  * for crash recovery) is its own postmaster: it seals before its own
- * shutdown checkpoint and saves the seed as it exits, the same way.
+ * shutdown checkpoint and leaves it readable as it exits, the same way.
  *
  * A standby instead drops the previous instance's segments and fetches them
- * again from its primary. Anything else (an unclean end, a missing seed) is
- * refused with a FATAL that says what may be lost and the way out.
+ * again from its primary. Anything else (an unclean end, a shutdown that was
+ * not sealed) is refused with a FATAL that says what may be lost and the way
+ * out.
  *
  *-------------------------------------------------------------------------
  */
@@ -35,6 +39,9 @@
 extern "C" {
 #include "access/xact.h"
 #include "access/xloginsert.h"
+#include "access/xlogrecord.h"
+#include "port/pg_crc32c.h"
+#include "storage/fd.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/postmaster.h"
 #include "replication/walsender.h"
@@ -59,11 +66,13 @@ int other_wal_writers();
 void seal_wal_for_restart();
 void seal_single_user_exit(int code, Datum);
 void arm_single_user_seal(XactEvent event, void*);
-void capture_restart_seed(int code, Datum);
+void leave_checkpoint_readable(int code, Datum);
 uint32 lsn_high(XLogRecPtr lsn);
 uint32 lsn_low(XLogRecPtr lsn);
 bool file_exists(const char* path);
 void checkpoint_segment_path(const ControlFileData* control, char* name, char* path);
+bool sealed_checkpoint_matches(const char* path, const ControlFileData* control);
+void warn_unarchived_foreign_wal(const char* sealed_name);
 void refuse(int segments, const char* old_key, const ControlFileData* control, bool clean);
 int remove_foreign_wal();
 
@@ -139,17 +148,16 @@ void seal_single_user_exit(int, Datum) {
     seal_wal_for_restart();
 }
 
-/*---- The postmaster's exit: saving the restart seed ----*/
+/*---- The postmaster's exit: leaving the checkpoint readable ----*/
 
 // Runs in the postmaster, or in a single-user backend; children of the
 // postmaster do not inherit on_proc_exit callbacks.
-void capture_restart_seed(int code, Datum) {
+void leave_checkpoint_readable(int code, Datum) {
     if (IsUnderPostmaster) {
         return;
     }
     // Shared memory is already detached when exit callbacks run.
     ec_engine_detach_counters();
-    ec_engine_discard_restart_seed();
     if (code != 0) {
         return;
     }
@@ -171,10 +179,9 @@ void capture_restart_seed(int code, Datum) {
     char path[MAXPGPATH];
     checkpoint_segment_path(control, name, path);
     ec_error error;
-    if (ec_engine_save_restart_seed(path, offset, control->checkPointCopy.ThisTimeLineID,
-                                    control->checkPoint, &error) != EC_OK) {
-        ec_report_engine_error(LOG, ERRCODE_INTERNAL_ERROR, "could not save the restart seed",
-                               &error, nullptr);
+    if (ec_engine_leave_checkpoint_readable(path, offset, segment_bytes, &error) != EC_OK) {
+        ec_report_engine_error(LOG, ERRCODE_INTERNAL_ERROR,
+                               "could not leave the shutdown checkpoint readable", &error, nullptr);
     }
 }
 
@@ -201,6 +208,86 @@ bool file_exists(const char* path) {
     return access(path, F_OK) == 0;
 }
 
+// Whether the plaintext segment at `path` is what a clean shutdown sealed:
+// a long page header of this cluster, timeline and segment, and as its first
+// record the shutdown checkpoint pg_control names, with an intact CRC.
+bool sealed_checkpoint_matches(const char* path, const ControlFileData* control) {
+    union {
+        uint8 bytes[XLOG_BLCKSZ];
+        XLogLongPageHeaderData page;  // for the alignment of what is read
+    } buffer;
+    const size_t got = ec_engine_read_plaintext_segment_start(path, buffer.bytes, XLOG_BLCKSZ);
+    if (got < SizeOfXLogLongPHD + SizeOfXLogRecord) {
+        return false;
+    }
+    const XLogLongPageHeaderData& page = buffer.page;
+    if (page.std.xlp_magic != XLOG_PAGE_MAGIC || (page.std.xlp_info & XLP_LONG_HEADER) == 0 ||
+        page.std.xlp_tli != control->checkPointCopy.ThisTimeLineID ||
+        page.std.xlp_pageaddr != control->checkPoint - SizeOfXLogLongPHD ||
+        page.xlp_sysid != control->system_identifier ||
+        page.xlp_seg_size != control->xlog_seg_size) {
+        return false;
+    }
+    const XLogRecord* record =
+        reinterpret_cast<const XLogRecord*>(buffer.bytes + SizeOfXLogLongPHD);
+    if (record->xl_rmid != RM_XLOG_ID ||
+        (record->xl_info & ~XLR_INFO_MASK) != XLOG_CHECKPOINT_SHUTDOWN ||
+        record->xl_tot_len < SizeOfXLogRecord || SizeOfXLogLongPHD + record->xl_tot_len > got) {
+        return false;
+    }
+    pg_crc32c crc;
+    INIT_CRC32C(crc);
+    COMP_CRC32C(crc, reinterpret_cast<const char*>(record) + SizeOfXLogRecord,
+                record->xl_tot_len - SizeOfXLogRecord);
+    COMP_CRC32C(crc, reinterpret_cast<const char*>(record), offsetof(XLogRecord, xl_crc));
+    FIN_CRC32C(crc);
+    return EQ_CRC32C(crc, record->xl_crc);
+}
+
+// Segments the previous instance had not archived yet are gone with its
+// key; say so, since the archive now has a gap a base backup must close.
+void warn_unarchived_foreign_wal(const char* sealed_name) {
+    DIR* dir = AllocateDir(XLOGDIR "/archive_status");
+    if (dir == nullptr) {
+        return;
+    }
+    int missing = 0;
+    char first[MAXFNAMELEN] = "";
+    char last[MAXFNAMELEN] = "";
+    struct dirent* entry;
+    while ((entry = ReadDir(dir, XLOGDIR "/archive_status")) != nullptr) {
+        const size_t length = strlen(entry->d_name);
+        if (length != XLOG_FNAME_LEN + strlen(".ready") ||
+            strcmp(entry->d_name + XLOG_FNAME_LEN, ".ready") != 0 ||
+            strncmp(entry->d_name, sealed_name != nullptr ? sealed_name : "", XLOG_FNAME_LEN) ==
+                0) {
+            continue;
+        }
+        char segment[MAXFNAMELEN];
+        snprintf(segment, sizeof(segment), "%.*s", XLOG_FNAME_LEN, entry->d_name);
+        if (missing == 0 || strcmp(segment, first) < 0) {
+            snprintf(first, sizeof(first), "%s", segment);
+        }
+        if (missing == 0 || strcmp(segment, last) > 0) {
+            snprintf(last, sizeof(last), "%s", segment);
+        }
+        ++missing;
+    }
+    FreeDir(dir);
+    if (missing > 0) {
+        ereport(WARNING,
+                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                 errmsg("ephemeral_crypt: %d WAL segment(s) of the previous instance were never "
+                        "archived and cannot be any more (%s to %s)",
+                        missing, first, last),
+                 errdetail("They are encrypted under a key that died with that instance, so "
+                           "archive_command cannot be given their plaintext."),
+                 errhint("The archive has a gap there: take a new base backup before relying on "
+                         "it for point-in-time recovery. Stop the server only once "
+                         "pg_stat_archiver shows every segment archived.")));
+    }
+}
+
 const char* const way_out =
     "Promote a standby or re-provision this instance from one (pg_basebackup), or restore a "
     "base backup and let it recover from the archive. Keep this data directory only for "
@@ -216,8 +303,8 @@ void refuse(int segments, const char* old_key, const ControlFileData* control, b
                  errdetail("%d WAL segment(s) in pg_wal were encrypted under instance key %s. "
                            "The server was shut down cleanly at %s (checkpoint at " EC_LSN_FORMAT
                            "), but "
-                           "that shutdown was not sealed for a restart (no matching restart "
-                           "seed), so the checkpoint record cannot be rebuilt under a new key.",
+                           "that shutdown was not sealed for a restart (its checkpoint's segment "
+                           "was not left readable), so the checkpoint record cannot be read.",
                            segments, old_key[0] ? old_key : "(unknown)", when,
                            lsn_high(control->checkPoint), lsn_low(control->checkPoint)),
                  errhint("%s", way_out)));
@@ -269,7 +356,7 @@ void ephemeral_crypt_wal_sealer_main(Datum) {
 }
 
 void ec_wal_restart_register() {
-    on_proc_exit(capture_restart_seed, 0);
+    on_proc_exit(leave_checkpoint_readable, 0);
     if (!IsPostmasterEnvironment) {
         RegisterXactCallback(arm_single_user_seal, nullptr);  // single-user mode
         return;
@@ -294,11 +381,13 @@ void ec_wal_restart_prepare() {
     // meets the files itself and says what is wrong with them.
     (void)ec_engine_find_foreign_wal(&segments, old_key, &error);
     if (segments == 0) {
-        ec_engine_discard_restart_seed();
         return;
     }
     bool crc_ok = false;
     ControlFileData* control = get_controlfile(DataDir, &crc_ok);
+    char name[MAXPGPATH];
+    char path[MAXPGPATH];
+    checkpoint_segment_path(control, name, path);
 
     // A standby (or an archive recovery) fetches WAL again from elsewhere.
     if (file_exists(STANDBY_SIGNAL_FILE) || file_exists(RECOVERY_SIGNAL_FILE)) {
@@ -323,25 +412,17 @@ void ec_wal_restart_prepare() {
     if (!clean) {
         refuse(segments, old_key, control, false);
     }
-    char name[MAXPGPATH];
-    char path[MAXPGPATH];
-    checkpoint_segment_path(control, name, path);
-    bool rebuilt = false;
-    if (ec_engine_rebuild_from_seed(path, control->checkPointCopy.ThisTimeLineID,
-                                    control->checkPoint, control->xlog_seg_size, &rebuilt,
-                                    &error) != EC_OK) {
-        ec_report_engine_error(FATAL, ERRCODE_INTERNAL_ERROR, nullptr, &error, nullptr);
-    }
-    if (!rebuilt) {
+    if (!sealed_checkpoint_matches(path, control)) {
         refuse(segments, old_key, control, true);
     }
+    warn_unarchived_foreign_wal(name);
+    // The sealed segment is plaintext: encrypt_existing_wal() encrypts it
+    // under the new key next, and the server continues right after it.
     const int removed = remove_foreign_wal();
-    ec_engine_discard_restart_seed();
-    ereport(LOG,
-            (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
-             errmsg("ephemeral_crypt: rebuilt WAL segment %s (shutdown checkpoint at " EC_LSN_FORMAT
-                    ") under "
-                    "the new key; removed %d other segment(s) of the previous instance (key %s)",
-                    name, lsn_high(control->checkPoint), lsn_low(control->checkPoint), removed,
-                    old_key[0] ? old_key : "(unknown)")));
+    ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+                  errmsg("ephemeral_crypt: continuing from the sealed WAL segment %s (shutdown "
+                         "checkpoint at " EC_LSN_FORMAT "); removed %d other segment(s) of the "
+                         "previous instance (key %s)",
+                         name, lsn_high(control->checkPoint), lsn_low(control->checkPoint), removed,
+                         old_key[0] ? old_key : "(unknown)")));
 }

@@ -37,7 +37,7 @@ like($standby_conf, qr/shared_preload_libraries = 'ephemeral_crypt'/, 'the stand
 like($standby_conf, qr/ephemeral_crypt\.encrypt_wal = on/, 'the standby encrypts its WAL');
 
 my $standby_log = slurp_file($standby->logfile);
-like($standby_log, qr/ephemeral_crypt: encrypted \d+ WAL segment\(s\) that were written before WAL encryption was enabled/,
+like($standby_log, qr/ephemeral_crypt: encrypted \d+ plaintext WAL segment\(s\) in pg_wal under the new key/,
 	'the standby encrypted the plaintext segments of the base backup at startup');
 my ($ready) = ec_the_ready_line_in($standby_log, 'the standby logged one ready line');
 

@@ -1,7 +1,9 @@
 
 # Guard rails: settings that must stop the server, and the startup report.
 #
-#  - encrypt_wal = on with archive_mode = on and an archive_command: refused;
+#  - ephemeral_crypt.wal_staging_directory that is not an absolute, shell-safe
+#    path: refused; one on a disk or missing: the server starts, with a
+#    WARNING that names the setting;
 #  - encrypt_wal = on with wal_degradation = fail_open_audit: refused;
 #  - encrypt_wal = on with archive_library = 'basic_archive': starts, and
 #    the archive receives plaintext WAL while pg_wal stays encrypted;
@@ -27,16 +29,38 @@ use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 
 # ---------------------------------------------------------------------------
-# encrypt_wal = on + archive_command
+# ephemeral_crypt.wal_staging_directory replaces %p in archive_command: a
+# value that could change how the shell reads the command is refused.
 {
-	my $node = ec_new_node('archive_command', extension => 1, encrypt_wal => 1, allows_streaming => 1,
-		conf => "archive_mode = on\narchive_command = 'cp %p /nonexistent/%f'\n");
-	my $log = ec_start_refused($node, 'archive_command');
-	like($log, qr/FATAL:  ephemeral_crypt\.encrypt_wal cannot be combined with archive_command/,
-		'archive_command: FATAL explains the refusal');
-	like($log, qr/DETAIL:  archive_command runs an external program that would copy encrypted WAL/,
-		'archive_command: DETAIL says why');
-	like($log, qr/HINT:  Use an archive_library module/, 'archive_command: HINT points to archive_library');
+	my $node = ec_new_node('staging_unsafe', extension => 1, encrypt_wal => 1, allows_streaming => 1,
+		conf => "archive_mode = on\narchive_command = 'cp %p /nonexistent/%f'\n"
+		  . "ephemeral_crypt.wal_staging_directory = '/dev/shm/a b'\n");
+	my $log = ec_start_refused($node, 'unsafe staging directory');
+	like($log, qr/FATAL:  invalid value for ephemeral_crypt\.wal_staging_directory/,
+		'unsafe staging directory: FATAL names the setting');
+	like($log, qr/DETAIL:  It must be an absolute path of letters, digits/, 'unsafe staging directory: DETAIL says why');
+}
+
+# A staging directory on a disk starts the server (only archiving needs it),
+# with a WARNING that names the setting; archiving then fails and is retried.
+{
+	my $disk = PostgreSQL::Test::Utils::tempdir();
+	my $node = ec_new_node('staging_disk', extension => 1, encrypt_wal => 1, allows_streaming => 1,
+		conf => "archive_mode = on\narchive_command = 'cp %p /nonexistent/%f'\n"
+		  . "ephemeral_crypt.wal_staging_directory = '$disk'\n");
+	my $fs = `stat -f -c %T '$disk'`;
+	chomp $fs;
+	my $warning = qr/WARNING:  ephemeral_crypt: ephemeral_crypt\.wal_staging_directory is not on a memory file system/;
+	ok($node->start(fail_ok => 1), "staging directory on $fs: the server starts");
+	if ($fs eq 'tmpfs' || $fs eq 'ramfs')
+	{
+		unlike(slurp_file($node->logfile), $warning, "staging directory on $fs: no WARNING");
+	}
+	else
+	{
+		like(slurp_file($node->logfile), $warning, "staging directory on $fs: a WARNING names the setting");
+	}
+	$node->stop;
 }
 
 # encrypt_wal = on + wal_degradation = fail_open_audit

@@ -184,6 +184,26 @@ is($r->{temp_relation} . '/' . $r->{spill} . '/' . $r->{wal},
 	my $on_disk = $node->safe_psql('postgres',
 		q{SELECT count(*) FROM ephemeral_crypt_scan() WHERE category = 'spill' AND encrypted AND current_instance});
 	cmp_ok($on_disk, '>=', 2, "files_open: scan() shows $on_disk encrypted spill files of this instance");
+	# The test library's own path rules (ec_classify, an oracle written
+	# independently of src/interpose/path_classifier.cpp) and the extension's
+	# scan agree on every ephemeral file of the data directory, each in its
+	# category. Listed twice by the scan, so a file that came or went
+	# meanwhile (a WAL segment recycled) cannot make the comparison flaky.
+	my $scan_sql = q{SELECT string_agg(category || ' ' || file, E'\n' ORDER BY file) FROM ephemeral_crypt_scan()};
+	my ($scanned, $classified, $again);
+	for my $try (1 .. 5)
+	{
+		$scanned = $node->safe_psql('postgres', $scan_sql);
+		my $pgdata = $node->data_dir;
+		$classified = join("\n",
+			map { my $rel = substr($_, length($pgdata) + 1); ec_classify($rel) . ' ' . $rel }
+			  ec_category_files($node, [qw(temp_relation spill wal)]));
+		$again = $node->safe_psql('postgres', $scan_sql);
+		last if $scanned eq $again;
+	}
+	is($scanned, $again, 'ec_classify oracle: the scan was stable while the data directory was walked');
+	my @sorted = sort { (split / /, $a)[1] cmp (split / /, $b)[1] } split /\n/, $classified;
+	is(join("\n", @sorted), $scanned, 'ec_classify oracle: it and ephemeral_crypt_scan() list the same files in the same categories');
 	$_->quit for @sessions;
 	ok($node->poll_query_until('postgres',
 		q{SELECT files_open FROM ephemeral_crypt_encryption_status() WHERE category = 'spill'}, $baseline),

@@ -3,10 +3,11 @@
 #
 # Contract: a primary with encrypt_wal = on that was stopped cleanly
 # (pg_ctl stop -m fast) starts again. Its last WAL segment (holding the
-# shutdown checkpoint) was encrypted under the previous instance's key, which
-# died with that instance; the new instance rebuilds it under its new key
-# (logged as "ephemeral_crypt: rebuilt WAL segment ...") and comes up with a
-# new key. Nothing committed is lost, the WAL insert position never goes
+# shutdown checkpoint) is left in plaintext as the instance stops, holding
+# only its page header and that checkpoint: the stock pg_waldump reads it on
+# the stopped data directory, as HA tools do, and no user data is readable in
+# pg_wal. The new instance continues from it under its new key (logged as
+# "ephemeral_crypt: continuing from the sealed WAL segment ..."). Nothing committed is lost, the WAL insert position never goes
 # backwards, pgbench keeps working (the TPC-B invariant holds), and a
 # streaming standby (with its own key) keeps streaming from the restarted
 # primary without being rebuilt.
@@ -69,12 +70,25 @@ note "before restart: checkpoint $cd_before->{'Latest checkpoint location'}, "
 cmp_ok(ec_lsn($cd_before->{'Latest checkpoint location'}), '>=', ec_lsn($insert_before),
 	'the shutdown checkpoint is at or after the last insert position seen');
 
-# Start again: the new instance rebuilds the WAL it needs under its new key.
+# What the stopped instance leaves readable: the sealed segment, nothing else.
+my $sealed = ec_sealed_segment($primary);
+isnt($sealed->{magic} // '', $EC_MAGIC, 'the sealed segment carries no encryption header');
+is($sealed->{records}, 1, 'pg_waldump on the stopped instance reads exactly one record from the checkpoint on');
+my ($record_lsn) = $sealed->{out} =~ m{lsn: ([0-9A-F]+/[0-9A-F]+), prev [0-9A-F]+/[0-9A-F]+, desc: CHECKPOINT_SHUTDOWN};
+is(defined $record_lsn ? ec_lsn($record_lsn) : -1, ec_lsn($sealed->{checkpoint}),
+	"it is the shutdown checkpoint at $sealed->{checkpoint}");
+like($sealed->{err}, qr/invalid record length at [0-9A-F]+\/[0-9A-F]+: (wanted|expected at least) 24, got 0/,
+	'and the WAL ends right after it, as pg_waldump reports the end of any WAL');
+my $stopped = ec_scan_tree($primary->data_dir . '/pg_wal', [$m1]);
+is_deeply($stopped->{hits}, [], 'no marker is readable in the stopped instance\'s pg_wal');
+
+# Start again: the new instance continues from the sealed segment.
 my $offset = -s $primary->logfile;
 my $started = $primary->start(fail_ok => 1);
 ok($started, 'the primary starts again after a clean stop');
 my $log = ec_log_since($primary, $offset);
-like($log, qr/ephemeral_crypt: rebuilt WAL segment/, 'the second start logs "ephemeral_crypt: rebuilt WAL segment"');
+like($log, qr/ephemeral_crypt: continuing from the sealed WAL segment/,
+	'the second start logs "ephemeral_crypt: continuing from the sealed WAL segment"');
 my ($parsed) = ec_the_ready_line_in($log, 'exactly one ready line for the second start');
 my $key2 = $parsed->{key} // '';
 like($key2, qr/^[0-9a-f]{16}$/, "the second ready line carries a key id ($key2)");

@@ -133,7 +133,7 @@ like($conf, qr/ephemeral_crypt\.encrypt_wal = on/, 'the re-provisioned node encr
 $rebuilt->append_conf('postgresql.conf', "primary_slot_name = ''\n");
 $rebuilt->start;
 my $rlog = slurp_file($rebuilt->logfile);
-like($rlog, qr/ephemeral_crypt: encrypted \d+ WAL segment\(s\)/, 'the re-provisioned node encrypted the WAL of the backup at startup');
+like($rlog, qr/ephemeral_crypt: encrypted \d+ plaintext WAL segment\(s\)/, 'the re-provisioned node encrypted the WAL of the backup at startup');
 my ($rready) = ec_the_ready_line_in($rlog, 'the re-provisioned node logged one ready line');
 my $rkey = $rready->{key} // '';
 like($rkey, qr/^[0-9a-f]{16}$/, 'the re-provisioned node\'s ready line names its key');

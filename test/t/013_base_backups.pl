@@ -104,7 +104,7 @@ for my $mode (qw(stream fetch))
 	$node->init_from_backup($primary, 'stream');
 	$node->start;
 	my $log = slurp_file($node->logfile);
-	like($log, qr/ephemeral_crypt: encrypted [1-9]\d* WAL segment\(s\) that were written before WAL encryption was enabled/,
+	like($log, qr/ephemeral_crypt: encrypted [1-9]\d* plaintext WAL segment\(s\) in pg_wal under the new key/,
 		'-X stream, alone with the extension: it encrypted the backup\'s WAL at startup');
 	my ($ready) = ec_the_ready_line_in($log, '-X stream, alone: one ready line');
 	my $alone_key = $ready->{key} // '';
@@ -137,7 +137,7 @@ for my $mode (qw(stream fetch))
 	my $node = PostgreSQL::Test::Cluster->new("standby_$mode");
 	$node->init_from_backup($primary, $mode, has_streaming => 1);
 	$node->start;
-	like(slurp_file($node->logfile), qr/ephemeral_crypt: encrypted [1-9]\d* WAL segment\(s\)/,
+	like(slurp_file($node->logfile), qr/ephemeral_crypt: encrypted [1-9]\d* plaintext WAL segment\(s\)/,
 		"-X $mode standby: it encrypted the backup's WAL at startup");
 	$standby{$mode} = $node;
 }

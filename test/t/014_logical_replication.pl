@@ -27,8 +27,8 @@ $_->start for ($pub, $sub);
 for my $node ($pub, $sub)
 {
 	$node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
-	is($node->safe_psql('postgres', q{SHOW wal_level}), 'logical', $node->name . ': wal_level = logical');
-	is($node->safe_psql('postgres', q{SHOW logical_decoding_work_mem}), '64kB', $node->name . ': logical_decoding_work_mem = 64kB');
+	is($node->safe_psql('postgres', q{SELECT enabled FROM ephemeral_crypt_encryption_status() WHERE category = 'spill'}),
+		't', $node->name . ': spill files, logical decoding spills among them, encrypted');
 	is($node->safe_psql('postgres', q{SELECT enabled FROM ephemeral_crypt_encryption_status() WHERE category = 'wal'}),
 		't', $node->name . ': WAL encrypted');
 }

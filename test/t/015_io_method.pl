@@ -88,7 +88,9 @@ for my $method (qw(sync worker))
 	my $node = ec_new_node("io_$method", extension => 1, encrypt_wal => 1,
 		conf => "io_method = $method\n");
 	$node->start;
-	is($node->safe_psql('postgres', 'SHOW io_method'), $method, "$method: io_method is $method");
+	my ($ready) = ec_the_ready_line($node, 0, "$method: the extension accepts io_method = $method (one ready line)");
+	is($ready->{temp_relation}, 'encrypted with AES-256-XTS (fail_closed)',
+		"$method: temporary relations stay encrypted under io_method = $method");
 	$node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
 	my $before = ec_encryption_status($node);
 	check_workload($node, $method, 1);

@@ -1,7 +1,7 @@
 // The engine's WAL start-up work on a scratch pg_wal: listing and
 // classifying segments, encrypting plaintext ones in place, and counting and
-// removing those of a previous instance; and the restart seed saved by one
-// instance and rebuilt from by the next.
+// removing those of a previous instance; and the sealed segment one instance
+// leaves readable as it stops and the next one encrypts again.
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -12,9 +12,9 @@
 #include <cstring>
 #include <string>
 
-#include "core/restart_seed.hpp"
+#include "core/file_header.hpp"
 #include "engine/errors.hpp"
-#include "engine/restart_seed_file.hpp"
+#include "engine/sealed_segment.hpp"
 #include "engine/wal_segments.hpp"
 #include "engine_fixture.hpp"
 
@@ -136,14 +136,12 @@ TEST_F(WalSegmentsTest, AConversionThatCannotWriteFailsWithItsErrnoAndKeepsTheSe
     rmdir(temp.c_str());
 }
 
-class RestartSeedFileTest : public WalSegmentsTest {
-  protected:
-    std::string seed() const { return path(kRestartSeedFile); }
-};
+class SealedSegmentTest : public WalSegmentsTest {};
 
-TEST_F(RestartSeedFileTest, ASavedSeedRebuildsTheSegmentUnderTheNextKey) {
+TEST_F(SealedSegmentTest, TheCheckpointIsLeftInPlaintextAndTheNextInstanceEncryptsIt) {
     // A segment whose first record (at 40, after the long page header) is a
-    // 114-byte checkpoint record; the rest of the segment is other records.
+    // 114-byte checkpoint record; the rest of the segment is other records,
+    // which must not be left readable.
     std::string bytes(8192, '\0');
     for (std::size_t i = 0; i < bytes.size(); ++i) {
         bytes[i] = static_cast<char>('a' + i % 26);
@@ -152,57 +150,43 @@ TEST_F(RestartSeedFileTest, ASavedSeedRebuildsTheSegmentUnderTheNextKey) {
     std::memcpy(bytes.data() + 40, &record_length, sizeof(record_length));
     write_through_layer(segment(kSegment1), bytes);
 
-    save_restart_seed(seed(), segment(kSegment1), 40, 1, 0x1000028);
-    const std::string saved = slurp(seed());
-    const auto decoded =
-        decode_restart_seed(reinterpret_cast<const std::uint8_t*>(saved.data()), saved.size());
-    ASSERT_TRUE(decoded.has_value());
-    EXPECT_EQ(decoded->prefix.size(), 40u + record_length);
-    EXPECT_EQ(access((seed() + ".tmp").c_str(), F_OK), -1);
-
-    start();  // the next instance: a new key
-    ASSERT_TRUE(rebuild_from_seed(seed(), segment(kSegment1), 1, 0x1000028, 16384));
-    EXPECT_EQ(listed().at(0).kind, SegmentKind::Current);
-    EXPECT_EQ(slurp(segment(kSegment1)).size(), kDataOffsetBytes + 16384);
+    leave_checkpoint_readable(segment(kSegment1), 40, 16384);
     std::string expected = bytes.substr(0, 40 + record_length);
     expected.resize(16384, '\0');  // the rest reads as zeros, like a fresh segment
+    EXPECT_EQ(slurp(segment(kSegment1)), expected) << "exactly the checkpoint, in plaintext";
+    EXPECT_EQ(
+        access((segment(kSegment1) + ".ephemeral_crypt." + std::to_string(getpid())).c_str(), F_OK),
+        -1);
+    std::uint8_t start_bytes[8192];
+    ASSERT_EQ(read_plaintext_start(segment(kSegment1), start_bytes, sizeof(start_bytes)),
+              sizeof(start_bytes));
+    EXPECT_EQ(std::memcmp(start_bytes, expected.data(), sizeof(start_bytes)), 0);
+
+    start();  // the next instance: a new key
+    EXPECT_EQ(listed().at(0).kind, SegmentKind::Plaintext);
+    EXPECT_EQ(encrypt_plaintext_segments(wal_dir(), instance_key()), 1);
+    EXPECT_EQ(listed().at(0).kind, SegmentKind::Current);
     EXPECT_EQ(read_through_layer(segment(kSegment1), 16384), expected);
-    discard_restart_seed(seed());
-    EXPECT_EQ(access(seed().c_str(), F_OK), -1);
+    EXPECT_EQ(read_plaintext_start(segment(kSegment1), start_bytes, sizeof(start_bytes)), 0u)
+        << "an encrypted segment has no plaintext start";
 }
 
-TEST_F(RestartSeedFileTest, OnlyTheSeedOfThisCheckpointRebuilds) {
+TEST_F(SealedSegmentTest, ACheckpointRecordThatDoesNotFitIsNotLeft) {
     std::string bytes(4096, 'x');
-    const std::uint32_t record_length = 100;
+    const std::uint32_t record_length = 9000;  // past one WAL page
     std::memcpy(bytes.data() + 40, &record_length, sizeof(record_length));
     write_through_layer(segment(kSegment1), bytes);
-    save_restart_seed(seed(), segment(kSegment1), 40, 1, 0x1000028);
     const std::string before = slurp(segment(kSegment1));
-
-    EXPECT_FALSE(rebuild_from_seed(seed(), segment(kSegment1), 2, 0x1000028, 16384));
-    EXPECT_FALSE(rebuild_from_seed(seed(), segment(kSegment1), 1, 0x2000028, 16384));
-    std::string damaged = slurp(seed());
-    damaged[30] ^= 1;
-    spit(seed(), damaged);
-    EXPECT_FALSE(rebuild_from_seed(seed(), segment(kSegment1), 1, 0x1000028, 16384));
-    discard_restart_seed(seed());
-    EXPECT_FALSE(rebuild_from_seed(seed(), segment(kSegment1), 1, 0x1000028, 16384));
-    EXPECT_EQ(slurp(segment(kSegment1)), before);  // nothing was touched
-}
-
-TEST_F(RestartSeedFileTest, ACheckpointRecordThatDoesNotFitIsNotSaved) {
-    std::string bytes(4096, 'x');
-    const std::uint32_t record_length = 9000;  // past the seed's largest prefix
-    std::memcpy(bytes.data() + 40, &record_length, sizeof(record_length));
-    write_through_layer(segment(kSegment1), bytes);
-    EXPECT_THROW(save_restart_seed(seed(), segment(kSegment1), 40, 1, 0x1000028), EngineError);
-    EXPECT_EQ(access(seed().c_str(), F_OK), -1);
+    EXPECT_THROW(leave_checkpoint_readable(segment(kSegment1), 40, 16384), EngineError);
+    EXPECT_EQ(slurp(segment(kSegment1)), before) << "the encrypted segment is untouched";
     try {
-        save_restart_seed(seed(), segment(kSegment2), 40, 1, 0x1000028);
+        leave_checkpoint_readable(segment(kSegment2), 40, 16384);
         ADD_FAILURE() << "no error";
     } catch (const EngineError& e) {
         EXPECT_EQ(e.error_number(), ENOENT);  // the segment does not exist
     }
+    std::uint8_t start_bytes[64];
+    EXPECT_EQ(read_plaintext_start(segment(kSegment2), start_bytes, sizeof(start_bytes)), 0u);
 }
 
 }  // namespace

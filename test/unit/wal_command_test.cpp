@@ -87,6 +87,28 @@ TEST(WalCommand, LeavesEverythingElseAlone) {
     }
 }
 
+TEST(WalCommand, PgBackRestPushesAndFetchesEachSegmentItself) {
+    const std::string push =
+        "/usr/bin/pgbackrest --stanza=main archive-push pg_wal/" + std::string(kSegment);
+    EXPECT_EQ(rewrite_wal_command(push, *find_wal_command(push), "/dev/shm/s/x"),
+              "/usr/bin/pgbackrest --no-archive-async --stanza=main archive-push /dev/shm/s/x");
+    const std::string get = "pgbackrest --stanza=main archive-get %f \"pg_wal/RECOVERYXLOG\"";
+    EXPECT_EQ(rewrite_wal_command(get, *find_wal_command(get), "/dev/shm/s/RECOVERYXLOG"),
+              "pgbackrest --no-archive-async --stanza=main archive-get %f "
+              "\"/dev/shm/s/RECOVERYXLOG\"");
+    // Other programs, and other pgBackRest commands, are left as they are.
+    for (const std::string command :
+         {"barman-wal-archive backup main pg_wal/" + std::string(kSegment),
+          "cp pg_wal/" + std::string(kSegment) + " /archive/pgbackrest/",
+          "pgbackrest-wrapper archive-push pg_wal/" + std::string(kSegment)}) {
+        const auto found = find_wal_command(command);
+        ASSERT_TRUE(found) << command;
+        EXPECT_EQ(rewrite_wal_command(command, *found, "/s").find("--no-archive-async"),
+                  std::string::npos)
+            << command;
+    }
+}
+
 TEST(WalCommand, ShellSafePaths) {
     EXPECT_TRUE(is_shell_safe_path("/dev/shm"));
     EXPECT_TRUE(is_shell_safe_path("/run/postgresql/wal-stage_1.d"));
@@ -170,6 +192,19 @@ TEST_P(WalCommandLayerTest, ArchiveCommandReadsPlaintextUnderTheSegmentsName) {
     EXPECT_EQ(slurp(archive_ + "/" + kSegment), text);
     EXPECT_EQ(slurp(archive_ + "/name"), std::string(kSegment) + "\n");
     EXPECT_EQ(g_seen.count, 0);
+}
+
+TEST_P(WalCommandLayerTest, WhatAKilledArchiverLeftIsRemovedByTheNextOne) {
+    write_encrypted_segment(canary_text(5000));
+    // The command leaves a copy of its staging directory behind, as a
+    // process killed during its command would leave the directory itself.
+    const std::string leave =
+        std::string("d=$(dirname pg_wal/") + kSegment + ") && cp -r \"$d\" \"$d-left\"";
+    EXPECT_EQ(ec_system(leave.c_str()), 0);
+    EXPECT_EQ(entries(staging_), 1);
+    const std::string command = std::string("test -f pg_wal/") + kSegment;
+    EXPECT_EQ(ec_system(command.c_str()), 0);
+    EXPECT_EQ(entries(staging_), 0) << "the next archive command removed the leftover";
 }
 
 TEST_P(WalCommandLayerTest, AFailingArchiveCommandKeepsItsStatus) {

@@ -49,7 +49,9 @@ my $old_key = ec_key_id($old);
 my $old_sum = $old->safe_psql('postgres', $checksum_sql);
 my $old_more = $old->safe_psql('postgres', 'SELECT count(*), sum(id) FROM more');
 $old->stop;
-ok(-f $old->data_dir . '/ephemeral_crypt.restart', 'the old cluster stopped sealed (restart seed saved)');
+my $sealed = ec_sealed_segment($old);
+like($sealed->{out}, qr/desc: CHECKPOINT_SHUTDOWN/,
+	'the old cluster stopped sealed (its shutdown checkpoint readable by pg_waldump)');
 
 # pg_upgrade writes its reports and scripts into the working directory.
 my $workdir = PostgreSQL::Test::Utils::tempdir();

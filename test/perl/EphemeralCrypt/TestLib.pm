@@ -69,6 +69,7 @@ our @EXPORT = qw(
   ec_check_pgbench_invariant
   ec_digest
   ec_controldata
+  ec_sealed_segment
   ec_lsn
   ec_kill9_all
   ec_wal_segments
@@ -233,7 +234,7 @@ sub ec_classify
 	if (@dirs == 1 && $dirs[0] eq 'pg_wal')
 	{
 		return 'wal'
-		  if $name =~ /^[0-9A-F]{24}(\.partial)?$/ || $name =~ /^xlogtemp\./;
+		  if $name =~ /^[0-9A-F]{24}(\.partial)?$/ || $name =~ /^xlogtemp\./ || $name eq 'RECOVERYXLOG';
 		return undef;
 	}
 	return 'spill'
@@ -721,6 +722,25 @@ sub ec_controldata
 		$cd{$1} = $2 if $line =~ /^([^:]+):\s*(.*)$/;
 	}
 	return \%cd;
+}
+
+# What a cleanly stopped WAL-encrypted node leaves readable: its checkpoint's
+# segment, read by the stock pg_waldump from the checkpoint on. Returns a hash:
+# segment (path), magic (its first 8 bytes), checkpoint (LSN), out and err
+# (pg_waldump's), records (the number of records it printed).
+sub ec_sealed_segment
+{
+	my ($node) = @_;
+	my $cd = ec_controldata($node);
+	my %sealed = (checkpoint => $cd->{'Latest checkpoint location'});
+	$sealed{segment} = $node->data_dir . "/pg_wal/" . $cd->{q{Latest checkpoint's REDO WAL file}};
+	($sealed{magic}) = ec_read_header($sealed{segment});
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'pg_waldump', '-s', $sealed{checkpoint}, $sealed{segment} ], '>', \$out, '2>', \$err);
+	$sealed{out} = $out;
+	$sealed{err} = $err;
+	$sealed{records} = () = $out =~ /^rmgr: /mg;
+	return \%sealed;
 }
 
 # An LSN ("X/Y") as an integer, for comparisons.
