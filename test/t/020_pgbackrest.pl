@@ -158,7 +158,7 @@ chmod 0700, $rdir;
 	'--target-action=pause', 'restore');
 is($rc, 0, 'pgbackrest restore to restore point rp1') or diag($out);
 my $auto = slurp_file("$rdir/postgresql.auto.conf");
-like($auto, qr/restore_command = 'pgbackrest --stanza=main archive-get %f "%p"'/,
+like($auto, qr/restore_command = '\S*pgbackrest .*--stanza=main archive-get %f "%p"'/,
 	'the restore uses pgBackRest\'s own restore_command');
 $restored->append_conf('postgresql.conf', "port = " . $restored->port . "\narchive_mode = off\n");
 $restored->start;

@@ -6,7 +6,8 @@
 # here without an ssh server: it is the same archive_command path 020 tests
 # with pgBackRest) or by streaming, with pg_receivewal over the replication
 # protocol. This test covers the streaming path: pg_receivewal, through a
-# physical replication slot as Barman uses it, receives plaintext WAL from an
+# physical replication slot as Barman uses it (with --synchronous, so that
+# its flush position answers at once), receives plaintext WAL from an
 # encrypted primary; the segments are complete, pg_waldump reads every
 # record of the range without a gap, and a base backup recovered with
 # "cp" from the received WAL into a server that loads the extension gives
@@ -41,7 +42,7 @@ my $start_lsn = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
 my ($rout, $rerr) = ('', '');
 my $receiver = IPC::Run::start(
 	[ 'pg_receivewal', '-D', $recv, '-h', $primary->host, '-p', $primary->port,
-	  '--slot=barman', '--no-loop', '--verbose' ],
+	  '--slot=barman', '--no-loop', '--verbose', '--synchronous' ],
 	'<', \undef, '>', \$rout, '2>', \$rerr, IPC::Run::timeout(300));
 ok(fleet_wait_until(60, sub {
 	$primary->safe_psql('postgres', q{SELECT active FROM pg_replication_slots WHERE slot_name = 'barman'}) eq 't' }),
