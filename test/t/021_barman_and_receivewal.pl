@@ -65,7 +65,8 @@ my $end_seg = $primary->safe_psql('postgres', "SELECT pg_walfile_name('$end_lsn'
 $primary->safe_psql('postgres', 'SELECT pg_switch_wal()');
 ok(fleet_wait_until(60, sub {
 	my $f = $primary->safe_psql('postgres',
-		q{SELECT flush_lsn FROM pg_stat_replication WHERE application_name = 'pg_receivewal'});
+		q{SELECT coalesce(flush_lsn::text, '') FROM pg_stat_replication
+		  WHERE pid = (SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'barman')});
 	return $f ne '' && ec_lsn($f) >= ec_lsn($end_lsn);
 }), "pg_receivewal flushed up to $end_lsn");
 $receiver->signal('INT');
