@@ -211,7 +211,11 @@ class StagingArea {
             error_ = EXDEV;
             return;
         }
-        std::snprintf(file_, sizeof(file_), "%s/%s", directory_, name.c_str());
+        if (std::snprintf(file_, sizeof(file_), "%s/%s", directory_, name.c_str()) >=
+            static_cast<int>(sizeof(file_))) {
+            file_[0] = '\0';
+            error_ = ENAMETOOLONG;
+        }
     }
 
     ~StagingArea() {
@@ -280,6 +284,7 @@ int archive_through_staging(const char* command, const WalCommand& found) noexce
     }
     if (FdTable::instance().lookup(in) == nullptr) {
         real().close(in);  // plaintext (written before WAL encryption): nothing to stage
+        const SignalsHeld::Released released(held);
         return real().system(command);
     }
     StagingArea area(found.name, "archive");
