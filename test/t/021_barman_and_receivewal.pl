@@ -12,6 +12,8 @@
 # record of the range without a gap, and a base backup recovered with
 # "cp" from the received WAL into a server that loads the extension gives
 # exactly the primary's rows, with no plaintext WAL left in its pg_wal.
+# Last, what the cleanly stopped primary leaves for stock tools (item 4):
+# pg_waldump reads its sealed last segment, one shutdown checkpoint.
 
 use strict;
 use warnings;
@@ -117,5 +119,21 @@ is_deeply([ ec_not_encrypted_under($rscan, $rkey, \@rsegs) ], [],
 	'every segment in its pg_wal is encrypted under its own key (' . scalar(@rsegs) . ')');
 $restored->stop;
 $primary->stop;
+
+# What a cleanly stopped instance leaves for stock tools (item 4): the
+# sealed last segment, in plaintext, holding the page header and the
+# shutdown checkpoint only; pg_waldump reads it and finds where the WAL ends.
+my $cd = ec_controldata($primary);
+is($cd->{'Database cluster state'}, 'shut down', 'the primary is cleanly shut down');
+my $redo_file = $cd->{"Latest checkpoint's REDO WAL file"};
+my $sealed = $primary->data_dir . "/pg_wal/$redo_file";
+ok(ec_is_plain_wal($sealed), "the sealed last segment $redo_file is plaintext WAL");
+is_deeply([ ec_files_holding($primary->data_dir . '/pg_wal', $marker) ], [], 'no row in plaintext in the stopped primary\'s pg_wal');
+($rc, $out, $err) = fleet_run([ 'pg_waldump', '-p', $primary->data_dir . '/pg_wal', '-s', $cd->{'Latest checkpoint location'}, '-n', '2' ]);
+like($out, qr/desc: CHECKPOINT_SHUTDOWN redo $cd->{'Latest checkpoint location'}/, 'pg_waldump reads the shutdown checkpoint');
+like($err, qr/invalid record length at|error in WAL record/, 'and the end of WAL right after it, as Patroni expects (' . ($err =~ s/\n.*//sr) . ')');
+my @records_in_sealed = grep { /^rmgr: / } split /\n/, $out;
+is(scalar(@records_in_sealed), 1, 'the sealed segment holds one record, the shutdown checkpoint');
+diag("stopped instance: pg_waldump -s $cd->{'Latest checkpoint location'} -n 2: $records_in_sealed[0] / " . ($err =~ s/\n.*//sr));
 
 done_testing();

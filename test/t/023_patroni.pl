@@ -123,6 +123,32 @@ sub patroni_log
 	return $text;
 }
 
+# The sizes of a node's Patroni log files, to read what comes after.
+sub patroni_log_mark
+{
+	my ($node) = @_;
+	my %m;
+	for my $f (glob($node->basedir . '/patroni_log/patroni.log*'), $node->{patroni}{log})
+	{
+		$m{$f} = -s $f // 0;
+	}
+	return \%m;
+}
+
+# What a node's Patroni logged (its log file, then its stdout, which holds
+# the server's messages before the logging collector starts) since a mark.
+sub patroni_log_since
+{
+	my ($node, $mark) = @_;
+	my $text = '';
+	for my $f (sort(glob($node->basedir . '/patroni_log/patroni.log*')), $node->{patroni}{log})
+	{
+		next unless -e $f;
+		$text .= slurp_file($f, $mark->{$f} // 0);
+	}
+	return $text;
+}
+
 sub dump_logs
 {
 	for my $n (@nodes)
@@ -245,7 +271,7 @@ my $old = $leader;
 my $old_name = $old->name;
 my %inode_before = (pg_version => inode_of($old, 'PG_VERSION'), pg_control => inode_of($old, 'global/pg_control'));
 my $sysid_before = $old->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
-my $plog_offset = length patroni_log($old);
+my $plog_mark = patroni_log_mark($old);
 my $t_sw = time;
 my ($status, $content) = fleet_patroni_post($old, '/switchover', { leader => $old_name });
 is($status, 200, "POST /switchover accepted ($content)");
@@ -256,12 +282,13 @@ my $new = $by_name{$new_name};
 my $rejoined = fleet_wait_until(240, sub { streaming_from($new)->{$old_name} });
 my $t_sw_rejoin = time - $t_sw;
 ok($rejoined, "the old primary $old_name streams from $new_name again");
-my $sw_log = substr(patroni_log($old), $plog_offset);
+my $sw_log = patroni_log_since($old, $plog_mark);
 my $sw_basebackup =
   (inode_of($old, 'PG_VERSION') != $inode_before{pg_version}
 	  || $sw_log =~ /(removing data directory|reinitializ|replica has been created using basebackup|bootstrapped from leader)/i)
   ? 1 : 0;
 my $sw_rewind = $sw_log =~ /running pg_rewind/ ? 1 : 0;
+my $sw_secs = $t_sw_rejoin;
 diag(sprintf('switchover: %s -> %s; old primary streaming again after %.1f s; pg_rewind run: %s; new base backup: %s',
 	$old_name, $new_name // '?', $t_sw_rejoin, $sw_rewind ? 'yes' : 'no', $sw_basebackup ? 'yes' : 'no'));
 diag("switchover, Patroni's lines on $old_name about rewind/waldump:\n"
@@ -276,7 +303,7 @@ $leader = $new;
 is(leader_name(), $leader->name, 'Patroni names ' . $leader->name . ' the leader before the kill');
 my $killed = $leader;
 my $killed_name = $killed->name;
-$plog_offset = length patroni_log($killed);
+$plog_mark = patroni_log_mark($killed);
 %inode_before = (pg_version => inode_of($killed, 'PG_VERSION'));
 my $sql_file = "$scratch/inserts.sql";
 open(my $fh, '>', $sql_file) or die;
@@ -315,13 +342,16 @@ diag(sprintf('failover: %s took over %.1f s after the kill; rows acknowledged %d
 my $back = fleet_wait_until(180, sub { streaming_from($leader)->{$killed_name} });
 my $t_back = time - $t_kill;
 ok($back, "the killed node $killed_name comes back as a streaming replica by itself");
-my $fo_log = substr(patroni_log($killed), $plog_offset);
+my $fo_log = patroni_log_since($killed, $plog_mark);
 my $fo_basebackup =
   (inode_of($killed, 'PG_VERSION') != $inode_before{pg_version}
 	  || $fo_log =~ /(removing data directory|replica has been created using basebackup|bootstrapped from leader)/i)
   ? 1 : 0;
-diag(sprintf('failover: the killed node %s streams again %.1f s after the kill; new base backup: %s',
-	$killed_name, $t_back, $fo_basebackup ? 'yes' : 'no'));
+diag($back
+	? sprintf('failover: the killed node %s streams again %.1f s after the kill; new base backup: %s',
+		$killed_name, $t_back, $fo_basebackup ? 'yes' : 'no')
+	: sprintf('failover: the killed node %s did NOT come back within %.0f s (new base backup: %s)',
+		$killed_name, $t_back, $fo_basebackup ? 'yes' : 'no'));
 diag("failover, Patroni's lines on $killed_name:\n"
 	  . join("\n", grep { /crash recovery|single|rewind|reinit|basebackup|remov|refus|FATAL|code=/i } split /\n/, $fo_log));
 my $killed_server_log = server_text($killed);
