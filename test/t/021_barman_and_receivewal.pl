@@ -129,11 +129,24 @@ my $redo_file = $cd->{"Latest checkpoint's REDO WAL file"};
 my $sealed = $primary->data_dir . "/pg_wal/$redo_file";
 ok(ec_is_plain_wal($sealed), "the sealed last segment $redo_file is plaintext WAL");
 is_deeply([ ec_files_holding($primary->data_dir . '/pg_wal', $marker) ], [], 'no row in plaintext in the stopped primary\'s pg_wal');
-($rc, $out, $err) = fleet_run([ 'pg_waldump', '-p', $primary->data_dir . '/pg_wal', '-s', $cd->{'Latest checkpoint location'}, '-n', '2' ]);
-like($out, qr/desc: CHECKPOINT_SHUTDOWN redo $cd->{'Latest checkpoint location'}/, 'pg_waldump reads the shutdown checkpoint');
-like($err, qr/invalid record length at|error in WAL record/, 'and the end of WAL right after it, as Patroni expects (' . ($err =~ s/\n.*//sr) . ')');
-my @records_in_sealed = grep { /^rmgr: / } split /\n/, $out;
-is(scalar(@records_in_sealed), 1, 'the sealed segment holds one record, the shutdown checkpoint');
-diag("stopped instance: pg_waldump -s $cd->{'Latest checkpoint location'} -n 2: $records_in_sealed[0] / " . ($err =~ s/\n.*//sr));
+# Exactly as Patroni runs it (patroni/postgresql/__init__.py, waldump():
+# PGDATA in the environment, no -p, so pg_waldump finds pg_wal by itself and
+# takes the segment size from the first segment file it opens), and as
+# rewind.py's _get_checkpoint_end() parses it: one record on stdout naming
+# the checkpoint's LSN, and "error in WAL record at <lsn>: invalid record
+# length at <end>" on stderr.
+my $ckpt = $cd->{'Latest checkpoint location'};
+my $tli = $cd->{"Latest checkpoint's TimeLineID"};
+($rc, $out, $err) = fleet_run([ 'pg_waldump', '-t', $tli, '-s', $ckpt, '-n', '2' ],
+	env => { PGDATA => $primary->data_dir, LANG => 'C', LC_ALL => 'C' });
+my @out_lines = grep { $_ ne '' } split /\n/, $out;
+my @err_lines = grep { $_ ne '' } split /\n/, $err;
+diag("stopped instance, pg_waldump -t $tli -s $ckpt -n 2 as Patroni runs it: exit $rc\n  stdout: $out\n  stderr: $err");
+like($out, qr/desc: CHECKPOINT_SHUTDOWN redo \Q$ckpt\E/, 'pg_waldump, run as Patroni runs it, reads the shutdown checkpoint');
+is(scalar(@out_lines), 1, 'one record: the sealed segment holds only the shutdown checkpoint');
+like($err_lines[0] // '', qr/error in WAL record at \Q$ckpt\E: invalid record length at [0-9A-F]+\/[0-9A-F]+: expected at least \d+, got 0/,
+	'and then the end of WAL, in the form Patroni parses for the checkpoint\'s end');
+my @foreign = grep { $_ ne $sealed && !ec_is_plain_wal($_) } ec_wal_segments($primary->data_dir . '/pg_wal');
+note 'other segments left in the stopped primary\'s pg_wal (encrypted under its dead key): ' . join(' ', map { m{/([^/]+)$} } @foreign);
 
 done_testing();
