@@ -304,6 +304,7 @@ is(leader_name(), $leader->name, 'Patroni names ' . $leader->name . ' the leader
 my $killed = $leader;
 my $killed_name = $killed->name;
 $plog_mark = patroni_log_mark($killed);
+my %other_mark = map { $_->name => patroni_log_mark($_) } grep { $_ != $killed } @nodes;
 %inode_before = (pg_version => inode_of($killed, 'PG_VERSION'));
 my $sql_file = "$scratch/inserts.sql";
 open(my $fh, '>', $sql_file) or die;
@@ -338,6 +339,22 @@ is($leader->safe_psql('postgres', "SELECT count(*) FROM acked WHERE id <= $max_a
 my $found_after_failover = $leader->safe_psql('postgres', 'SELECT count(*) FROM acked');
 diag(sprintf('failover: %s took over %.1f s after the kill; rows acknowledged %d, found on the new leader %d',
 	$took_over // '?', $t_takeover, scalar(@acked), $found_after_failover));
+
+# The other replica: an asynchronous one may have received WAL past the new
+# leader's switch point, and then needs pg_rewind, which cannot read its
+# encrypted WAL; remove_data_directory_on_rewind_failure re-clones it.
+for my $n (grep { $_ != $killed && $_ != $leader } @nodes)
+{
+	my $ok = fleet_wait_until(120, sub { streaming_from($leader)->{ $n->name } });
+	my $t_other = time - $t_kill;
+	my $l = patroni_log_since($n, $other_mark{ $n->name });
+	my ($rewind_err) = $l =~ /(pg_rewind: error: [^\n]*)/;
+	diag(sprintf('failover: the other replica %s streams from %s %.1f s after the kill; pg_rewind run: %s%s; re-cloned by base backup: %s',
+		$n->name, $took_over, $t_other, ($l =~ /running pg_rewind/ ? 'yes' : 'no'),
+		($rewind_err ? " ($rewind_err)" : ''),
+		($l =~ /replica has been created using basebackup|bootstrapped from leader/ ? 'yes' : 'no')));
+	ok($ok, 'the other replica ' . $n->name . ' streams from the new leader');
+}
 
 my $back = fleet_wait_until(180, sub { streaming_from($leader)->{$killed_name} });
 my $t_back = time - $t_kill;
