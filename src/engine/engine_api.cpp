@@ -635,6 +635,7 @@ ec_status ec_engine_leave_checkpoint_readable(const char* segment_path, uint64_t
                                               uint64_t segment_bytes, ec_error* error) {
     return fenced(error, [&] {
         engine::leave_checkpoint_readable(segment_path, checkpoint_offset, segment_bytes);
+        engine::remove_encrypted_segments(kWalDir, engine::instance_key());
         return EC_OK;
     });
 }

@@ -265,7 +265,9 @@ ec_status ec_engine_remove_foreign_wal(int* removed, ec_error* error);
  * checkpoint is the first record of its segment, the postmaster (which still
  * holds the key) rewrites that segment in plaintext: its page header and the
  * checkpoint record, zeros after, so stock tools read a stopped instance's
- * WAL end truthfully and the next instance can continue from it. */
+ * WAL end truthfully and the next instance can continue from it. Every
+ * other segment, readable by no one once the key is gone, is removed, so
+ * the sealed one is all the WAL a tool finds. */
 ec_status ec_engine_leave_checkpoint_readable(const char* segment_path, uint64_t checkpoint_offset,
                                               uint64_t segment_bytes, ec_error* error);
 /* Up to `len` bytes from the start of a plaintext segment; 0 when it is

@@ -135,6 +135,23 @@ int remove_foreign_segments(const std::string& wal_dir, const InstanceKey* key) 
     return removed;
 }
 
+int remove_encrypted_segments(const std::string& wal_dir, const InstanceKey* key) {
+    int removed = 0;
+    for (const WalSegment& segment : list_wal_segments(wal_dir, key)) {
+        if (segment.kind == SegmentKind::Plaintext) {
+            continue;
+        }
+        if (unlink(segment.path.c_str()) != 0) {
+            throw_system_error("could not remove", segment.path);
+        }
+        ++removed;
+    }
+    if (sync_directory(ip::plaintext_file_calls(), AT_FDCWD, wal_dir.c_str()) != 0) {
+        throw_system_error("could not fsync directory", wal_dir);
+    }
+    return removed;
+}
+
 ForeignWal find_foreign_segments(const std::string& wal_dir, const InstanceKey* key) {
     ForeignWal found;
     std::vector<WalSegment> segments;

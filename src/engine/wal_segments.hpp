@@ -37,6 +37,13 @@ int encrypt_plaintext_segments(const std::string& wal_dir, const InstanceKey* ke
 // EngineError on failure.
 int remove_foreign_segments(const std::string& wal_dir, const InstanceKey* key);
 
+// Removes every encrypted segment of `wal_dir`, this instance's or another's:
+// at a sealed shutdown, the only WAL left is then the plaintext sealed
+// segment, so a stock tool that looks at every segment (pg_waldump with
+// PGDATA, pg_rewind) finds only readable WAL. Returns how many; throws
+// EngineError on failure.
+int remove_encrypted_segments(const std::string& wal_dir, const InstanceKey* key);
+
 struct ForeignWal {
     int segments = 0;
     std::string first_key_id;  // of the first one listed whose header names a key

@@ -380,14 +380,34 @@ void ec_wal_restart_prepare() {
     // A pg_wal that cannot be listed counts none; the startup process then
     // meets the files itself and says what is wrong with them.
     (void)ec_engine_find_foreign_wal(&segments, old_key, &error);
-    if (segments == 0) {
-        return;
-    }
     bool crc_ok = false;
     ControlFileData* control = get_controlfile(DataDir, &crc_ok);
     char name[MAXPGPATH];
     char path[MAXPGPATH];
     checkpoint_segment_path(control, name, path);
+    const bool clean = crc_ok && control->state == DB_SHUTDOWNED;
+    if (segments == 0) {
+        // A sealed stop removed every encrypted segment; what it could not
+        // archive is named here.
+        if (clean && sealed_checkpoint_matches(path, control)) {
+            warn_unarchived_foreign_wal(name);
+            ereport(LOG,
+                    (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+                     errmsg("ephemeral_crypt: continuing from the sealed WAL segment %s "
+                            "(shutdown checkpoint at " EC_LSN_FORMAT ")",
+                            name, lsn_high(control->checkPoint), lsn_low(control->checkPoint))));
+        }
+        return;
+    }
+    // A primary that did not stop cleanly, started as a standby (as an HA
+    // manager does after a failover), would need its own WAL for crash
+    // recovery first: refused like any unclean end, WAL kept.
+    const bool primary_crashed =
+        crc_ok && (control->state == DB_IN_PRODUCTION || control->state == DB_SHUTDOWNING ||
+                   control->state == DB_IN_CRASH_RECOVERY);
+    if (primary_crashed) {
+        refuse(segments, old_key, control, false);
+    }
 
     // A standby (or an archive recovery) fetches WAL again from elsewhere.
     if (file_exists(STANDBY_SIGNAL_FILE) || file_exists(RECOVERY_SIGNAL_FILE)) {
@@ -408,7 +428,6 @@ void ec_wal_restart_prepare() {
         return;
     }
 
-    const bool clean = crc_ok && control->state == DB_SHUTDOWNED;
     if (!clean) {
         refuse(segments, old_key, control, false);
     }
