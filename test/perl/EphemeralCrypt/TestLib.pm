@@ -730,13 +730,14 @@ sub ec_controldata
 # (pg_waldump's), records (the number of records it printed).
 sub ec_sealed_segment
 {
-	my ($node) = @_;
+	my ($node, $bindir) = @_;    # $bindir: the node's own pg_waldump, when not the one on PATH
 	my $cd = ec_controldata($node);
 	my %sealed = (checkpoint => $cd->{'Latest checkpoint location'});
 	$sealed{segment} = $node->data_dir . "/pg_wal/" . $cd->{q{Latest checkpoint's REDO WAL file}};
 	($sealed{magic}) = ec_read_header($sealed{segment});
 	my ($out, $err) = ('', '');
-	IPC::Run::run([ 'pg_waldump', '-s', $sealed{checkpoint}, $sealed{segment} ], '>', \$out, '2>', \$err);
+	my $waldump = defined $bindir ? "$bindir/pg_waldump" : 'pg_waldump';
+	IPC::Run::run([ $waldump, '-s', $sealed{checkpoint}, $sealed{segment} ], '>', \$out, '2>', \$err);
 	$sealed{out} = $out;
 	$sealed{err} = $err;
 	$sealed{records} = () = $out =~ /^rmgr: /mg;
