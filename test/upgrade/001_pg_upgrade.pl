@@ -104,7 +104,8 @@ for my $node ($old, $new)
 	my @plain;
 	# The old cluster's sealed segment (its shutdown checkpoint, checked
 	# above) is plaintext by design.
-	for my $segment (grep { $node != $old || $_ ne $sealed->{segment} } ec_wal_segments($node->data_dir . '/pg_wal'))
+	my $sealed_now = $node == $old ? ec_sealed_segment($old, "$old_install/bin")->{segment} : '';
+	for my $segment (grep { $_ ne $sealed_now } ec_wal_segments($node->data_dir . '/pg_wal'))
 	{
 		my ($magic) = ec_read_header($segment);
 		push @plain, $segment unless defined $magic && $magic eq $EC_MAGIC;
