@@ -34,7 +34,9 @@ use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 use EphemeralCrypt::Fleet;
 
-plan skip_all => 'pgbackrest not installed' unless fleet_have('pgbackrest');
+# scripts/install-deps.sh and the build roots install it: its absence is a
+# broken set-up, never a reason to skip.
+die 'pgbackrest is not installed (scripts/install-deps.sh installs it)' unless fleet_have('pgbackrest');
 
 my $segsize = 1024 * 1024;
 my $scratch = PostgreSQL::Test::Utils::tempdir();
