@@ -88,8 +88,10 @@ sub fleet_run
 	my $t = IPC::Run::timeout($opts{timeout} // 180);
 	my $rc;
 	eval {
-		IPC::Run::run($cmd, '<', \($opts{stdin} // ''), '>', \$out, '2>', \$err, $t,
-			$opts{env} ? (init => sub { $ENV{$_} = $opts{env}{$_} for keys %{ $opts{env} } }) : ());
+		# init must follow the command itself.
+		IPC::Run::run($cmd,
+			$opts{env} ? (init => sub { $ENV{$_} = $opts{env}{$_} for keys %{ $opts{env} } }) : (),
+			'<', \($opts{stdin} // ''), '>', \$out, '2>', \$err, $t);
 		$rc = $? >> 8;
 	};
 	if ($@)
