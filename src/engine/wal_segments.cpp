@@ -118,10 +118,14 @@ int encrypt_plaintext_segments(const std::string& wal_dir, const InstanceKey* ke
     return converted;
 }
 
-int remove_foreign_segments(const std::string& wal_dir, const InstanceKey* key) {
+namespace {
+
+// Removes the segments of `wal_dir` that `doomed` picks, durably.
+template <class Doomed>
+int remove_segments(const std::string& wal_dir, const InstanceKey* key, Doomed doomed) {
     int removed = 0;
     for (const WalSegment& segment : list_wal_segments(wal_dir, key)) {
-        if (segment.kind != SegmentKind::Foreign) {
+        if (!doomed(segment.kind)) {
             continue;
         }
         if (unlink(segment.path.c_str()) != 0) {
@@ -135,21 +139,16 @@ int remove_foreign_segments(const std::string& wal_dir, const InstanceKey* key) 
     return removed;
 }
 
+}  // namespace
+
+int remove_foreign_segments(const std::string& wal_dir, const InstanceKey* key) {
+    return remove_segments(wal_dir, key,
+                           [](SegmentKind kind) { return kind == SegmentKind::Foreign; });
+}
+
 int remove_encrypted_segments(const std::string& wal_dir, const InstanceKey* key) {
-    int removed = 0;
-    for (const WalSegment& segment : list_wal_segments(wal_dir, key)) {
-        if (segment.kind == SegmentKind::Plaintext) {
-            continue;
-        }
-        if (unlink(segment.path.c_str()) != 0) {
-            throw_system_error("could not remove", segment.path);
-        }
-        ++removed;
-    }
-    if (sync_directory(ip::plaintext_file_calls(), AT_FDCWD, wal_dir.c_str()) != 0) {
-        throw_system_error("could not fsync directory", wal_dir);
-    }
-    return removed;
+    return remove_segments(wal_dir, key,
+                           [](SegmentKind kind) { return kind != SegmentKind::Plaintext; });
 }
 
 ForeignWal find_foreign_segments(const std::string& wal_dir, const InstanceKey* key) {

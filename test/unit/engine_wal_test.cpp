@@ -119,6 +119,17 @@ TEST_F(WalSegmentsTest, APreviousInstancesSegmentsAreFoundAndRemoved) {
     EXPECT_EQ(find_foreign_segments(wal_dir(), instance_key()).segments, 0);
 }
 
+TEST_F(WalSegmentsTest, ASealedStopRemovesEveryEncryptedSegmentAndKeepsPlaintext) {
+    write_through_layer(segment(kSegment1), plain_segment("previous"));
+    start();  // kSegment1 is now a previous instance's
+    write_through_layer(segment(kSegment2), plain_segment("current"));
+    spit(segment(kPartial), plain_segment("sealed"));
+    EXPECT_EQ(remove_encrypted_segments(wal_dir(), instance_key()), 2);
+    EXPECT_EQ(access(segment(kSegment1).c_str(), F_OK), -1);
+    EXPECT_EQ(access(segment(kSegment2).c_str(), F_OK), -1);
+    EXPECT_EQ(slurp(segment(kPartial)), plain_segment("sealed"));
+}
+
 TEST_F(WalSegmentsTest, AConversionThatCannotWriteFailsWithItsErrnoAndKeepsTheSegment) {
     const std::string one = plain_segment("one");
     spit(segment(kSegment1), one);
