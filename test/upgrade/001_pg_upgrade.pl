@@ -10,7 +10,7 @@
 # (/usr/lib/postgresql/18); the new one is the installation under test.
 #
 # Why it works: pg_upgrade stops the old cluster cleanly, so its shutdown is
-# sealed and its next start (pg_upgrade's own) rebuilds the checkpoint's
+# sealed and its next start (pg_upgrade's own) continues from the sealed
 # segment; pg_upgrade reads only pg_control and the catalogs, never WAL
 # contents; and pg_resetwal, which replaces the new cluster's WAL with one
 # plaintext segment, is followed by a start that encrypts that segment under
@@ -49,9 +49,10 @@ my $old_key = ec_key_id($old);
 my $old_sum = $old->safe_psql('postgres', $checksum_sql);
 my $old_more = $old->safe_psql('postgres', 'SELECT count(*), sum(id) FROM more');
 $old->stop;
-my $sealed = ec_sealed_segment($old, "$old_install/bin");
+my $sealed = ec_sealed_segment($old);
 like($sealed->{out}, qr/desc: CHECKPOINT_SHUTDOWN/,
-	'the old cluster stopped sealed (its shutdown checkpoint readable by pg_waldump)');
+	'the old cluster stopped sealed (its shutdown checkpoint readable by pg_waldump)')
+  or diag("pg_waldump: $sealed->{err}");
 
 # pg_upgrade writes its reports and scripts into the working directory.
 my $workdir = PostgreSQL::Test::Utils::tempdir();
@@ -104,7 +105,7 @@ for my $node ($old, $new)
 	my @plain;
 	# The old cluster's sealed segment (its shutdown checkpoint, checked
 	# above) is plaintext by design.
-	my $sealed_now = $node == $old ? ec_sealed_segment($old, "$old_install/bin")->{segment} : '';
+	my $sealed_now = $node == $old ? ec_sealed_segment($old)->{segment} : '';
 	for my $segment (grep { $_ ne $sealed_now } ec_wal_segments($node->data_dir . '/pg_wal'))
 	{
 		my ($magic) = ec_read_header($segment);

@@ -714,7 +714,8 @@ sub ec_controldata
 {
 	my ($node) = @_;
 	my ($out, $err) = ('', '');
-	IPC::Run::run([ 'pg_controldata', '-D', $node->data_dir ], '>', \$out, '2>', \$err)
+	# The node's own major's pg_controldata: another major's misreads pg_control.
+	IPC::Run::run([ $node->installed_command('pg_controldata'), '-D', $node->data_dir ], '>', \$out, '2>', \$err)
 	  or die "pg_controldata failed: $err";
 	my %cd;
 	for my $line (split /\n/, $out)
@@ -730,14 +731,13 @@ sub ec_controldata
 # (pg_waldump's), records (the number of records it printed).
 sub ec_sealed_segment
 {
-	my ($node, $bindir) = @_;    # $bindir: the node's own pg_waldump, when not the one on PATH
+	my ($node) = @_;
 	my $cd = ec_controldata($node);
 	my %sealed = (checkpoint => $cd->{'Latest checkpoint location'});
 	$sealed{segment} = $node->data_dir . "/pg_wal/" . $cd->{q{Latest checkpoint's REDO WAL file}};
 	($sealed{magic}) = ec_read_header($sealed{segment});
 	my ($out, $err) = ('', '');
-	my $waldump = defined $bindir ? "$bindir/pg_waldump" : 'pg_waldump';
-	IPC::Run::run([ $waldump, '-s', $sealed{checkpoint}, $sealed{segment} ], '>', \$out, '2>', \$err);
+	IPC::Run::run([ $node->installed_command('pg_waldump'), '-s', $sealed{checkpoint}, $sealed{segment} ], '>', \$out, '2>', \$err);
 	$sealed{out} = $out;
 	$sealed{err} = $err;
 	$sealed{records} = () = $out =~ /^rmgr: /mg;
