@@ -3,9 +3,9 @@
 # in the backend, under valgrind's callgrind, with the extension not loaded
 # (A), loaded with every category off (B), temporary relations and spill
 # files encrypted in AES-256-XTS (C) and in AES-256-GCM (G), and writes
-# bench/INSTRUCTIONS.md. WAL stays unencrypted in every state: a
-# single-user backend with WAL encryption on fails at exit (README,
-# "Running with WAL encryption"). An instruction count does not move with
+# bench/INSTRUCTIONS.md. WAL stays unencrypted in every state, as in
+# the runs whose figures these continue, so they compare like with like
+# (the runs are single-user backends). An instruction count does not move with
 # the other work on the machine, so it shows what the extension adds
 # besides the cipher (its own code, extra work in libc and postgres) at a
 # precision the CPU-time ratios of a shared machine cannot reach. It is no CPU-time

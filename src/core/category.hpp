@@ -23,8 +23,8 @@ inline constexpr Category kAllCategories[] = {Category::TempRelation, Category::
 
 inline constexpr std::size_t kCategoryCount = sizeof(kAllCategories) / sizeof(kAllCategories[0]);
 
-// The names are the SQL and log interface (the README's "SQL functions"
-// section); keep them stable.
+// The names are the SQL and log interface (docs/sql.md and the README's
+// "What is encrypted"); keep them stable.
 constexpr std::string_view category_name(Category category) noexcept {
     switch (category) {
         case Category::TempRelation:

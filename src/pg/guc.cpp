@@ -8,7 +8,8 @@
  * on reload, policy_lifecycle.cpp.) ephemeral_crypt.stale_policy_action
  * alone is PGC_SIGHUP: it decides only whether logins are refused while the
  * policy is stale, never what is encrypted. The names are an interface ops
- * tooling depends on (the README's "Settings" table); keep them stable.
+ * tooling depends on (the README's settings table, under "Configuring");
+ * keep them stable.
  *
  * ephemeral_crypt.temp_relation_cipher and ephemeral_crypt.spill_cipher
  * choose AES-256-XTS (the default, format v1) or AES-256-GCM (format v2,

@@ -1,6 +1,7 @@
 // What the authenticated format (v2, AES-256-GCM) detects, one test per
-// claim of the README's table, and what it does not, asserted as such so a
-// change in either direction is noticed: tampering with each field of a unit
+// claim of the table in docs/formats.md ("What is detected, and where"),
+// and what it does not, asserted as such so a change in either direction is
+// noticed: tampering with each field of a unit
 // and its entry, units moved within and between files, units zeroed with
 // their entries, rollback, truncation, the nonce drawn fresh for every write,
 // the nonce limit, and that the caller is never handed an unauthenticated
