@@ -27,23 +27,14 @@ use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 
 my $dir = PostgreSQL::Test::Utils::tempdir();
-my ($rc, $out, $err) = ec_policy_tool('keygen', '--public', "$dir/pub", '--secret', "$dir/sec");
-is($rc, 0, 'keygen') or diag($err);
-my $pub = slurp_file("$dir/pub");
-$pub =~ s/\s+$//;
+my $pub = ec_policy_keypair($dir);
 
 # Signs $text into the policy file the server reads; returns its digest.
 my $policy = "$dir/fleet.policy";
 sub deploy
 {
 	my ($text) = @_;
-	ec_write_file("$dir/next.policy", $text);
-	my ($rc, $out, $err) = ec_policy_tool('sign', '--secret', "$dir/sec", "$dir/next.policy");
-	is($rc, 0, 'the control plane signs the next policy') or diag($err);
-	rename("$dir/next.policy", $policy) or die "rename: $!";
-	(undef, my $digest) = ec_policy_tool('digest', $policy);
-	chomp $digest;
-	return $digest;
+	return ec_deploy_policy($dir, $policy, $text, 'the next policy');
 }
 
 sub policy_text

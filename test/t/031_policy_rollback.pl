@@ -23,21 +23,16 @@ use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 
 my $dir = PostgreSQL::Test::Utils::tempdir();
-my ($rc, $out, $err) = ec_policy_tool('keygen', '--public', "$dir/pub", '--secret', "$dir/sec");
-is($rc, 0, 'keygen') or diag($err);
-my $pub = slurp_file("$dir/pub");
-$pub =~ s/\s+$//;
+my $pub = ec_policy_keypair($dir);
 
 # A signed policy file with $serial (none when undef), kept under its name.
 sub signed_policy
 {
 	my ($name, $serial) = @_;
 	my $path = "$dir/$name.policy";
-	ec_write_file($path,
+	ec_deploy_policy($dir, $path,
 		"version = $name\n" . (defined $serial ? "serial = $serial\n" : '')
-		  . "temp_relation = on\nspill = on\nwal = off\n");
-	my ($rc, undef, $err) = ec_policy_tool('sign', '--secret', "$dir/sec", $path);
-	is($rc, 0, "sign $name") or diag($err);
+		  . "temp_relation = on\nspill = on\nwal = off\n", $name);
 	return $path;
 }
 

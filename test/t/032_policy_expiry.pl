@@ -25,20 +25,14 @@ use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 
 my $dir = PostgreSQL::Test::Utils::tempdir();
-my ($rc, $out, $err) = ec_policy_tool('keygen', '--public', "$dir/pub", '--secret', "$dir/sec");
-is($rc, 0, 'keygen') or diag($err);
-my $pub = slurp_file("$dir/pub");
-$pub =~ s/\s+$//;
+my $pub = ec_policy_keypair($dir);
 my $policy = "$dir/fleet.policy";
 
 sub deploy
 {
 	my ($version, $serial, $extra) = @_;
-	ec_write_file("$dir/next.policy",
-		"version = $version\nserial = $serial\ntemp_relation = on\nspill = on\nwal = off\n$extra");
-	my ($rc, undef, $err) = ec_policy_tool('sign', '--secret', "$dir/sec", "$dir/next.policy");
-	is($rc, 0, "sign $version") or diag($err);
-	rename("$dir/next.policy", $policy) or die "rename: $!";
+	ec_deploy_policy($dir, $policy,
+		"version = $version\nserial = $serial\ntemp_relation = on\nspill = on\nwal = off\n$extra", $version);
 }
 
 deploy('expired', 1, "not_after = 2001-01-01T00:00:00Z\n");

@@ -22,14 +22,9 @@ use lib "$FindBin::RealBin/../perl";
 use EphemeralCrypt::TestLib;
 
 my $dir = PostgreSQL::Test::Utils::tempdir();
-my ($rc, $out, $err) = ec_policy_tool('keygen', '--public', "$dir/pub", '--secret', "$dir/sec");
-is($rc, 0, 'keygen') or diag($err);
-my $pub = slurp_file("$dir/pub");
-$pub =~ s/\s+$//;
+my $pub = ec_policy_keypair($dir);
 my $policy = "$dir/fleet.policy";
-ec_write_file($policy, "version = trail-1\nserial = 1\ntemp_relation = on\nspill = on\nwal = off\n");
-($rc, $out, $err) = ec_policy_tool('sign', '--secret', "$dir/sec", $policy);
-is($rc, 0, 'sign') or diag($err);
+ec_deploy_policy($dir, $policy, "version = trail-1\nserial = 1\ntemp_relation = on\nspill = on\nwal = off\n", 'trail-1');
 
 my $node = ec_new_node('trail', extension => 1, encrypt_wal => 0, conf => qq{
 ephemeral_crypt.policy_file = '$policy'

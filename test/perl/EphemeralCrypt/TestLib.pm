@@ -63,6 +63,8 @@ our @EXPORT = qw(
   ec_the_ready_line
   ec_the_ready_line_in
   ec_policy_tool
+  ec_policy_keypair
+  ec_deploy_policy
   ec_write_file
   ec_start_refused
   ec_pgbench_sums
@@ -641,6 +643,34 @@ sub ec_policy_tool
 }
 
 # Writes $content to $path (raw bytes), replacing the file.
+# A control plane's key pair, made in $dir by the signing tool ($dir/pub and
+# $dir/sec). Returns the public key as policy_public_key takes it.
+sub ec_policy_keypair
+{
+	my ($dir) = @_;
+	my ($rc, undef, $err) = ec_policy_tool('keygen', '--public', "$dir/pub", '--secret', "$dir/sec");
+	is($rc, 0, 'keygen') or diag($err);
+	my $pub = slurp_file("$dir/pub");
+	$pub =~ s/\s+$//;
+	return $pub;
+}
+
+# Deploys $text at $path as a control plane does: signed with $dir/sec beside
+# it, then renamed into place, so a reader never sees half a file. Returns
+# the policy's digest.
+sub ec_deploy_policy
+{
+	my ($dir, $path, $text, $what) = @_;
+	my $next = "$path.next";
+	ec_write_file($next, $text);
+	my ($rc, undef, $err) = ec_policy_tool('sign', '--secret', "$dir/sec", $next);
+	is($rc, 0, "the control plane signs $what") or diag($err);
+	rename($next, $path) or die "cannot rename $next: $!";
+	(undef, my $digest) = ec_policy_tool('digest', $path);
+	chomp $digest;
+	return $digest;
+}
+
 sub ec_write_file
 {
 	my ($path, $content) = @_;
