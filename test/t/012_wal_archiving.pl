@@ -29,7 +29,7 @@ use EphemeralCrypt::TestLib;
 
 my $archive = PostgreSQL::Test::Utils::tempdir();
 # A staging directory of this test's own, on tmpfs, to check it is left empty.
-my $staging = File::Temp::tempdir('ec-staging-XXXXXX', DIR => '/dev/shm', CLEANUP => 1);
+my $staging = ec_staging_directory();
 my $primary = ec_start_primary('primary',
 	conf => "archive_mode = on\narchive_command = 'test ! -f \"$archive/%f\" && cp %p \"$archive/%f\"'\n"
 	  . "ephemeral_crypt.wal_staging_directory = '$staging'\n");
@@ -64,10 +64,7 @@ $primary->safe_psql('postgres', 'SELECT pg_switch_wal()');
 ok($primary->poll_query_until('postgres', "SELECT last_archived_wal >= '$last_segment' FROM pg_stat_archiver"),
 	"segments up to $last_segment archived");
 is($primary->safe_psql('postgres', 'SELECT failed_count FROM pg_stat_archiver'), '0', 'no archiving failure');
-opendir(my $staged, $staging) or die "opendir $staging: $!";
-my @left = grep { !/^\.\.?$/ } readdir($staged);
-closedir($staged);
-is_deeply(\@left, [], 'the staging directory is empty again: no staged copy outlived its command');
+is_deeply([ ec_staged_files($staging) ], [], 'the staging directory is empty again: no staged copy outlived its command');
 
 # The archive: plaintext segments with the markers, readable by pg_waldump.
 my @archived = ec_wal_segments($archive);
@@ -161,10 +158,7 @@ is_deeply([ ec_not_encrypted_under($scan2, $key2, \@kept) ], [],
 	"every segment it kept in pg_wal is encrypted under its own key $key2");
 is_deeply($scan2->{hits}, [], 'no marker in its pg_wal: no restored segment stayed in plaintext');
 ok(!-e $pitr2->data_dir . '/pg_wal/RECOVERYXLOG', 'no RECOVERYXLOG is left behind');
-opendir($staged, $staging) or die "opendir $staging: $!";
-@left = grep { !/^\.\.?$/ } readdir($staged);
-closedir($staged);
-is_deeply(\@left, [], 'the staging directory is empty after recovery');
+is_deeply([ ec_staged_files($staging) ], [], 'the staging directory is empty after recovery');
 $pitr2->stop;
 
 # The primary keeps running and archiving.

@@ -90,15 +90,6 @@ sub wait_archived
 	return fleet_wait_until($timeout // 120, sub { archiver($node)->{last} ge $seg });
 }
 
-sub staged_leftovers
-{
-	my ($dir) = @_;
-	opendir(my $dh, $dir) or return ();
-	my @l = grep { !/^\.\.?$/ } readdir $dh;
-	closedir $dh;
-	return @l;
-}
-
 my $first_seg = write_segment($primary, 1001, 2000);
 ok(wait_archived($primary, $first_seg), "archiving works: $first_seg archived");
 
@@ -120,7 +111,7 @@ ok(wait_archived($primary, $down_segs[-1]), "target back: archiving catches up t
 diag(sprintf('game day 1 (target down): %d segments piled up .ready, %d failures, caught up %.1f s after the target came back',
 	scalar(@piled), archiver($primary)->{failed} - $before->{failed}, time - $t_up));
 is_deeply([ ready_files($primary) ], [], 'target back: no segment left .ready');
-is_deeply([ staged_leftovers($stage) ], [], 'no staged plaintext left in the staging directory');
+is_deeply([ ec_staged_files($stage) ], [], 'no staged plaintext left in the staging directory');
 
 # ---- 4 (started here). a standby fed only by restore_command ----------------
 my $standby = PostgreSQL::Test::Cluster->new('archive_standby');
@@ -159,14 +150,14 @@ diag("game day 2 (staging unusable): $wline");
 chmod 0700, $stage_b;
 ok(wait_archived($node_b, $b_seg), "staging fixed: $b_seg is archived on the next attempt");
 ok(ec_is_plain_wal("$scratch/archive_b/$b_seg"), 'the archived segment is plaintext WAL');
-is_deeply([ staged_leftovers($stage_b) ], [], 'no staged plaintext left');
+is_deeply([ ec_staged_files($stage_b) ], [], 'no staged plaintext left');
 $node_b->stop;
 
 # ---- 3. the archiver killed while its command runs ---------------------------
 $primary->safe_psql('postgres', "ALTER SYSTEM SET archive_command = 'sleep 4; $cp'");
 $primary->reload;
 my $k_seg = write_segment($primary, 7001, 8000);
-ok(fleet_wait_until(30, sub { scalar staged_leftovers($stage) }), 'the archiver staged a segment and runs its command');
+ok(fleet_wait_until(30, sub { scalar ec_staged_files($stage) }), 'the archiver staged a segment and runs its command');
 my $archiver_pid = $primary->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'archiver'});
 like($archiver_pid, qr/^\d+$/, "archiver pid $archiver_pid");
 kill 'KILL', $archiver_pid;
@@ -183,8 +174,8 @@ my $k_log = slurp_file($primary->logfile);
 like($k_log, qr/archiver process \(PID $archiver_pid\) was terminated by signal 9/,
 	'the postmaster saw the archiver killed');
 like($k_log, qr/all server processes terminated; reinitializing/, 'the postmaster reinitialised (crash recovery with the key it holds)');
-ok(fleet_wait_until(15, sub { !staged_leftovers($stage) }), 'no staged plaintext left after the archiver was killed')
-  or diag('left in the staging directory: ' . join(' ', staged_leftovers($stage)));
+ok(fleet_wait_until(15, sub { !ec_staged_files($stage) }), 'no staged plaintext left after the archiver was killed')
+  or diag('left in the staging directory: ' . join(' ', ec_staged_files($stage)));
 
 # ---- 4. the archive-fed standby catches up ------------------------------------
 my $c_seg = write_segment($primary, 8001, 9000);
@@ -201,14 +192,14 @@ is_deeply($sscan->{hits}, [], 'no row in plaintext in the standby\'s pg_wal');
 my @ssegs = grep { m{/([0-9A-F]{24}|RECOVERYXLOG)$} && $sscan->{sizes}{$_} > 0 } @{ $sscan->{files} };
 is_deeply([ ec_not_encrypted_under($sscan, $skey, \@ssegs) ], [],
 	'every segment in its pg_wal is encrypted under the standby\'s key (' . scalar(@ssegs) . ')');
-is_deeply([ staged_leftovers($stage) ], [], 'no restored plaintext left in the staging directory');
+is_deeply([ ec_staged_files($stage) ], [], 'no restored plaintext left in the staging directory');
 
 # ---- 5. the whole instance killed in the middle of archiving ----------------
 $primary->safe_psql('postgres', "ALTER SYSTEM SET archive_command = 'sleep 4; $cp'");
 $primary->reload;
 my $last_safe = $primary->safe_psql('postgres', 'SELECT max(id) FROM t');
 my $x_seg = write_segment($primary, 9001, 10000);
-ok(fleet_wait_until(30, sub { scalar staged_leftovers($stage) }), 'the archiver is in the middle of archiving');
+ok(fleet_wait_until(30, sub { scalar ec_staged_files($stage) }), 'the archiver is in the middle of archiving');
 my @killed = ec_kill9_all($primary);
 diag('game day 5 (instance SIGKILL mid-archive): killed ' . scalar(@killed) . " processes while archiving $x_seg");
 my $refused = ec_start_refused($primary, 'after SIGKILL mid-archive');
@@ -219,7 +210,7 @@ like($refused, qr/the local WAL belongs to a previous instance/, 'the refusal sa
 # in tmpfs, in a private mode-0700 directory named after the data directory,
 # until that data directory's next archive command removes it.
 sleep 6;
-my @left = staged_leftovers($stage);
+my @left = ec_staged_files($stage);
 diag('game day 5: left in the staging directory after the instance kill: ' . (@left ? join(' ', @left) : 'nothing'));
 for my $l (@left)
 {

@@ -17,6 +17,7 @@ use warnings;
 
 use Exporter 'import';
 use File::Find;
+use File::Temp;
 use FindBin;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
@@ -64,6 +65,8 @@ our @EXPORT = qw(
   ec_the_ready_line_in
   ec_policy_tool
   ec_policy_keypair
+  ec_staging_directory
+  ec_staged_files
   ec_deploy_policy
   ec_write_file
   ec_start_refused
@@ -643,6 +646,26 @@ sub ec_policy_tool
 }
 
 # Writes $content to $path (raw bytes), replacing the file.
+# A private WAL staging directory of the test's own, on tmpfs (as
+# ephemeral_crypt.wal_staging_directory must be), removed at the end, so
+# that what a command leaves in it can be counted.
+sub ec_staging_directory
+{
+	my $dir = File::Temp::tempdir('ec-staging-XXXXXX', DIR => '/dev/shm', CLEANUP => 1);
+	chmod 0700, $dir;
+	return $dir;
+}
+
+# What is left in a staging directory: the entries' names.
+sub ec_staged_files
+{
+	my ($dir) = @_;
+	opendir(my $dh, $dir) or die "opendir $dir: $!";
+	my @left = grep { !/^\.\.?$/ } readdir $dh;
+	closedir $dh;
+	return @left;
+}
+
 # A control plane's key pair, made in $dir by the signing tool ($dir/pub and
 # $dir/sec). Returns the public key as policy_public_key takes it.
 sub ec_policy_keypair
