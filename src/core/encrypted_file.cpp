@@ -16,9 +16,7 @@
 #include <cstring>
 #include <new>
 
-#include "core/cipher_timing.hpp"
 #include "core/engine_internal.hpp"
-#include "core/file_ciphers.hpp"
 
 namespace ephemeral_crypt {
 
@@ -31,40 +29,33 @@ std::atomic<std::uint64_t> g_next_file_id{1};
 
 }  // namespace
 
-EncryptedFile::EncryptedFile(const FileHeader& header, std::unique_ptr<XtsCipher> xts,
-                             std::unique_ptr<AuthenticatedUnits> units, std::uint64_t size) noexcept
+EncryptedFile::EncryptedFile(const FileHeader& header, std::unique_ptr<UnitCodec> codec,
+                             std::uint64_t size) noexcept
     : header_(header),
       layout_(DataLayout::for_version(header.version)),
-      xts_(std::move(xts)),
-      units_(std::move(units)),
+      codec_(std::move(codec)),
       size_(size),
       id_(g_next_file_id.fetch_add(1, std::memory_order_relaxed)) {}
 
 namespace {
 
-// The cipher state the header calls for; false, with the outcome's error
-// set, if it cannot be made: ENOMEM (and locked_memory_exhausted) when the
-// arena had no room, so that the layer's WARNING can name the limit, else EIO.
-bool make_ciphers(const InstanceKey& key, const FileHeader& header, std::unique_ptr<XtsCipher>* xts,
-                  std::unique_ptr<AuthenticatedUnits>* units,
-                  EncryptedFile::OpenOutcome* outcome) noexcept {
+// The codec the header calls for (none for a plaintext-audit file); false,
+// with the outcome's error set, if it cannot be made: ENOMEM (and
+// locked_memory_exhausted) when the arena had no room, so that the layer's
+// WARNING can name the limit, else EIO.
+bool make_codec(const InstanceKey& key, const FileHeader& header, std::unique_ptr<UnitCodec>* codec,
+                EncryptedFile::OpenOutcome* outcome) noexcept {
     if (header.plaintext_audit()) {
         return true;
     }
     CipherSetupFailure failure = CipherSetupFailure::None;
-    bool made;
-    if (header.authenticated()) {
-        *units = make_gcm_file_units(key, header, &failure);
-        made = *units != nullptr;
-    } else {
-        *xts = make_xts_file_cipher(key, header, &failure);
-        made = *xts != nullptr;
-    }
-    if (!made) {
+    *codec = make_unit_codec(key, header, &failure);
+    if (!*codec) {
         outcome->locked_memory_exhausted = failure == CipherSetupFailure::NoLockedMemory;
         outcome->error = outcome->locked_memory_exhausted ? ENOMEM : EIO;
+        return false;
     }
-    return made;
+    return true;
 }
 
 }  // namespace
@@ -81,9 +72,8 @@ EncryptedFile::OpenOutcome EncryptedFile::create(PositionalIo& io, const Instanc
     header.key_id = key.id();
     randombytes_buf(header.nonce.data(), header.nonce.size());
 
-    std::unique_ptr<XtsCipher> xts;
-    std::unique_ptr<AuthenticatedUnits> units;
-    if (!make_ciphers(key, header, &xts, &units, &outcome)) {
+    std::unique_ptr<UnitCodec> codec;
+    if (!make_codec(key, header, &codec, &outcome)) {
         return outcome;
     }
     alignas(64) std::uint8_t encoded[kHeaderBytes];
@@ -96,8 +86,7 @@ EncryptedFile::OpenOutcome EncryptedFile::create(PositionalIo& io, const Instanc
         outcome.error = written < 0 ? static_cast<int>(-written) : EIO;
         return outcome;
     }
-    outcome.file.reset(new (std::nothrow)
-                           EncryptedFile(header, std::move(xts), std::move(units), 0));
+    outcome.file.reset(new (std::nothrow) EncryptedFile(header, std::move(codec), 0));
     if (!outcome.file) {
         outcome.error = ENOMEM;
         return outcome;
@@ -124,15 +113,13 @@ EncryptedFile::OpenOutcome EncryptedFile::open(PositionalIo& io, const InstanceK
         outcome.error = static_cast<int>(-physical);
         return outcome;
     }
-    std::unique_ptr<XtsCipher> xts;
-    std::unique_ptr<AuthenticatedUnits> units;
-    if (!make_ciphers(key, decoded.header, &xts, &units, &outcome)) {
+    std::unique_ptr<UnitCodec> codec;
+    if (!make_codec(key, decoded.header, &codec, &outcome)) {
         return outcome;
     }
     const auto logical = static_cast<std::uint64_t>(
         DataLayout::for_version(decoded.header.version).logical_size(physical));
-    outcome.file.reset(new (std::nothrow) EncryptedFile(decoded.header, std::move(xts),
-                                                        std::move(units), logical));
+    outcome.file.reset(new (std::nothrow) EncryptedFile(decoded.header, std::move(codec), logical));
     if (!outcome.file) {
         outcome.error = ENOMEM;
     }
@@ -140,7 +127,7 @@ EncryptedFile::OpenOutcome EncryptedFile::open(PositionalIo& io, const InstanceK
 }
 
 UnitFailure EncryptedFile::take_failure() noexcept {
-    return units_ ? units_->take_failure() : UnitFailure{};
+    return codec_ ? codec_->take_failure() : UnitFailure{};
 }
 
 std::size_t EncryptedFile::unit_length(std::uint64_t unit, std::uint64_t file_size) const noexcept {
@@ -151,34 +138,18 @@ std::size_t EncryptedFile::unit_length(std::uint64_t unit, std::uint64_t file_si
     return static_cast<std::size_t>(std::min<std::uint64_t>(kUnit, file_size - start));
 }
 
-int EncryptedFile::seal_unit(std::uint64_t unit, const std::uint8_t* plain, std::uint8_t* out,
-                             std::size_t len, bool zeros, std::uint8_t* entry) noexcept {
-    if (units_) {
-        const CipherTimer timer(header_.category, CipherDirection::Encrypt, zeros ? 0 : len);
-        return units_->seal(unit, plain, out, len, zeros, entry);
-    }
-    // A unit under one AES block keeps its keystream even when zero: short
-    // units are never holes.
-    if (zeros && len >= kXtsMinimumBytes) {
-        std::memset(out, 0, len);
-        return 0;
-    }
-    const CipherTimer timer(header_.category, CipherDirection::Encrypt, len);
-    return xts_->encrypt_unit(unit, plain, out, len) ? 0 : -EIO;
-}
-
 bool EncryptedFile::stores_zeros_as_they_are(std::uint64_t offset, std::uint64_t end,
                                              std::uint64_t new_size) const noexcept {
-    // Format v1 only: in v2 each unit also gets an entry. The write must
-    // cover whole units, the last one at its new length, and that length
-    // must be at least one AES block (a shorter unit is a keystream XOR,
-    // never stored as zeros).
-    if (units_ || offset % kUnit != 0) {
+    // Only where units have no entries (format v1). The write must cover
+    // whole units, the last one at its new length, and that length must be
+    // one a hole can stand for (in format v1 a unit under one AES block is
+    // a keystream XOR, never stored as zeros).
+    if (codec_->has_entries() || offset % kUnit != 0) {
         return false;
     }
     const std::uint64_t last_start = ((end - 1) / kUnit) * kUnit;
     const std::size_t last_len = unit_length(last_start / kUnit, new_size);
-    return end == last_start + last_len && last_len >= kXtsMinimumBytes;
+    return end == last_start + last_len && last_len >= codec_->shortest_hole();
 }
 
 int EncryptedFile::store_run(PositionalIo& io, std::uint64_t start, const std::uint8_t* data,
@@ -190,7 +161,7 @@ int EncryptedFile::store_run(PositionalIo& io, std::uint64_t start, const std::u
     if (static_cast<std::size_t>(put) != len) {
         return -EIO;
     }
-    if (!units_) {
+    if (!codec_ || !codec_->has_entries()) {
         return 0;
     }
     // The data first, then the entries that authenticate it.
@@ -220,7 +191,7 @@ int EncryptedFile::store_unit(PositionalIo& io, std::uint64_t unit, const std::u
     }
     const std::uint8_t* out = plain;
     if (encrypted()) {
-        const int rc = seal_unit(unit, plain, s->chunk, len, false, s->chunk_entries);
+        const int rc = codec_->seal(unit, plain, s->chunk, len, false, s->chunk_entries);
         if (rc < 0) {
             return rc;
         }
@@ -239,7 +210,7 @@ int EncryptedFile::grow_last_unit(PositionalIo& io, std::uint64_t new_size) noex
     if (s == nullptr) {
         return -ENOMEM;
     }
-    const int rc = load_unit(io, last, old_len, s->unit);
+    const int rc = codec_->load_unit(stored(io), last, old_len, s->unit);
     if (rc < 0) {
         return rc;
     }
@@ -249,10 +220,10 @@ int EncryptedFile::grow_last_unit(PositionalIo& io, std::uint64_t new_size) noex
 }
 
 int EncryptedFile::note_new_units(std::uint64_t new_size) noexcept {
-    if (!units_ || new_size <= size_) {
+    if (!codec_ || new_size <= size_) {
         return 0;
     }
-    return units_->note_holes(units_in(size_), units_in(new_size));
+    return codec_->note_holes(units_in(size_), units_in(new_size));
 }
 
 int EncryptedFile::prepare_growth(PositionalIo& io, std::uint64_t new_size) noexcept {
@@ -267,12 +238,12 @@ int EncryptedFile::prepare_growth(PositionalIo& io, std::uint64_t new_size) noex
     if (rc == 0) {
         rc = note_new_units(new_size);
     }
-    if (rc < 0 || units_) {
-        return rc;  // format v2 has no short-unit rule: a hole of any length reads as zeros
+    if (rc < 0) {
+        return rc;
     }
     const std::uint64_t new_last = (new_size - 1) / kUnit;
     const std::size_t new_last_len = unit_length(new_last, new_size);
-    if (new_last * kUnit >= size_ && new_last_len < kXtsMinimumBytes) {
+    if (new_last * kUnit >= size_ && new_last_len < codec_->shortest_hole()) {
         std::memset(s->unit, 0, new_last_len);
         return store_unit(io, new_last, s->unit, new_last_len);
     }
@@ -347,16 +318,16 @@ std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_
         std::uint8_t* entry = s->chunk_entries + chunk_units * kEntryBytes;
         int rc;
         if (cover_start == unit_start && cover_end == unit_start + new_len) {
-            rc =
-                seal_unit(unit, in + (unit_start - offset), cipher_out, new_len, zero_write, entry);
+            rc = codec_->seal(unit, in + (unit_start - offset), cipher_out, new_len, zero_write,
+                              entry);
         } else {
             const std::size_t old_len = unit_length(unit, old_size);
-            rc = old_len > 0 ? load_unit(io, unit, old_len, s->unit) : 0;
+            rc = old_len > 0 ? codec_->load_unit(stored(io), unit, old_len, s->unit) : 0;
             if (rc == 0) {
                 std::memset(s->unit + old_len, 0, new_len - old_len);
                 std::memcpy(s->unit + (cover_start - unit_start), in + (cover_start - offset),
                             cover_end - cover_start);
-                rc = seal_unit(unit, s->unit, cipher_out, new_len, false, entry);
+                rc = codec_->seal(unit, s->unit, cipher_out, new_len, false, entry);
             }
         }
         if (rc < 0) {
@@ -399,7 +370,7 @@ int EncryptedFile::truncate(PositionalIo& io, std::uint64_t length) noexcept {
     }
     int rc = length >= size_ ? prepare_growth(io, length) : 0;
     if (rc == 0 && reencrypt) {
-        rc = load_unit(io, new_last, unit_length(new_last, size_), s->unit);
+        rc = codec_->load_unit(stored(io), new_last, unit_length(new_last, size_), s->unit);
     }
     if (rc == 0) {
         rc = io.truncate(
@@ -413,8 +384,8 @@ int EncryptedFile::truncate(PositionalIo& io, std::uint64_t length) noexcept {
     }
     size_ = length;
     written_size_ = length;
-    if (units_) {
-        units_->forget_from(units_in(length));
+    if (codec_) {
+        codec_->forget_from(units_in(length));
     }
     return reencrypt ? store_unit(io, new_last, s->unit, kept) : 0;
 }
@@ -425,7 +396,7 @@ int EncryptedFile::clear_entries(PositionalIo& io, std::uint64_t first,
     // of the units cut off there must go too, or a later growth would find
     // them describing data that is no longer there. Later extents' metadata
     // went with the truncate.
-    if (!units_ || first % kUnitsPerExtent == 0 || first >= end) {
+    if (!codec_ || !codec_->has_entries() || first % kUnitsPerExtent == 0 || first >= end) {
         return 0;
     }
     static const std::uint8_t kZeros[kHeaderBytes] = {};

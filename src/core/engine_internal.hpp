@@ -1,6 +1,6 @@
-// What the engine's source files (encrypted_file*.cpp, authenticated_units.cpp)
-// share and nothing else includes: the unit constants, the per-thread scratch
-// buffers, and two small byte helpers.
+// What the engine's source files (encrypted_file*.cpp, the unit codecs,
+// authenticated_units.cpp) share and nothing else includes: the unit
+// constants, the per-thread scratch buffers, and two small byte helpers.
 #pragma once
 
 #include "core/no_postgres.hpp"

@@ -97,7 +97,7 @@ TEST(WalCommand, PgBackRestPushesAndFetchesEachSegmentItself) {
               "pgbackrest --no-archive-async --stanza=main archive-get %f "
               "\"/dev/shm/s/RECOVERYXLOG\"");
     // Other programs, and other pgBackRest commands, are left as they are.
-    for (const std::string command :
+    for (const std::string& command :
          {"barman-wal-archive backup main pg_wal/" + std::string(kSegment),
           "cp pg_wal/" + std::string(kSegment) + " /archive/pgbackrest/",
           "pgbackrest-wrapper archive-push pg_wal/" + std::string(kSegment)}) {
