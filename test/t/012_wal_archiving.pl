@@ -98,17 +98,11 @@ is(scalar(@enc), scalar(@nonempty), "every segment in pg_wal is encrypted under 
 is_deeply($scan->{hits}, [], 'no marker in pg_wal');
 
 # Point-in-time recovery on a server without the extension.
-my $pitr = PostgreSQL::Test::Cluster->new('pitr');
-$pitr->init_from_backup($primary, 'base');
-$pitr->append_conf('postgresql.conf', qq{
+my $pitr = ec_start_from_archive('pitr', $primary, 'base', qq{cp "$archive/%f" "%p"}, conf => q{
 shared_preload_libraries = ''
-archive_mode = off
-restore_command = 'cp "$archive/%f" "%p"'
 recovery_target_name = 'rp1'
 recovery_target_action = 'pause'
 });
-$pitr->set_recovery_mode;
-$pitr->start;
 ok($pitr->poll_query_until('postgres', q{SELECT pg_get_wal_replay_pause_state() = 'paused'}),
 	'recovery reaches the restore point and pauses');
 my $plog = slurp_file($pitr->logfile);
@@ -131,17 +125,11 @@ $pitr->stop;
 # Point-in-time recovery on a server that loads the extension and encrypts
 # its WAL: restore_command writes into memory, and what the startup process
 # keeps in pg_wal is encrypted under the new instance's key.
-my $pitr2 = PostgreSQL::Test::Cluster->new('pitr_encrypted');
-$pitr2->init_from_backup($primary, 'base');
-$pitr2->append_conf('postgresql.conf', qq{
-archive_mode = off
-restore_command = 'cp "$archive/%f" "%p"'
+my $pitr2 = ec_start_from_archive('pitr_encrypted', $primary, 'base', qq{cp "$archive/%f" "%p"}, conf => qq{
 recovery_target_name = 'rp1'
 recovery_target_action = 'promote'
 ephemeral_crypt.wal_staging_directory = '$staging'
 });
-$pitr2->set_recovery_mode;
-$pitr2->start;
 ok($pitr2->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
 	'the encrypted recovery reaches the restore point and promotes');
 my $p2log = slurp_file($pitr2->logfile);

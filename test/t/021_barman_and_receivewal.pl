@@ -96,15 +96,8 @@ my $scan = ec_scan_markers($primary, 'wal', [$marker]);
 is_deeply($scan->{hits}, [], 'the primary\'s pg_wal holds no row in plaintext');
 
 # The received WAL restores a base backup, as Barman's recover does.
-my $restored = PostgreSQL::Test::Cluster->new('restored');
-$restored->init_from_backup($primary, 'base');
-$restored->append_conf('postgresql.conf', qq{
-restore_command = 'cp "$recv/%f" "%p"'
-recovery_target_action = 'promote'
-archive_mode = off
-});
-$restored->set_recovery_mode;
-$restored->start;
+my $restored = ec_start_from_archive('restored', $primary, 'base', qq{cp "$recv/%f" "%p"},
+	conf => "recovery_target_action = 'promote'\n");
 ok($restored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
 	'recovery from the received WAL ends and the server is promoted');
 my $rlog = slurp_file($restored->logfile);

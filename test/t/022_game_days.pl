@@ -114,16 +114,11 @@ is_deeply([ ready_files($primary) ], [], 'target back: no segment left .ready');
 is_deeply([ ec_staged_files($stage) ], [], 'no staged plaintext left in the staging directory');
 
 # ---- 4 (started here). a standby fed only by restore_command ----------------
-my $standby = PostgreSQL::Test::Cluster->new('archive_standby');
-$standby->init_from_backup($primary, 'base');
-$standby->append_conf('postgresql.conf', qq{
-restore_command = 'cp $archive/%f "%p"'
+my $standby = ec_start_from_archive('archive_standby', $primary, 'base', qq{cp $archive/%f "%p"},
+	mode => 'standby', conf => qq{
 primary_conninfo = ''
-archive_mode = off
 ephemeral_crypt.wal_staging_directory = '$stage'
 });
-$standby->set_standby_mode;
-$standby->start;
 my $skey = ec_key_id($standby);
 
 # ---- 2. the staging area unusable ---------------------------------------------

@@ -66,6 +66,7 @@ our @EXPORT = qw(
   ec_policy_tool
   ec_policy_keypair
   ec_staging_directory
+  ec_start_from_archive
   ec_staged_files
   ec_deploy_policy
   ec_write_file
@@ -654,6 +655,21 @@ sub ec_staging_directory
 	my $dir = File::Temp::tempdir('ec-staging-XXXXXX', DIR => '/dev/shm', CLEANUP => 1);
 	chmod 0700, $dir;
 	return $dir;
+}
+
+# Starts $name from $primary's backup $backup, fed only by $restore_command
+# (archiving off): in recovery, or as a standby with mode => 'standby'.
+# conf => lines added to postgresql.conf (a recovery target, say).
+sub ec_start_from_archive
+{
+	my ($name, $primary, $backup, $restore_command, %opts) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init_from_backup($primary, $backup);
+	$node->append_conf('postgresql.conf',
+		"archive_mode = off\nrestore_command = '$restore_command'\n" . ($opts{conf} // ''));
+	($opts{mode} // 'recovery') eq 'standby' ? $node->set_standby_mode : $node->set_recovery_mode;
+	$node->start;
+	return $node;
 }
 
 # What is left in a staging directory: the entries' names.
