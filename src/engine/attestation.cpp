@@ -17,7 +17,6 @@
 #include "engine/self_test.hpp"
 #include "engine/startup.hpp"
 #include "interpose/layer.hpp"
-#include "interpose/real_libc.hpp"
 
 namespace ephemeral_crypt::engine {
 
@@ -59,8 +58,8 @@ std::vector<Vma> parse_smaps(const std::string& smaps) {
             }
         } else if (std::sscanf(line.c_str(), "%llx-%llx ", &start, &end) == 2 &&
                    line.find('-') < line.find(' ')) {
-            vmas.push_back(Vma{static_cast<std::uintptr_t>(start),
-                               static_cast<std::uintptr_t>(end), ""});
+            vmas.push_back(
+                Vma{static_cast<std::uintptr_t>(start), static_cast<std::uintptr_t>(end), ""});
         }
     }
     return vmas;
@@ -70,12 +69,10 @@ bool has_flag(const Vma& vma, const char* flag) {
     return vma.flags.find(std::string(" ") + flag + " ") != std::string::npos;
 }
 
-char hex_address_text[64];
-
-const char* address_text(std::uintptr_t address) {
-    std::snprintf(hex_address_text, sizeof(hex_address_text), "0x%llx",
-                  static_cast<unsigned long long>(address));
-    return hex_address_text;
+std::string address_text(std::uintptr_t address) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "0x%llx", static_cast<unsigned long long>(address));
+    return text;
 }
 
 // The first mapping over `range` that lacks `flag`, as a detail; "" if none.
@@ -91,8 +88,9 @@ std::string missing_flag(const std::vector<Vma>& vmas, const Range& range, const
         covered = true;
         if (!has_flag(vma, flag)) {
             return std::string(what) + " at " + address_text(vma.start) + " is " +
-                   (std::string(flag) == "lo" ? "no longer locked" : "no longer excluded from "
-                                                                     "core dumps");
+                   (std::string(flag) == "lo" ? "no longer locked"
+                                              : "no longer excluded from "
+                                                "core dumps");
         }
     }
     return covered ? "" : std::string(what) + " at " + address_text(first) + " is not mapped";
@@ -111,8 +109,9 @@ AttestationCheck check_ciphers() {
                                              "failed: ") +
                                      e.what());
     }
-    return passed("ciphers", "known answers reproduced; a round trip through the patched slots "
-                             "wrote ciphertext and read the canary back");
+    return passed("ciphers",
+                  "known answers reproduced; a round trip through the patched slots "
+                  "wrote ciphertext and read the canary back");
 }
 
 AttestationCheck check_got_slots() {
@@ -133,21 +132,22 @@ AttestationCheck check_got_slots() {
                                    " object(s) point at the layer");
 }
 
+// Through libc directly: this library's own calls are never patched.
 std::string read_own_smaps() {
     std::string text;
-    const int fd = ip::real().open("/proc/self/smaps", O_RDONLY | O_CLOEXEC, 0);
+    const int fd = ::open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return text;
     }
     char buffer[16384];
     for (;;) {
-        const ssize_t n = ip::real().read(fd, buffer, sizeof(buffer));
+        const ssize_t n = ::read(fd, buffer, sizeof(buffer));
         if (n <= 0) {
             break;
         }
         text.append(buffer, static_cast<std::size_t>(n));
     }
-    ip::real().close(fd);
+    ::close(fd);
     return text;
 }
 
@@ -205,8 +205,8 @@ AttestationCheck check_policy_file(const std::string& path, const PolicyFileResu
     if (!stale_reason.empty()) {
         return failed("policy_file", "the policy in force is stale: " + stale_reason);
     }
-    return passed("policy_file", "\"" + path + "\" verifies and holds the digest in force " +
-                                     digest);
+    return passed("policy_file",
+                  "\"" + path + "\" verifies and holds the digest in force " + digest);
 }
 
 ScanOutcome check_data_directory(const ip::ClassifierRoots& roots,
@@ -221,8 +221,7 @@ ScanOutcome check_data_directory(const ip::ClassifierRoots& roots,
     ScanOutcome outcome;
     std::vector<FileReport> files;
     try {
-        files = scan_data_directory(roots, instance_key(),
-                                    [&] { return budget.allows(ms_now()); });
+        files = scan_data_directory(roots, instance_key(), [&] { return budget.allows(ms_now()); });
     } catch (const std::exception& e) {
         outcome.check = failed("data_directory", std::string("the scan failed: ") + e.what());
         return outcome;
@@ -253,9 +252,10 @@ ScanOutcome check_data_directory(const ip::ClassifierRoots& roots,
         outcome.check = failed("data_directory", detail + " (" + scope + ")");
         return outcome;
     }
-    outcome.check = passed("data_directory", "every file of an encrypted category carries the "
-                                             "header (" +
-                                                 scope + ")");
+    outcome.check = passed("data_directory",
+                           "every file of an encrypted category carries the "
+                           "header (" +
+                               scope + ")");
     return outcome;
 }
 

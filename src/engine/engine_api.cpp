@@ -773,7 +773,8 @@ bool ec_engine_attestation_changed(const ec_attestation_report* previous,
         const auto outcome = [](const ec_attestation_report* report) {
             std::vector<ec::CheckOutcome> checks;
             for (int i = 0; report != nullptr && i < report->check_count; ++i) {
-                checks.push_back(ec::CheckOutcome{report->checks[i].name, report->checks[i].passed});
+                checks.push_back(
+                    ec::CheckOutcome{report->checks[i].name, report->checks[i].passed});
             }
             return checks;
         };
@@ -784,9 +785,9 @@ bool ec_engine_attestation_changed(const ec_attestation_report* previous,
 }
 
 int64_t ec_engine_attestation_delay_ms(int64_t interval_ms) {
-    return ec::jittered_delay_ms(interval_ms, randombytes_random() |
-                                                  (static_cast<std::uint64_t>(randombytes_random())
-                                                   << 32));
+    return ec::jittered_delay_ms(
+        interval_ms,
+        randombytes_random() | (static_cast<std::uint64_t>(randombytes_random()) << 32));
 }
 
 void ec_engine_repatch_slots(void) {

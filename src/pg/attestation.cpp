@@ -230,9 +230,9 @@ void ec_attestation_run_if_due() {
     AttestationShared next;
     memset(&next, 0, sizeof(next));
     ec_error error;
-    if (ec_engine_attest(ec_state.policy_from_file ? ec_policy_file : nullptr,
-                         ec_policy_public_key, ec_require_signed_policy, ec_unix_ms_now(),
-                         ec_attestation_scan_budget_ms, &next.report, &error) != EC_OK) {
+    if (ec_engine_attest(ec_state.policy_from_file ? ec_policy_file : nullptr, ec_policy_public_key,
+                         ec_require_signed_policy, ec_unix_ms_now(), ec_attestation_scan_budget_ms,
+                         &next.report, &error) != EC_OK) {
         next.report.check_count = 1;
         snprintf(next.report.checks[0].name, sizeof(next.report.checks[0].name), "run");
         next.report.checks[0].passed = false;
