@@ -30,6 +30,7 @@ rows=${BENCH_ATTEST_ROWS:-1000000}
 interval=${BENCH_ATTEST_INTERVAL:-100ms}
 port_base=${BENCH_PORT_BASE:-55495}
 out=${BENCH_ATTEST_OUT:-$(mktemp -d /tmp/ephemeral_crypt-attestation.XXXXXX)/ATTESTATION.md}
+mkdir -p "$(dirname "$out")"
 work=$(mktemp -d /tmp/ephemeral_crypt-attestation-run.XXXXXX)
 chmod 755 "$work"
 [ "$(id -u)" -eq 0 ] && chown "$EC_TEST_USER" "$work"
