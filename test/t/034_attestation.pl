@@ -13,6 +13,7 @@
 #  - the policy file changed on disk (another validly signed policy, then a
 #    file that no longer verifies) fails policy_file, and passes once the
 #    file in force is back;
+#  - the exporter's query reads one row per check;
 #  - turning attestation off (interval 0) reports it off and ready again.
 #
 # Every wait is bounded (poll_query_until); no timing is asserted.
@@ -176,6 +177,18 @@ is(log_count($fail_line, $offset), 1,
 is(log_count($pass_line, $offset), 1, 'the recovery is logged once');
 is($node->safe_psql('postgres', 'SELECT policy_version FROM ephemeral_crypt_status()'),
 	'attested', 'attestation never applies a policy: the one in force stays');
+
+# The exporter's attestation query reads the result as it is.
+my $yaml = slurp_file("$FindBin::RealBin/../../ops/postgres_exporter_queries.yaml");
+my ($query) = $yaml =~ /^ephemeral_crypt_attestation:\n  query: >-\n((?:    .*\n)+)/m;
+ok(defined $query, 'the exporter file has the attestation query');
+$query =~ s/^\s+//mg;
+$query =~ s/\n/ /g;
+is( $node->safe_psql('postgres',
+		"SELECT string_agg(check_name || '=' || passed || '/' || enabled, ',' ORDER BY check_name), "
+		  . "bool_and(cpu_ms >= 0 AND last_run_seconds > 0) FROM ($query) q"),
+	'ciphers=1/1,data_directory=1/1,got_slots=1/1,key_memory=1/1,policy_file=1/1|t',
+	'the exporter query: one passing row per check');
 
 # Off.
 $node->safe_psql('postgres',
