@@ -10,7 +10,7 @@
 -- many reloads were refused. A function's result columns cannot be changed
 -- in place, so it is made again, with its grants. ephemeral_crypt_events()
 -- reads the decision trail, and status counts the events recorded and
--- dropped.
+-- dropped. ephemeral_crypt_attestation() reads the last attestation run.
 
 DROP FUNCTION ephemeral_crypt_status();
 
@@ -59,7 +59,27 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'ephemeral_crypt_events'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
+-- The last periodic attestation run (ephemeral_crypt.attestation_interval):
+-- one row per check, each with the run's figures; one row with a null check
+-- while attestation is off or has not run.
+CREATE FUNCTION ephemeral_crypt_attestation(
+    OUT enabled boolean,
+    OUT last_run timestamptz,
+    OUT check_name text,
+    OUT passed boolean,
+    OUT detail text,
+    OUT duration_ms double precision,
+    OUT cpu_ms double precision,
+    OUT next_run timestamptz,
+    OUT files_scanned integer,
+    OUT scan_cut_short boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'ephemeral_crypt_attestation'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
 REVOKE ALL ON FUNCTION ephemeral_crypt_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION ephemeral_crypt_events() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ephemeral_crypt_attestation() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ephemeral_crypt_status() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ephemeral_crypt_events() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION ephemeral_crypt_attestation() TO pg_monitor;

@@ -105,6 +105,24 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'ephemeral_crypt_events'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
+-- The last periodic attestation run (ephemeral_crypt.attestation_interval):
+-- one row per check, each with the run's figures; one row with a null check
+-- while attestation is off or has not run.
+CREATE FUNCTION ephemeral_crypt_attestation(
+    OUT enabled boolean,
+    OUT last_run timestamptz,
+    OUT check_name text,
+    OUT passed boolean,
+    OUT detail text,
+    OUT duration_ms double precision,
+    OUT cpu_ms double precision,
+    OUT next_run timestamptz,
+    OUT files_scanned integer,
+    OUT scan_cut_short boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'ephemeral_crypt_attestation'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
 -- One row per category, in the shape a postgres_exporter custom query reads
 -- as it is: a label column and counters.
 CREATE VIEW ephemeral_crypt_counters AS
@@ -126,6 +144,7 @@ REVOKE ALL ON FUNCTION ephemeral_crypt_encryption_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION ephemeral_crypt_file_status(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ephemeral_crypt_scan() FROM PUBLIC;
 REVOKE ALL ON FUNCTION ephemeral_crypt_events() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ephemeral_crypt_attestation() FROM PUBLIC;
 REVOKE ALL ON ephemeral_crypt_counters FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION ephemeral_crypt_status() TO pg_monitor;
@@ -135,4 +154,5 @@ GRANT EXECUTE ON FUNCTION ephemeral_crypt_encryption_status() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ephemeral_crypt_file_status(text) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ephemeral_crypt_scan() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ephemeral_crypt_events() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION ephemeral_crypt_attestation() TO pg_monitor;
 GRANT SELECT ON ephemeral_crypt_counters TO pg_monitor;

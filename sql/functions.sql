@@ -39,6 +39,8 @@ SELECT events_recorded >= events_dropped AS counts_consistent,
        (SELECT count(*) FROM ephemeral_crypt_events()) = events_recorded - events_dropped
          AS ring_holds_the_rest
   FROM ephemeral_crypt_status();
+-- The attestation, off by default: one row, no check, no run.
+SELECT enabled, last_run, check_name, passed, next_run FROM ephemeral_crypt_attestation();
 SELECT ephemeral_crypt_policy_version();
 SELECT ephemeral_crypt_key_age() >= interval '0' AS key_age_is_positive;
 SELECT ephemeral_crypt_key_age() <= (SELECT key_age FROM ephemeral_crypt_status()) + interval '1 minute'

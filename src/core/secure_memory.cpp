@@ -420,6 +420,32 @@ int keep_locked(const void* address, std::size_t length) noexcept {
     return 0;
 }
 
+void kept_locked_ranges(std::vector<std::pair<std::uintptr_t, std::size_t>>& out) {
+    std::lock_guard<std::mutex> guard(g_regions_mutex);
+    for (std::size_t i = 0; i < g_region_count; ++i) {
+        out.emplace_back(g_regions[i].first, g_regions[i].length);
+    }
+}
+
+bool locks_lost_after_fork() noexcept {
+    return g_locks_lost.load(std::memory_order_acquire);
+}
+
+void SecureArena::reservation(const void** base, std::size_t* bytes) const noexcept {
+    *base = usable_ ? base_ : nullptr;
+    *bytes = usable_ ? pages_ * page_bytes_ : 0;
+}
+
+void SecureArena::committed_ranges(std::vector<std::pair<std::uintptr_t, std::size_t>>& out) const {
+    std::lock_guard<std::mutex> guard(mutex_);
+    for (const Chunk* chunk : chunks_) {
+        if (chunk != nullptr) {
+            out.emplace_back(reinterpret_cast<std::uintptr_t>(page_address(chunk->first_page)),
+                             chunk->pages * page_bytes_);
+        }
+    }
+}
+
 void forget_locked(const void* address) noexcept {
     std::lock_guard<std::mutex> guard(g_regions_mutex);
     for (std::size_t i = 0; i < g_region_count; ++i) {

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 namespace ephemeral_crypt {
@@ -68,6 +69,11 @@ class SecureArena {
     std::size_t block_size(const void* block) const noexcept;
     SecureArenaUsage usage() const noexcept;
     bool usable() const noexcept;
+    // The reservation's bounds (null and 0 when unusable) and, appended to
+    // `out` as address and length pairs, the chunks committed now (for the
+    // attestation, which checks them against /proc/self/smaps).
+    void reservation(const void** base, std::size_t* bytes) const noexcept;
+    void committed_ranges(std::vector<std::pair<std::uintptr_t, std::size_t>>& out) const;
 
     // At exit: wipes every committed chunk, blocks still in use included,
     // unlocks and decommits it, and refuses every later allocation.
@@ -115,6 +121,10 @@ class SecureArena {
 // region is then not registered).
 int keep_locked(const void* address, std::size_t length) noexcept;
 void forget_locked(const void* address) noexcept;
+// The page-aligned ranges registered by keep_locked(), appended to `out`;
+// and whether this process, a child, failed to lock them again after fork.
+void kept_locked_ranges(std::vector<std::pair<std::uintptr_t, std::size_t>>& out);
+bool locks_lost_after_fork() noexcept;
 
 // Overwrites the stack the caller's callees used: libraries wipe the buffers
 // they declare, but not what their compression functions and frames leave

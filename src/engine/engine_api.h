@@ -336,6 +336,43 @@ ec_status ec_engine_inspect_file(const char* path, ec_file_report* out, int* pro
 ec_status ec_engine_scan(int* found, ec_error* error);
 bool ec_engine_scan_result(int index, ec_file_report* out);
 
+/* ---- The periodic attestation (engine/attestation.hpp) ---- */
+
+enum {
+    EC_ATTESTATION_CHECKS = 5, /* ciphers, got_slots, key_memory, policy_file, data_directory */
+    EC_ATTESTATION_NAME_BUFFER = 32,
+    EC_ATTESTATION_DETAIL_BUFFER = 512
+};
+
+typedef struct ec_attestation_check {
+    char name[EC_ATTESTATION_NAME_BUFFER];
+    bool passed;
+    char detail[EC_ATTESTATION_DETAIL_BUFFER];
+} ec_attestation_check;
+
+typedef struct ec_attestation_report {
+    int check_count;
+    ec_attestation_check checks[EC_ATTESTATION_CHECKS];
+    int files_scanned;
+    bool scan_cut_short;
+} ec_attestation_report;
+
+/* Runs every check in this process (the policy worker) and fills `out`. The
+ * policy file (NULL or "" when none is named) is read again and compared
+ * with the policy in force; the scan stops after `scan_budget_ms` (0: no
+ * limit). EC_FAILED only when the run could not be carried out at all. */
+ec_status ec_engine_attest(const char* policy_file, const char* public_key, bool require_signed,
+                           int64_t now_unix_ms, int scan_budget_ms, ec_attestation_report* out,
+                           ec_error* error);
+/* Whether two runs' outcomes differ (a check's name or verdict; details are
+ * not compared). */
+bool ec_engine_attestation_changed(const ec_attestation_report* previous,
+                                   const ec_attestation_report* next);
+/* A delay before the next run: the interval with +/- 10 % jitter; 0 for 0. */
+int64_t ec_engine_attestation_delay_ms(int64_t interval_ms);
+/* Patches the objects whose slots do not hold the layer (as after dlopen). */
+void ec_engine_repatch_slots(void);
+
 /* ---- Test-only switches (engine/test_hooks.hpp) ---- */
 
 /* Makes creating encrypted files of `category` fail. */
@@ -343,6 +380,9 @@ void ec_engine_inject_category_fault(int category);
 /* Test builds only (EPHEMERAL_CRYPT_TEST_HOOKS): writes the instance key, as
  * hex, to `path`. False in builds without the hook. */
 bool ec_engine_expose_key_for_testing(const char* path);
+/* Test builds only: overwrites this process's lseek GOT slots with libc's
+ * own, as a foreign library would. False in builds without the hook. */
+bool ec_engine_divert_slot_for_testing(void);
 
 #ifdef __cplusplus
 }

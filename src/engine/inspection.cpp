@@ -108,8 +108,8 @@ FileReport report_for(const std::string& display_path, const std::string& full_p
 
 void scan_directory(const std::string& full, const std::string& display, int depth,
                     const ip::ClassifierRoots& roots, const InstanceKey* key,
-                    std::vector<FileReport>& found) {
-    if (depth > kMaxScanDepth) {
+                    std::vector<FileReport>& found, const ScanBudgetCheck& keep_going) {
+    if (depth > kMaxScanDepth || !keep_going()) {
         return;
     }
     DIR* dir = opendir(full.c_str());
@@ -125,6 +125,9 @@ void scan_directory(const std::string& full, const std::string& display, int dep
     closedir(dir);
     std::sort(names.begin(), names.end());
     for (const std::string& name : names) {
+        if (!keep_going()) {
+            return;
+        }
         const std::string child_full = full + "/" + name;
         const std::string child_display = display.empty() ? name : display + "/" + name;
         struct stat st {};
@@ -132,7 +135,7 @@ void scan_directory(const std::string& full, const std::string& display, int dep
             continue;
         }
         if (S_ISDIR(st.st_mode)) {
-            scan_directory(child_full, child_display, depth + 1, roots, key, found);
+            scan_directory(child_full, child_display, depth + 1, roots, key, found, keep_going);
         } else if (S_ISREG(st.st_mode) && ip::classify_path(child_display, roots)) {
             found.push_back(report_for(child_display, child_full, roots, key));
         }
@@ -192,10 +195,13 @@ Inspection inspect_file(const std::string& requested, const ip::ClassifierRoots&
 }
 
 std::vector<FileReport> scan_data_directory(const ip::ClassifierRoots& roots,
-                                            const InstanceKey* key) {
+                                            const InstanceKey* key,
+                                            const ScanBudgetCheck& keep_going) {
     std::vector<FileReport> found;
+    const ScanBudgetCheck always = [] { return true; };
+    const ScanBudgetCheck& check = keep_going ? keep_going : always;
     for (const char* top : {"base", "pg_wal", "pg_replslot", "pg_tblspc"}) {
-        scan_directory(roots.data_dir + "/" + top, top, 0, roots, key, found);
+        scan_directory(roots.data_dir + "/" + top, top, 0, roots, key, found, check);
     }
     return found;
 }

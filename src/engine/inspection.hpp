@@ -8,6 +8,7 @@
 #include "core/no_postgres.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,10 +46,16 @@ struct Inspection {
 Inspection inspect_file(const std::string& requested, const interpose::ClassifierRoots& roots,
                         const InstanceKey* key);
 
+// Asked before each directory entry; false stops the scan there (the
+// attestation's time budget).
+using ScanBudgetCheck = std::function<bool()>;
+
 // Every regular file of the three categories below the data directory's
 // base, pg_wal, pg_replslot and pg_tblspc (tablespaces through their links),
-// sorted by path within each directory.
+// sorted by path within each directory; only as far as `keep_going` allows
+// when one is given.
 std::vector<FileReport> scan_data_directory(const interpose::ClassifierRoots& roots,
-                                            const InstanceKey* key);
+                                            const InstanceKey* key,
+                                            const ScanBudgetCheck& keep_going = {});
 
 }  // namespace ephemeral_crypt::engine

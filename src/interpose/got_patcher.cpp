@@ -351,6 +351,7 @@ struct PatchContext {
     SkipObject skip;
     PatchReport* report;
     bool first_object = true;
+    bool audit_only = false;  // count the slots that differ; write nothing
 };
 
 void record_failure(PatchReport& report, const ObjectView& object, const char* symbol,
@@ -396,6 +397,15 @@ bool patch_slot(PatchContext& context, const ObjectView& object, MappingCache& c
     void** slot = reinterpret_cast<void**>(address);
     if (__atomic_load_n(slot, __ATOMIC_ACQUIRE) == entry.replacement) {
         ++report.slots_already_patched;
+        return false;
+    }
+    if (context.audit_only) {
+        if (report.slots_not_patched++ == 0) {
+            const char* name =
+                object.name != nullptr && object.name[0] != '\0' ? object.name : "(main program)";
+            std::snprintf(report.first_not_patched, sizeof report.first_not_patched, "%s: %s", name,
+                          entry.symbol);
+        }
         return false;
     }
     Address page = address & ~(page_size() - 1);
@@ -542,6 +552,18 @@ PatchReport patch_loaded_objects(const SymbolReplacement* table, std::size_t cou
         }
     }
     PatchContext context{table, count, skip, &report};
+    dl_iterate_phdr(patch_object, &context);
+    return report;
+}
+
+PatchReport audit_loaded_objects(const SymbolReplacement* table, std::size_t count,
+                                 SkipObject skip) noexcept {
+    PatchReport report;
+    if (table == nullptr || count == 0) {
+        return report;
+    }
+    PatchContext context{table, count, skip, &report};
+    context.audit_only = true;
     dl_iterate_phdr(patch_object, &context);
     return report;
 }

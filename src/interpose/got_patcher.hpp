@@ -27,6 +27,10 @@ struct PatchReport {
     int slots_already_patched = 0;
     int failures = 0;              // slots found but not written, or written but not re-protected
     char first_failure[256] = {};  // object path, symbol and reason of the first failure
+    // audit_loaded_objects only: slots that do not hold their replacement,
+    // and the object path and symbol of the first one.
+    int slots_not_patched = 0;
+    char first_not_patched[256] = {};
 };
 
 // Objects for which it returns true are not patched (our own .so, libc, ld.so,
@@ -45,6 +49,13 @@ using SkipObject = bool (*)(const char* object_path, void* object_base);
 // with a null symbol or replacement are reported as failures and ignored.
 // Does not allocate; concurrent calls are serialized by dl_iterate_phdr's lock.
 PatchReport patch_loaded_objects(const SymbolReplacement* table, std::size_t count,
+                                 SkipObject skip) noexcept;
+
+// Reads, and never writes, what patch_loaded_objects would write: every slot
+// that does not hold its replacement is counted in slots_not_patched (a slot
+// written over since, or an object loaded without passing through the
+// layer's dlopen), the others in slots_already_patched. Allocates nothing.
+PatchReport audit_loaded_objects(const SymbolReplacement* table, std::size_t count,
                                  SkipObject skip) noexcept;
 
 // The current value of the slot for `symbol` in the object that contains

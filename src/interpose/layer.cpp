@@ -258,6 +258,39 @@ void patch_new_objects() noexcept {
     (void)patch_loaded_objects(table, count, skip_object);
 }
 
+PatchReport audit_patched_slots() noexcept {
+    if (!installed()) {
+        return PatchReport();
+    }
+    std::size_t count = 0;
+    const SymbolReplacement* table = replacement_table(&count);
+    std::lock_guard<std::mutex> guard(g_patch_mutex);
+    return audit_loaded_objects(table, count, skip_object);
+}
+
+bool divert_slot_for_testing() noexcept {
+#ifdef EPHEMERAL_CRYPT_TEST_HOOKS
+    if (!installed()) {
+        return false;
+    }
+    const SymbolReplacement table[] = {
+        {"lseek", as_void(real().lseek)},
+        {"lseek64", as_void(real().lseek)},
+    };
+    // Every object but the main program (the only one without a name) is
+    // skipped.
+    const SkipObject all_but_main = [](const char* path, void*) noexcept {
+        return path != nullptr && path[0] != '\0';
+    };
+    std::lock_guard<std::mutex> guard(g_patch_mutex);
+    const PatchReport report =
+        patch_loaded_objects(table, sizeof(table) / sizeof(table[0]), all_but_main);
+    return report.failures == 0 && report.slots_patched > 0;
+#else
+    return false;
+#endif
+}
+
 void set_fault(Category category, bool fail) noexcept {
     g_fault[category_index(category)].store(fail, std::memory_order_relaxed);
 }

@@ -17,6 +17,7 @@
 #include "core/instance_key.hpp"
 #include "core/policy.hpp"
 #include "core/shared_policy.hpp"
+#include "interpose/got_patcher.hpp"
 #include "interpose/path_classifier.hpp"
 
 namespace ephemeral_crypt::interpose {
@@ -100,6 +101,15 @@ bool installed() noexcept;
 
 // Re-patches objects loaded since the last pass (called after dlopen).
 void patch_new_objects() noexcept;
+
+// What the attestation checks: every slot the layer would patch, in every
+// loaded object it does not skip, read without writing (got_patcher.hpp's
+// audit_loaded_objects). Empty (all zero) before install().
+PatchReport audit_patched_slots() noexcept;
+// Test builds only: writes libc's own lseek back into the main program's
+// lseek slots, as another library overwriting the GOT would. False in other
+// builds. patch_new_objects() undoes it.
+bool divert_slot_for_testing() noexcept;
 
 // Test-only fault injection: makes creating encrypted files of `category`
 // fail, which exercises the degradation class.

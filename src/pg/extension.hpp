@@ -60,8 +60,8 @@ void ec_install_shmem_hooks();
 
 /*---- The policy after start-up (policy_lifecycle.cpp) ----*/
 
-// Installs the login check and, with a policy file, registers the worker
-// that reloads it on SIGHUP.
+// Installs the login check and registers the worker that reloads a policy
+// file on SIGHUP and runs the periodic attestation.
 void ec_policy_lifecycle_init();
 // What is wrong with a policy file, by its ec_policy_file_status.
 const char* ec_policy_problem(int file_status);
@@ -77,6 +77,39 @@ void ec_trail_event(const char* action, int category, const char* file, int erro
                     const char* detail);
 // ephemeral_crypt.event_ring_size: events the ring keeps.
 extern int ec_event_ring_size;
+
+/*---- The periodic attestation (attestation.cpp) ----*/
+
+// ephemeral_crypt.attestation_interval and attestation_scan_budget, in ms
+// (PGC_SIGHUP); the test-only ephemeral_crypt.test_divert_got_slot.
+extern int ec_attestation_interval_ms;
+extern int ec_attestation_scan_budget_ms;
+extern bool ec_test_divert_got_slot;
+
+// What the last run published.
+struct ec_attestation_snapshot {
+    bool enabled;
+    bool has_run;
+    int64_t runs;
+    int64_t last_run_unix_ms;
+    int64_t next_run_unix_ms;
+    int64_t duration_us;
+    int64_t cpu_us;
+    ec_attestation_report report;
+};
+
+size_t ec_attestation_shmem_size();
+void ec_attestation_shmem_attach(void* block, bool initialize);
+// False before shared memory exists (or if the writer never let go).
+bool ec_attestation_read(ec_attestation_snapshot* out);
+// True, with the first failing check as the reason, while the last run
+// failed a check and attestation is on.
+bool ec_attestation_failing(char* reason, size_t reason_len);
+// The policy worker's part: how long until the next run (-1: off), what a
+// reload changes, and the run itself when it is due.
+long ec_attestation_ms_until_due();
+void ec_attestation_settings_changed();
+void ec_attestation_run_if_due();
 
 /*---- WAL across restarts (wal_restart.cpp) ----*/
 

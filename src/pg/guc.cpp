@@ -5,11 +5,12 @@
  *
  * Every setting is PGC_POSTMASTER: encryption is decided once, in the
  * postmaster, before any child exists. (A signed policy file is read again
- * on reload, policy_lifecycle.cpp.) ephemeral_crypt.stale_policy_action
- * alone is PGC_SIGHUP: it decides only whether logins are refused while the
- * policy is stale, never what is encrypted. The names are an interface ops
- * tooling depends on (the README's settings table, under "Configuring");
- * keep them stable.
+ * on reload, policy_lifecycle.cpp.) ephemeral_crypt.stale_policy_action is
+ * PGC_SIGHUP: it decides only whether logins are refused while the policy
+ * is stale, never what is encrypted; so are the attestation's interval and
+ * scan budget (attestation.cpp), which decide only when and how long it
+ * checks. The names are an interface ops tooling depends on (the README's
+ * settings table, under "Configuring"); keep them stable.
  *
  * ephemeral_crypt.temp_relation_cipher and ephemeral_crypt.spill_cipher
  * choose AES-256-XTS (the default, format v1) or AES-256-GCM (format v2,
@@ -226,6 +227,23 @@ void ec_define_settings() {
                                          "and counted."),
                             nullptr, &ec_event_ring_size, 1024, 16, 65536, PGC_POSTMASTER, 0,
                             nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("ephemeral_crypt.attestation_interval",
+                            gettext_noop("How often the policy worker re-checks what start-up "
+                                         "proved (ephemeral_crypt_attestation()); 0 turns it "
+                                         "off."),
+                            gettext_noop("Each run waits the interval +/- 10 %."),
+                            &ec_attestation_interval_ms, 0, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("ephemeral_crypt.attestation_scan_budget",
+                            gettext_noop("The longest an attestation run scans the data "
+                                         "directory; a scan cut short says so. 0: no limit."),
+                            nullptr, &ec_attestation_scan_budget_ms, 2000, 0, INT_MAX, PGC_SIGHUP,
+                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable("ephemeral_crypt.test_divert_got_slot",
+                             gettext_noop("Test only: the policy worker overwrites its own lseek "
+                                          "GOT slot (test builds, EPHEMERAL_CRYPT_TEST_FAULTS=1)."),
+                             nullptr, &ec_test_divert_got_slot, false, PGC_SIGHUP,
+                             GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);
     define_setting("ephemeral_crypt.test_fault",
                    gettext_noop("Test only: injects an encryption failure (requires "
                                 "EPHEMERAL_CRYPT_TEST_FAULTS=1)."),

@@ -27,6 +27,10 @@
  * roles that are not superusers while the policy is stale. Staleness never
  * changes what is encrypted.
  *
+ * The same worker runs the periodic attestation (attestation.cpp) when
+ * ephemeral_crypt.attestation_interval is set, so it is registered even
+ * without a policy file; it then only attests.
+ *
  * Locking: the shared block is a seqlock (core/shared_policy.hpp) written
  * only by this worker after start-up; no LWLock is taken.
  *
@@ -221,18 +225,30 @@ void refuse_login_while_stale(Port* port, int status) {
 void ephemeral_crypt_policy_worker_main(Datum) {
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     BackgroundWorkerUnblockSignals();
-    reload_policy_file(true);
+    if (ec_state.policy_from_file) {
+        reload_policy_file(true);
+    }
+    ec_attestation_settings_changed();
     uint64_t warned_generation = 0;
     for (;;) {
         warn_if_stale(&warned_generation);
-        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-                        sleep_ms_until_deadline(), PG_WAIT_EXTENSION);
+        ec_attestation_run_if_due();
+        long sleep_ms = sleep_ms_until_deadline();
+        const long attestation_ms = ec_attestation_ms_until_due();
+        if (attestation_ms >= 0 && attestation_ms < sleep_ms) {
+            sleep_ms = attestation_ms;
+        }
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms,
+                        PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
         if (ConfigReloadPending) {
             ConfigReloadPending = false;
             ProcessConfigFile(PGC_SIGHUP);
-            reload_policy_file(false);
+            if (ec_state.policy_from_file) {
+                reload_policy_file(false);
+            }
+            ec_attestation_settings_changed();
         }
     }
 }
@@ -265,9 +281,8 @@ int64_t ec_unix_ms_now() {
 void ec_policy_lifecycle_init() {
     prev_client_authentication_hook = ClientAuthentication_hook;
     ClientAuthentication_hook = refuse_login_while_stale;
-    if (!ec_state.policy_from_file) {
-        return;  // the settings' policy changes only with a restart
-    }
+    // Always registered: it reloads a policy file, and runs the periodic
+    // attestation (attestation.cpp), which a reload may turn on.
     BackgroundWorker worker;
     memset(&worker, 0, sizeof(worker));
     worker.bgw_flags = BGWORKER_SHMEM_ACCESS;

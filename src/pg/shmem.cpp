@@ -18,7 +18,8 @@
  * while the block is found or created. A second block holds the policy in
  * force (core/shared_policy.hpp, a seqlock), laid out with the start-up
  * policy and replaced only by the policy worker (policy_lifecycle.cpp). A
- * third holds the decision trail's ring (decision_trail.cpp), lock-free.
+ * third holds the decision trail's ring (decision_trail.cpp), lock-free; a
+ * fourth the last attestation run (attestation.cpp), a seqlock.
  * After a crash restart the old segment is gone: the counters start again
  * from zero rather than read freed memory. The process that created the
  * blocks (the postmaster, or a single-user backend) goes back to local
@@ -61,6 +62,7 @@ void request_shmem() {
     RequestAddinShmemSpace(MAXALIGN(ec_engine_counters_size(counting_processes())));
     RequestAddinShmemSpace(MAXALIGN(ec_engine_policy_state_size()));
     RequestAddinShmemSpace(MAXALIGN(ec_engine_event_ring_size(ec_event_ring_size)));
+    RequestAddinShmemSpace(MAXALIGN(ec_attestation_shmem_size()));
 }
 
 void startup_shmem() {
@@ -83,6 +85,9 @@ void startup_shmem() {
     void* ring = ShmemInitStruct("ephemeral_crypt events",
                                  ec_engine_event_ring_size(ec_event_ring_size), &found);
     ec_engine_attach_event_ring(ring, ec_event_ring_size, !found);
+    void* attestation =
+        ShmemInitStruct("ephemeral_crypt attestation", ec_attestation_shmem_size(), &found);
+    ec_attestation_shmem_attach(attestation, !found);
     LWLockRelease(AddinShmemInitLock);
     // Registered after the callback that unmaps the segment, so it runs
     // before it (the list runs in reverse).

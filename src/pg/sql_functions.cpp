@@ -34,6 +34,7 @@ EC_SQL_FUNCTION(ephemeral_crypt_encryption_status)
 EC_SQL_FUNCTION(ephemeral_crypt_file_status)
 EC_SQL_FUNCTION(ephemeral_crypt_scan)
 EC_SQL_FUNCTION(ephemeral_crypt_events)
+EC_SQL_FUNCTION(ephemeral_crypt_attestation)
 
 namespace {
 
@@ -141,7 +142,12 @@ Datum ephemeral_crypt_status(PG_FUNCTION_ARGS) {
     constexpr int kColumns = 22;
     Datum datums[kColumns];
     bool nulls[kColumns] = {false};
-    datums[0] = BoolGetDatum(ec_state.ready && !state.stale);
+    // Not ready while the policy is stale or an attestation check fails;
+    // the reason names the first.
+    char attestation_reason[EC_ATTESTATION_DETAIL_BUFFER + 64];
+    const bool attestation_failing =
+        ec_attestation_failing(attestation_reason, sizeof(attestation_reason));
+    datums[0] = BoolGetDatum(ec_state.ready && !state.stale && !attestation_failing);
     datums[1] = CStringGetTextDatum(ec_engine_key_id());
     datums[2] = TimestampTzGetDatum(key_created_at());
     datums[3] = key_age_datum();
@@ -155,6 +161,8 @@ Datum ephemeral_crypt_status(PG_FUNCTION_ARGS) {
     datums[11] = Int32GetDatum(ec_state.wal_segments_converted);
     if (state.stale) {
         datums[12] = CStringGetTextDatum(state.stale_reason);
+    } else if (attestation_failing) {
+        datums[12] = CStringGetTextDatum(attestation_reason);
     } else {
         nulls[12] = true;
     }
@@ -329,6 +337,50 @@ Datum ephemeral_crypt_events(PG_FUNCTION_ARGS) {
         datums[9] = CStringGetTextDatum(event.policy_digest);
         datums[10] = CStringGetTextDatum(event.key_id);
         datums[11] = CStringGetTextDatum(event.detail);
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
+    }
+    return static_cast<Datum>(0);
+}
+
+Datum ephemeral_crypt_attestation(PG_FUNCTION_ARGS) {
+    require_preloaded();
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    InitMaterializedSRF(fcinfo, 0);
+    ec_attestation_snapshot snapshot;
+    if (!ec_attestation_read(&snapshot)) {
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("ephemeral_crypt: the attestation's results could not be read")));
+    }
+    // One row per check of the last run, each with the run's figures; one
+    // row with a null check when attestation is off or has not run yet.
+    constexpr int kColumns = 10;
+    const int rows = snapshot.has_run ? snapshot.report.check_count : 0;
+    for (int i = 0; i < (rows > 0 ? rows : 1); ++i) {
+        Datum datums[kColumns];
+        bool nulls[kColumns] = {false};
+        datums[0] = BoolGetDatum(snapshot.enabled);
+        if (snapshot.has_run) {
+            datums[1] = TimestampTzGetDatum(timestamptz_from_unix_ms(snapshot.last_run_unix_ms));
+            datums[5] = Float8GetDatum(static_cast<double>(snapshot.duration_us) / 1000.0);
+            datums[6] = Float8GetDatum(static_cast<double>(snapshot.cpu_us) / 1000.0);
+            datums[8] = Int32GetDatum(snapshot.report.files_scanned);
+            datums[9] = BoolGetDatum(snapshot.report.scan_cut_short);
+        } else {
+            nulls[1] = nulls[5] = nulls[6] = nulls[8] = nulls[9] = true;
+        }
+        if (rows > 0) {
+            const ec_attestation_check& check = snapshot.report.checks[i];
+            datums[2] = CStringGetTextDatum(check.name);
+            datums[3] = BoolGetDatum(check.passed);
+            datums[4] = CStringGetTextDatum(check.detail);
+        } else {
+            nulls[2] = nulls[3] = nulls[4] = true;
+        }
+        if (snapshot.enabled && snapshot.next_run_unix_ms != 0) {
+            datums[7] = TimestampTzGetDatum(timestamptz_from_unix_ms(snapshot.next_run_unix_ms));
+        } else {
+            nulls[7] = true;
+        }
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
     }
     return static_cast<Datum>(0);

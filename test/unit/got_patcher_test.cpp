@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <string>
 #include <vector>
 
 #include "interpose/got_patcher.hpp"
@@ -267,6 +268,40 @@ TEST_F(GotPatcherTest, SecondPatchIsIdempotent) {
     for (const auto& c : startup_calls()) {
         EXPECT_EQ(c.call(), kSentinel) << c.name;
     }
+}
+
+// The attestation's audit reads the slots and writes none: after a patch it
+// finds every slot in place; once one object's slots are written over it
+// counts them and names the first, and the slots keep what they hold.
+TEST_F(GotPatcherTest, AuditFindsSlotsWrittenOverAndWritesNothing) {
+    PatchReport patched = patch_getuid(reinterpret_cast<void*>(sentinel_getuid));
+    ASSERT_EQ(patched.failures, 0) << patched.first_failure;
+    SymbolReplacement table[] = {{"getuid", reinterpret_cast<void*>(sentinel_getuid)}};
+    PatchReport clean = audit_loaded_objects(table, 1, skip_runtime);
+    EXPECT_EQ(clean.failures, 0) << clean.first_failure;
+    EXPECT_EQ(clean.slots_not_patched, 0) << clean.first_not_patched;
+    EXPECT_EQ(clean.slots_already_patched, patched.slots_patched + patched.slots_already_patched);
+    EXPECT_EQ(clean.slots_patched, 0);
+
+    // Another library writes the real getuid back into one object's slots.
+    skipped_base = object_base_of(reinterpret_cast<void*>(fixture_lazy_getuid));
+    ASSERT_NE(skipped_base, nullptr);
+    const SkipObject all_but_lazy = [](const char* path, void* base) {
+        return base != skipped_base || skip_runtime(path, base);
+    };
+    SymbolReplacement back[] = {{"getuid", real_getuid()}};
+    PatchReport diverted = patch_loaded_objects(back, 1, all_but_lazy);
+    skipped_base = nullptr;
+    ASSERT_EQ(diverted.failures, 0) << diverted.first_failure;
+    ASSERT_GE(diverted.slots_patched, 1);
+
+    PatchReport audit = audit_loaded_objects(table, 1, skip_runtime);
+    EXPECT_EQ(audit.slots_not_patched, diverted.slots_patched);
+    EXPECT_NE(std::string(audit.first_not_patched).find(": getuid"), std::string::npos)
+        << audit.first_not_patched;
+    EXPECT_EQ(audit.slots_patched, 0);
+    EXPECT_EQ(fixture_lazy_getuid(), true_uid()) << "the audit wrote a slot";
+    EXPECT_EQ(fixture_now_getuid(), kSentinel);
 }
 
 TEST_F(GotPatcherTest, SkipPredicateLeavesObjectUnpatched) {
