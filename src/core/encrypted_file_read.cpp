@@ -1,4 +1,4 @@
-// The engine's reads (see encrypted_file.hpp): whole units straight into
+// EncryptedFile's reads (see encrypted_file.hpp): whole units straight into
 // the caller's buffer and decrypted there, partial units through scratch,
 // and the checks format v2 makes before a read returns.
 //
@@ -15,11 +15,11 @@
 #include <cstring>
 
 #include "core/cipher_timing.hpp"
-#include "core/engine_internal.hpp"
+#include "core/encrypted_file_internal.hpp"
 
 namespace ephemeral_crypt {
 
-using namespace engine_internal;
+using namespace encrypted_file_internal;
 
 namespace {
 
