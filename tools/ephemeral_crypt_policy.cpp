@@ -19,7 +19,6 @@
 #include <map>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <vector>
 
 #include "core/file_io.hpp"
@@ -67,10 +66,6 @@ int usage_error(const std::string& message) {
 int failure(const std::string& message) {
     std::fprintf(stderr, "%s: %s\n", kProgram, message.c_str());
     return kExitFailure;
-}
-
-std::string errno_text(int error) {
-    return std::error_code(error, std::generic_category()).message();
 }
 
 // Options that take a value, per command; everything else not starting with

@@ -1,5 +1,5 @@
 // Sealing and opening format v2 units (see authenticated_units.hpp). Nothing
-// here does I/O: the engine reads and writes the data and the entries, and
+// here does I/O: EncryptedFile reads and writes the data and the entries, and
 // hands them over. Every refusal names its reason, because the operator's
 // WARNING is the only account of what was found on disk.
 #include "core/authenticated_units.hpp"
@@ -9,12 +9,12 @@
 #include <cstring>
 #include <new>
 
-#include "core/engine_internal.hpp"
+#include "core/encrypted_file_internal.hpp"
 #include "core/nonce_source.hpp"
 
 namespace ephemeral_crypt {
 
-using engine_internal::all_zero;
+using encrypted_file_internal::all_zero;
 
 namespace {
 

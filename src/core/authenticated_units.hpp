@@ -35,7 +35,7 @@
 
 namespace ephemeral_crypt {
 
-// What the engine returns when data fails authentication; the layer turns it
+// What EncryptedFile returns when data fails authentication; the layer turns it
 // into EIO for the caller and counts it as an integrity failure.
 inline constexpr int kIntegrityFailure = -EBADMSG;
 

@@ -22,26 +22,46 @@
 
 namespace ephemeral_crypt {
 
+// The one list of per-category counters. Everything else is derived from
+// it: the shared-memory fields below, kCounterFields, the engine's
+// CounterSnapshot and its copy into the C struct ec_counter_values (whose
+// mirror list engine_api.cpp checks field by field), and the SQL columns of
+// ephemeral_crypt_encryption_status(), which a unit test compares with it.
+// The order is the SQL column order, so a new counter goes last: a released
+// SQL version's columns never move. X(name, snapshot type, meaning):
+#define EC_CATEGORY_COUNTERS(X)                                                   \
+    X(files_encrypted, std::uint64_t, "files created encrypted")                  \
+    X(files_open, std::int64_t, "descriptors open now, all processes")            \
+    X(bytes_encrypted, std::uint64_t, "logical bytes written through the cipher") \
+    X(bytes_decrypted, std::uint64_t, "logical bytes read through the cipher")    \
+    X(failures, std::uint64_t, "I/O refused or failed closed")                    \
+    X(plaintext_fallbacks, std::uint64_t, "files written in plaintext (audit)")   \
+    X(integrity_failures, std::uint64_t, "data that failed authentication (GCM)")
+
 struct CategoryCounters {
-    std::atomic<std::int64_t> files_encrypted{0};      // files created encrypted
-    std::atomic<std::int64_t> files_open{0};           // descriptors open now, all processes
-    std::atomic<std::int64_t> bytes_encrypted{0};      // logical bytes written through the cipher
-    std::atomic<std::int64_t> bytes_decrypted{0};      // logical bytes read through the cipher
-    std::atomic<std::int64_t> failures{0};             // I/O refused or failed closed
-    std::atomic<std::int64_t> plaintext_fallbacks{0};  // files written in plaintext (audit)
-    std::atomic<std::int64_t> integrity_failures{0};   // data that failed authentication (GCM)
+#define EC_COUNTER_FIELD(name, snapshot_type, meaning) std::atomic<std::int64_t> name{0};
+    EC_CATEGORY_COUNTERS(EC_COUNTER_FIELD)
+#undef EC_COUNTER_FIELD
 };
 
-// Every counter of CategoryCounters, so that adding one touches one list.
+// Every counter of CategoryCounters, in the list's order.
 inline constexpr std::atomic<std::int64_t> CategoryCounters::*kCounterFields[] = {
-    &CategoryCounters::files_encrypted,    &CategoryCounters::files_open,
-    &CategoryCounters::bytes_encrypted,    &CategoryCounters::bytes_decrypted,
-    &CategoryCounters::failures,           &CategoryCounters::plaintext_fallbacks,
-    &CategoryCounters::integrity_failures,
+#define EC_COUNTER_MEMBER(name, snapshot_type, meaning) &CategoryCounters::name,
+    EC_CATEGORY_COUNTERS(EC_COUNTER_MEMBER)
+#undef EC_COUNTER_MEMBER
 };
 inline constexpr std::size_t kCounterFieldCount = std::size(kCounterFields);
+
+// The counters' names, in the list's order (for tests and diagnostics).
+inline constexpr const char* kCounterNames[] = {
+#define EC_COUNTER_NAME(name, snapshot_type, meaning) #name,
+    EC_CATEGORY_COUNTERS(EC_COUNTER_NAME)
+#undef EC_COUNTER_NAME
+};
+static_assert(std::size(kCounterNames) == kCounterFieldCount);
 static_assert(sizeof(CategoryCounters) == kCounterFieldCount * sizeof(std::atomic<std::int64_t>),
-              "every counter of CategoryCounters is listed in kCounterFields");
+              "CategoryCounters holds the listed counters and nothing else");
+
 static_assert(std::atomic<std::int64_t>::is_always_lock_free,
               "counters in shared memory must be lock-free");
 

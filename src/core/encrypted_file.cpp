@@ -1,7 +1,7 @@
 // Engine implementation: creating and opening files, and writes, truncates
 // and allocations (reads are in encrypted_file_read.cpp). Scratch space for
 // read-modify-write, for the ciphertext of a write and for metadata entries
-// lives in per-thread buffers allocated on first use (engine_internal.hpp),
+// lives in per-thread buffers allocated on first use (encrypted_file_internal.hpp),
 // so no call allocates and files cost nothing while idle (a backend may
 // hold a thousand of them open). The only other allocation is format v2's
 // record of what this process wrote, one 1 KiB block the first time it
@@ -16,15 +16,15 @@
 #include <cstring>
 #include <new>
 
-#include "core/engine_internal.hpp"
+#include "core/encrypted_file_internal.hpp"
 
 namespace ephemeral_crypt {
 
-using namespace engine_internal;
+using namespace encrypted_file_internal;
 
 namespace {
 
-// Names each engine in the thread's metadata cache.
+// Names each EncryptedFile in the thread's metadata cache.
 std::atomic<std::uint64_t> g_next_file_id{1};
 
 }  // namespace

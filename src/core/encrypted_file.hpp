@@ -1,4 +1,4 @@
-// The encrypted-file engine: logical reads, writes, truncates and allocations
+// EncryptedFile, a file's cipher: logical reads, writes, truncates and allocations
 // of any offset and length over a PositionalIo whose first 4096 bytes hold
 // the file header. Where each logical byte lives is the file's DataLayout
 // (core/data_layout.hpp): linear after the header in format v1, behind a
@@ -81,7 +81,7 @@ class EncryptedFile {
     bool authenticated() const noexcept { return codec_ != nullptr && codec_->has_entries(); }
     DataLayout layout() const noexcept { return layout_; }
 
-    // What made the last failing call fail, when the engine knows more than
+    // What made the last failing call fail, when the file knows more than
     // the errno: the unit that failed authentication and why, or a write
     // refused at the file key's nonce limit. Cleared as it is taken.
     UnitFailure take_failure() noexcept;

@@ -1,4 +1,4 @@
-// The engine's reads (see encrypted_file.hpp): runs of whole units straight
+// EncryptedFile's reads (see encrypted_file.hpp): runs of whole units straight
 // into the caller's buffer and opened there by the file's codec, partial
 // units through scratch, and the size checks made before a read returns.
 #include "core/encrypted_file.hpp"
@@ -7,11 +7,11 @@
 #include <cerrno>
 #include <cstring>
 
-#include "core/engine_internal.hpp"
+#include "core/encrypted_file_internal.hpp"
 
 namespace ephemeral_crypt {
 
-using namespace engine_internal;
+using namespace encrypted_file_internal;
 
 int EncryptedFile::refresh_size(PositionalIo& io) noexcept {
     const std::int64_t physical = io.size();

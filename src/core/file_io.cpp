@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <new>
+#include <system_error>
 
 namespace ephemeral_crypt {
 
@@ -49,6 +50,10 @@ ReadOutcome read_small_file(const std::string& path, std::size_t max_bytes, bool
     }
     ::close(fd);
     return outcome;
+}
+
+std::string errno_text(int error) {
+    return std::error_code(error, std::generic_category()).message();
 }
 
 const FileCalls& libc_file_calls() noexcept {

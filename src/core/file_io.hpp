@@ -38,6 +38,10 @@ struct ReadOutcome {
 ReadOutcome read_small_file(const std::string& path, std::size_t max_bytes, bool regular_only,
                             std::string* out) noexcept;
 
+// The message for an errno value ("No such file or directory"), for the
+// errors read_small_file and the durable replacement report.
+std::string errno_text(int error);
+
 struct FileCalls {
     int (*openat)(int dirfd, const char* path, int flags, ...);
     int (*close)(int fd);

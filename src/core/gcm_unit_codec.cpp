@@ -5,7 +5,7 @@
 // Reads keep the last metadata block they read in the thread's scratch, so
 // reads that move through a group cost one system call each, as in format
 // v1. The block is only a hint: this process's own writes keep it current
-// (the engine's note of the entries it wrote), and an entry from it that
+// (EncryptedFile's note of the entries it wrote), and an entry from it that
 // fails is read again from disk before the unit is refused, so another
 // process's writes never make a good unit fail.
 #include "core/unit_codec.hpp"
@@ -15,11 +15,11 @@
 #include <new>
 
 #include "core/cipher_timing.hpp"
-#include "core/engine_internal.hpp"
+#include "core/encrypted_file_internal.hpp"
 
 namespace ephemeral_crypt {
 
-using namespace engine_internal;
+using namespace encrypted_file_internal;
 
 namespace {
 

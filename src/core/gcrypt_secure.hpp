@@ -1,4 +1,4 @@
-// libgcrypt, set up so that every cipher handle the engine opens lives in the
+// libgcrypt, set up so that every cipher handle the extension opens lives in the
 // process's locked, non-dumpable arena (core/secure_memory.hpp), key
 // schedules and all, from gcry_cipher_open to gcry_cipher_close.
 //

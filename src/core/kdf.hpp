@@ -1,4 +1,4 @@
-// HKDF-SHA256 (RFC 5869) through OpenSSL's EVP_KDF. Every key the engine uses
+// HKDF-SHA256 (RFC 5869) through OpenSSL's EVP_KDF. Every key the extension uses
 // is derived from the instance key with a distinct `info` label, so no two
 // purposes ever share key material.
 #pragma once

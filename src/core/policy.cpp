@@ -11,8 +11,9 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <exception>
+#include <new>
 #include <optional>
-#include <system_error>
 
 #include "core/file_io.hpp"
 #include "core/hex.hpp"
@@ -320,16 +321,18 @@ bool verify_signature(const Policy& policy, const std::uint8_t signature[kPolicy
                                        canonical.size(), public_key) == 0;
 }
 
-PolicyFileResult out_of_memory() noexcept {
+// What a result says when building it threw: the parsing and reading below
+// allocate (strings) and can throw nothing else but a standard exception on
+// a bug (std::out_of_range from a substr). Each message fits the
+// small-string buffer, so setting it cannot throw in turn.
+PolicyFileResult unreadable_because(const char* reason) noexcept {
     PolicyFileResult result;
     result.status = PolicyFileStatus::Unreadable;
-    result.error = "out of memory";  // fits the small-string buffer: cannot throw
+    result.error = reason;
     return result;
 }
-
-std::string errno_text(int error) {
-    return std::error_code(error, std::generic_category()).message();
-}
+constexpr const char* kOutOfMemory = "out of memory";
+constexpr const char* kInternalError = "internal error";
 
 }  // namespace
 
@@ -450,8 +453,10 @@ PolicyFileResult parse_policy_text(std::string_view text,
         result.status = PolicyFileStatus::Ok;
         result.signed_ok = true;
         return result;
-    } catch (...) {
-        return out_of_memory();
+    } catch (const std::bad_alloc&) {
+        return unreadable_because(kOutOfMemory);
+    } catch (const std::exception&) {
+        return unreadable_because(kInternalError);
     }
 }
 
@@ -490,8 +495,10 @@ PolicyFileResult load_policy_file(const std::string& path,
                 break;
         }
         return result;
-    } catch (...) {
-        return out_of_memory();
+    } catch (const std::bad_alloc&) {
+        return unreadable_because(kOutOfMemory);
+    } catch (const std::exception&) {
+        return unreadable_because(kInternalError);
     }
 }
 
@@ -551,9 +558,14 @@ std::string sign_policy_text(std::string_view unsigned_text,
             return {};
         }
         return out;
-    } catch (...) {
+    } catch (const std::bad_alloc&) {
         if (error != nullptr) {
-            *error = "out of memory";  // fits the small-string buffer: cannot throw
+            *error = kOutOfMemory;
+        }
+        return {};
+    } catch (const std::exception&) {
+        if (error != nullptr) {
+            *error = kInternalError;
         }
         return {};
     }

@@ -1,7 +1,7 @@
-// The abstract file the engine encrypts into: positional reads and writes,
+// The abstract file EncryptedFile encrypts into: positional reads and writes,
 // size, truncate and allocate on physical offsets. Tests back it with memory;
 // the libc layer backs it with a real descriptor. Every call reports failure
-// as a negative errno value so the engine never needs exceptions.
+// as a negative errno value so EncryptedFile never needs exceptions.
 #pragma once
 
 #include "core/no_postgres.hpp"

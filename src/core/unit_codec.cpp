@@ -2,11 +2,11 @@
 // and the choice of a file's codec from its header.
 #include "core/unit_codec.hpp"
 
-#include "core/engine_internal.hpp"
+#include "core/encrypted_file_internal.hpp"
 
 namespace ephemeral_crypt {
 
-using namespace engine_internal;
+using namespace encrypted_file_internal;
 
 int read_stored_unit(UnitCodec& codec, const StoredFile& file, std::uint64_t unit, std::size_t len,
                      std::uint8_t* out) noexcept {

@@ -1,6 +1,6 @@
 // How one cipher turns a file's 4096-byte data units into what is stored
-// and back: the interface the encrypted-file engine (core/encrypted_file.hpp)
-// drives, so that the engine's own code is the same for every format. One
+// and back: the interface EncryptedFile (core/encrypted_file.hpp)
+// drives, so that EncryptedFile's own code is the same for every format. One
 // implementation per cipher: XtsUnitCodec (format v1, AES-256-XTS,
 // xts_unit_codec.cpp) and GcmUnitCodec (format v2, AES-256-GCM with a
 // metadata entry per unit, gcm_unit_codec.cpp). A plaintext-audit file has
@@ -29,7 +29,7 @@
 
 namespace ephemeral_crypt {
 
-// Where a codec reads what it needs besides the bytes the engine hands it:
+// Where a codec reads what it needs besides the bytes EncryptedFile hands it:
 // the file, where its bytes lie, and which file it is (it names the file in
 // the thread's cached metadata block).
 struct StoredFile {
@@ -43,7 +43,7 @@ class UnitCodec {
     virtual ~UnitCodec() = default;
 
     // Whether each unit has a metadata entry stored beside its data (format
-    // v2), which the engine writes after the data and clears after a cut.
+    // v2), which EncryptedFile writes after the data and clears after a cut.
     virtual bool has_entries() const noexcept = 0;
 
     // The shortest unit a hole (zeros on disk) may stand for. A shorter unit

@@ -12,12 +12,12 @@
 #include <new>
 
 #include "core/cipher_timing.hpp"
-#include "core/engine_internal.hpp"
+#include "core/encrypted_file_internal.hpp"
 #include "core/xts_cipher.hpp"
 
 namespace ephemeral_crypt {
 
-using namespace engine_internal;
+using namespace encrypted_file_internal;
 
 namespace {
 
@@ -60,7 +60,7 @@ class XtsUnitCodec final : public UnitCodec {
         return decrypt_in_place(unit, out, len) ? 0 : -EIO;
     }
 
-    // Format v1 cannot tell a cut from a read error: the engine reports EIO.
+    // Format v1 cannot tell a cut from a read error: EncryptedFile reports EIO.
     int truncated_at(std::uint64_t /*unit*/) noexcept override { return -EIO; }
     int note_holes(std::uint64_t /*first*/, std::uint64_t /*end*/) noexcept override { return 0; }
     void forget_from(std::uint64_t /*first*/) noexcept override {}

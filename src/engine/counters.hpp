@@ -9,17 +9,17 @@
 #include <cstdint>
 
 #include "core/category.hpp"
+#include "core/counters.hpp"
 
 namespace ephemeral_crypt::engine {
 
+// One field per counter of EC_CATEGORY_COUNTERS (core/counters.hpp), in its
+// order and with its snapshot type: the gauge files_open may be negative
+// for a moment, the totals never.
 struct CounterSnapshot {
-    std::uint64_t files_encrypted = 0;
-    std::int64_t files_open = 0;
-    std::uint64_t bytes_encrypted = 0;
-    std::uint64_t bytes_decrypted = 0;
-    std::uint64_t failures = 0;
-    std::uint64_t plaintext_fallbacks = 0;
-    std::uint64_t integrity_failures = 0;
+#define EC_SNAPSHOT_FIELD(name, snapshot_type, meaning) snapshot_type name = 0;
+    EC_CATEGORY_COUNTERS(EC_SNAPSHOT_FIELD)
+#undef EC_SNAPSHOT_FIELD
 };
 
 CounterSnapshot read_counters(Category category) noexcept;

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -17,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "core/attestation_schedule.hpp"
@@ -126,6 +128,17 @@ static_assert(mirrors({EC_PATH_OK, EC_PATH_EMPTY, EC_PATH_TRAVERSAL, EC_PATH_OUT
                        PathProblem::Outside, PathProblem::Missing, PathProblem::NotRegular,
                        PathProblem::Unreadable}),
               "path problems");
+// The counter values mirror EC_CATEGORY_COUNTERS: as many fields, each at
+// the offset and of the type the engine's snapshot gives it.
+static_assert(EC_COUNTER_COUNT == ec::kCounterFieldCount &&
+                  sizeof(ec_counter_values) == sizeof(engine::CounterSnapshot),
+              "ec_counter_values lists every counter of EC_CATEGORY_COUNTERS");
+#define EC_MIRRORS_COUNTER(name, snapshot_type, meaning)                                          \
+    static_assert(offsetof(ec_counter_values, name) == offsetof(engine::CounterSnapshot, name) && \
+                      std::is_same_v<decltype(ec_counter_values::name), snapshot_type>,           \
+                  "ec_counter_values." #name " mirrors its place in EC_CATEGORY_COUNTERS");
+EC_CATEGORY_COUNTERS(EC_MIRRORS_COUNTER)
+#undef EC_MIRRORS_COUNTER
 // The text buffers: key id, digest and policy version, and the header
 // status names the file report carries.
 static_assert(EC_KEY_ID_BUFFER == 2 * ec::kKeyIdBytes + 1 &&
@@ -673,13 +686,9 @@ bool ec_engine_read_counters(int category, ec_counter_values* out) {
         return false;
     }
     const engine::CounterSnapshot snapshot = engine::read_counters(category_at(category));
-    out->files_encrypted = snapshot.files_encrypted;
-    out->files_open = snapshot.files_open;
-    out->bytes_encrypted = snapshot.bytes_encrypted;
-    out->bytes_decrypted = snapshot.bytes_decrypted;
-    out->failures = snapshot.failures;
-    out->plaintext_fallbacks = snapshot.plaintext_fallbacks;
-    out->integrity_failures = snapshot.integrity_failures;
+#define EC_COPY_COUNTER(name, snapshot_type, meaning) out->name = snapshot.name;
+    EC_CATEGORY_COUNTERS(EC_COPY_COUNTER)
+#undef EC_COPY_COUNTER
     return true;
 }
 

@@ -276,14 +276,24 @@ size_t ec_engine_read_plaintext_segment_start(const char* segment_path, uint8_t*
 
 /* ---- Counters (engine/counters.hpp); shared memory is src/pg's ---- */
 
+/* One category's counters. This is the C mirror of EC_CATEGORY_COUNTERS
+ * (core/counters.hpp), in its order, which is also the order of the SQL
+ * columns; engine_api.cpp checks every field against it, as it checks the
+ * enums. X(type, name): */
+#define EC_COUNTER_VALUES(X)         \
+    X(uint64_t, files_encrypted)     \
+    X(int64_t, files_open)           \
+    X(uint64_t, bytes_encrypted)     \
+    X(uint64_t, bytes_decrypted)     \
+    X(uint64_t, failures)            \
+    X(uint64_t, plaintext_fallbacks) \
+    X(uint64_t, integrity_failures)
+#define EC_COUNTER_COUNT 7
+
 typedef struct ec_counter_values {
-    uint64_t files_encrypted;
-    int64_t files_open;
-    uint64_t bytes_encrypted;
-    uint64_t bytes_decrypted;
-    uint64_t failures;
-    uint64_t plaintext_fallbacks;
-    uint64_t integrity_failures;
+#define EC_COUNTER_VALUE_FIELD(type, name) type name;
+    EC_COUNTER_VALUES(EC_COUNTER_VALUE_FIELD)
+#undef EC_COUNTER_VALUE_FIELD
 } ec_counter_values;
 
 /* The shared block for counting in `processes` per-process slots (more

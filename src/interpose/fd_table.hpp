@@ -29,16 +29,18 @@ struct FileState {
     std::string path;  // as first opened, for messages
     int references = 0;
 
-    // The file's engine, null while the file is empty and has no header.
-    // Read lock-free on every call (acquire); set and reset only under the
+    // The file's cipher file (its EncryptedFile), null while the file is
+    // empty and has no header. Read lock-free on every call (acquire); set and reset only under the
     // table's mutex, which publishes the pointer with release, so a reader
-    // sees either null or a fully built engine. An engine is replaced only
+    // sees either null or a fully built cipher file. One is replaced only
     // when the file is truncated to nothing by an open, or destroyed when
     // the process retires: PostgreSQL's processes do neither while another
     // of their threads uses the file.
-    EncryptedFile* engine() const noexcept { return published_.load(std::memory_order_acquire); }
-    void set_engine(std::unique_ptr<EncryptedFile> engine) noexcept {
-        owned_ = std::move(engine);
+    EncryptedFile* cipher_file() const noexcept {
+        return published_.load(std::memory_order_acquire);
+    }
+    void set_cipher_file(std::unique_ptr<EncryptedFile> file) noexcept {
+        owned_ = std::move(file);
         published_.store(owned_.get(), std::memory_order_release);
     }
 

@@ -180,7 +180,7 @@ void retire() noexcept {
         if (FileState* state = table.lookup(static_cast<int>(fd))) {
             ++seen;
             counters().of(state->category).files_open.fetch_sub(1, std::memory_order_relaxed);
-            state->set_engine(nullptr);
+            state->set_cipher_file(nullptr);
         }
     }
     g_config.key = nullptr;

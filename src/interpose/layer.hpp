@@ -66,7 +66,7 @@ struct InstallReport {
 // Sets the configuration. The key must outlive the layer, or retire() must
 // be called before it goes.
 void configure(const LayerConfig& config);
-// At exit, before the key is destroyed: destroys the engine of every file
+// At exit, before the key is destroyed: destroys the cipher file of every file
 // with a tracked descriptor (which wipes its cipher state), gives back their
 // share of the files_open gauge, and fails closed (EIO) any later open, read
 // or write of a file of an enabled category, so nothing is served without

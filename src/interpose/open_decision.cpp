@@ -1,6 +1,6 @@
-// The open decision (see open_decision.hpp). An empty file's old engine
+// The open decision (see open_decision.hpp). An empty file's old cipher file
 // described contents that are gone, so emptiness is judged first; a file
-// with contents is judged by the engine this process has or by its header.
+// with contents is judged by the cipher file this process has or by its header.
 #include "interpose/open_decision.hpp"
 
 namespace ephemeral_crypt::interpose {
@@ -16,7 +16,7 @@ OpenAction decide_open(const OpenFacts& facts) noexcept {
         return facts.degradation == Degradation::FailOpenAudit ? OpenAction::PlaintextAudit
                                                                : OpenAction::FailClosed;
     }
-    if (facts.engine_cached || facts.header_accepted) {
+    if (facts.cipher_file_cached || facts.header_accepted) {
         return OpenAction::Track;
     }
     if (facts.locked_memory_exhausted) {

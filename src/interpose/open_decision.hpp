@@ -1,6 +1,6 @@
 // What opening a file of an enabled category does, decided from facts alone:
 // encrypt it, write it in plaintext under fail_open_audit, fail closed, serve
-// it through its engine, leave it to libc, or reject its header. Pure and
+// it through its cipher file, leave it to libc, or reject its header. Pure and
 // separate from the open wrapper (wrappers_open.cpp), which gathers the facts
 // and carries the decision out, so every combination is unit-tested without
 // a file, a key or a fault switch.
@@ -21,7 +21,7 @@ enum class OpenAction : std::uint8_t {
                            // marking the file plaintext, counted and reported
     FailClosed,            // the same under an injected fault with fail_closed: EIO, nothing
                            // written, counted and reported
-    Track,                 // serve it through its engine (cached, just read from its header,
+    Track,                 // serve it through its cipher file (cached, just read from its header,
                            // or none yet for an empty file opened read-only)
     PassThrough,           // no header of ours (plaintext that predates the layer): libc serves
                            // it as it is, it is never re-encrypted behind the server's back
@@ -37,12 +37,12 @@ struct OpenFacts {
     bool writable = false;        // opened for writing
     bool fault_injected = false;  // the test-only fault of the file's category is on
     Degradation degradation = Degradation::FailClosed;  // the category's class
-    bool engine_cached = false;                         // this process already serves the file
-    // For a non-empty file without a cached engine, what reading its header gave.
-    bool header_accepted = false;  // an engine was built from it
+    bool cipher_file_cached = false;                    // this process already serves the file
+    // For a non-empty file without a cached cipher file, what reading its header gave.
+    bool header_accepted = false;  // a cipher file was built from it
     HeaderStatus header_status = HeaderStatus::NotOurs;
-    int header_error = 0;                  // errno of reading the header or building the engine
-    bool locked_memory_exhausted = false;  // building the engine found no locked memory
+    int header_error = 0;  // errno of reading the header or building the cipher file
+    bool locked_memory_exhausted = false;  // building the cipher file found no locked memory
 };
 
 OpenAction decide_open(const OpenFacts& facts) noexcept;

@@ -1,6 +1,6 @@
 // The shared machinery of the wrapper files (see tracked_io.hpp): positional
-// I/O for the engine, the pending operator event, path classification of
-// *at() calls, lazy engines, and engine reads and writes on logical offsets.
+// I/O for the cipher files, the pending operator event, path classification of
+// *at() calls, lazy cipher files, and their reads and writes on logical offsets.
 #include "interpose/tracked_io.hpp"
 
 #include <fcntl.h>
@@ -30,7 +30,7 @@ std::int64_t move_all(std::size_t len, Direction direction, Step&& step) noexcep
             if (errno == EINTR) {
                 continue;
             }
-            // The engine's integrity failure must mean what it says, never
+            // The cipher file's integrity failure must mean what it says, never
             // a kernel error that happens to share its number.
             return errno == -kIntegrityFailure ? -EIO : -errno;
         }
@@ -131,8 +131,8 @@ void count_failure(Category category, LayerEvent event, const char* path, const 
 }
 
 int account_failure(int negative_errno, FileState* state, const char* detail) noexcept {
-    EncryptedFile* engine = state->engine();
-    const UnitFailure why = engine != nullptr ? engine->take_failure() : UnitFailure{};
+    EncryptedFile* cipher_file = state->cipher_file();
+    const UnitFailure why = cipher_file != nullptr ? cipher_file->take_failure() : UnitFailure{};
     if (negative_errno == kIntegrityFailure) {
         // Never a plaintext fallback, whatever the category's degradation:
         // the data exists and is not what this instance wrote.
@@ -176,12 +176,12 @@ std::optional<Category> enabled_category_of(int dirfd, const char* path) noexcep
     return category;
 }
 
-EncryptedFile* engine_for(FileState* state, int fd, int* failure) noexcept {
+EncryptedFile* cipher_file_for(FileState* state, int fd, int* failure) noexcept {
     if (failure != nullptr) {
         *failure = 0;
     }
-    if (EncryptedFile* engine = state->engine()) {
-        return engine;
+    if (EncryptedFile* cipher_file = state->cipher_file()) {
+        return cipher_file;
     }
     if (retired()) {
         if (failure != nullptr) {
@@ -190,12 +190,12 @@ EncryptedFile* engine_for(FileState* state, int fd, int* failure) noexcept {
         return nullptr;
     }
     std::lock_guard<std::mutex> guard(FdTable::instance().mutex());
-    if (state->engine() == nullptr) {
+    if (state->cipher_file() == nullptr) {
         FdIo io(fd);
         if (io.size() >= kHeader) {
             auto outcome = EncryptedFile::open(io, *config().key);
-            state->set_engine(std::move(outcome.file));
-            if (state->engine() == nullptr) {
+            state->set_cipher_file(std::move(outcome.file));
+            if (state->cipher_file() == nullptr) {
                 // A header is there and cannot be served: fail closed, as
                 // the open would have.
                 if (outcome.locked_memory_exhausted) {
@@ -211,12 +211,12 @@ EncryptedFile* engine_for(FileState* state, int fd, int* failure) noexcept {
             }
         }
     }
-    return state->engine();
+    return state->cipher_file();
 }
 
 DataLayout layout_for(FileState* state, int fd) noexcept {
-    if (EncryptedFile* engine = engine_for(state, fd)) {
-        return engine->layout();
+    if (EncryptedFile* cipher_file = cipher_file_for(state, fd)) {
+        return cipher_file->layout();
     }
     const FileCipher cipher = live_category_policy(state->category).cipher;
     return DataLayout::for_version(format_version_for(cipher));
@@ -230,12 +230,12 @@ ssize_t transfer(const TrackedFd& tracked, Direction direction, void* buf, std::
         return -1;
     }
     int failure = 0;
-    EncryptedFile* engine = engine_for(tracked.state, tracked.fd, &failure);
-    if (engine == nullptr && failure != 0) {
+    EncryptedFile* cipher_file = cipher_file_for(tracked.state, tracked.fd, &failure);
+    if (cipher_file == nullptr && failure != 0) {
         errno = -failure;
         return -1;
     }
-    if (engine == nullptr) {
+    if (cipher_file == nullptr) {
         // The file is still empty and has no header: a read is at its end, a
         // write has no header to encrypt under.
         if (!writing) {
@@ -246,13 +246,13 @@ ssize_t transfer(const TrackedFd& tracked, Direction direction, void* buf, std::
     }
     FdIo io(tracked.fd);
     const auto offset = static_cast<std::uint64_t>(logical);
-    const std::int64_t n =
-        writing ? engine->pwrite(io, buf, count, offset) : engine->pread(io, buf, count, offset);
+    const std::int64_t n = writing ? cipher_file->pwrite(io, buf, count, offset)
+                                   : cipher_file->pread(io, buf, count, offset);
     if (n < 0) {
         return fail_with<ssize_t>(static_cast<int>(n), tracked.state,
                                   writing ? "encrypting write failed" : "decrypting read failed");
     }
-    if (!engine->plaintext_audit()) {
+    if (!cipher_file->plaintext_audit()) {
         CategoryCounters& counted = counters().of(tracked.state->category);
         (writing ? counted.bytes_encrypted : counted.bytes_decrypted)
             .fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
@@ -267,14 +267,14 @@ off_t stream_position(const TrackedFd& tracked, Direction direction) noexcept {
     }
     if (direction == Direction::Write && (tracked.mode & kFdAppend)) {
         // Another descriptor or process may have appended since.
-        if (EncryptedFile* engine = engine_for(tracked.state, tracked.fd)) {
+        if (EncryptedFile* cipher_file = cipher_file_for(tracked.state, tracked.fd)) {
             FdIo io(tracked.fd);
-            const int rc = engine->refresh_size(io);
+            const int rc = cipher_file->refresh_size(io);
             if (rc < 0) {
                 errno = account_failure(rc, tracked.state, "could not find the end of the file");
                 return -1;
             }
-            return static_cast<off_t>(engine->size());
+            return static_cast<off_t>(cipher_file->size());
         }
     }
     return logical_result(layout_for(tracked.state, tracked.fd), physical);

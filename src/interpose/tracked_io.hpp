@@ -1,6 +1,6 @@
 // What the wrapper files (wrappers_*.cpp) share, and nothing else includes:
 // the one opening of every descriptor wrapper (tracked or straight to libc),
-// the per-call operator event, engine I/O on logical offsets, and positions.
+// the per-call operator event, cipher-file I/O on logical offsets, and positions.
 //
 // The kernel's file position of a tracked descriptor is kept at the physical
 // position of its logical one (logical + 64 KiB in format v1; format v2 adds
@@ -30,7 +30,7 @@ namespace ephemeral_crypt::interpose {
 
 inline constexpr off_t kHeader = static_cast<off_t>(kHeaderBytes);
 
-// Positional I/O on a descriptor through libc itself, for the engine.
+// Positional I/O on a descriptor through libc itself, for the cipher file.
 class FdIo final : public PositionalIo {
   public:
     explicit FdIo(int fd) noexcept : fd_(fd) {}
@@ -80,13 +80,13 @@ T finish(T result) noexcept {
     return result;
 }
 
-// Counts and records what an engine failure (-errno) means, and returns the
+// Counts and records what a cipher file's failure (-errno) means, and returns the
 // errno the caller gets: EIO is a failure of the file's category, reported
-// with `detail` (or the engine's own reason); data that failed
+// with `detail` (or the cipher file's own reason); data that failed
 // authentication is an integrity failure, naming the unit, and EIO too.
 int account_failure(int negative_errno, FileState* state, const char* detail) noexcept;
 
-// Turns an engine result (-errno) into libc's convention (account_failure).
+// Turns a cipher file's result (-errno) into libc's convention (account_failure).
 template <class T>
 T fail_with(int negative_errno, FileState* state, const char* detail) noexcept {
     errno = account_failure(negative_errno, state, detail);
@@ -96,20 +96,20 @@ T fail_with(int negative_errno, FileState* state, const char* detail) noexcept {
 // The enabled category `path` (relative to dirfd) belongs to, if any.
 std::optional<Category> enabled_category_of(int dirfd, const char* path) noexcept;
 
-// The file's engine; built on first use for a file that was empty (no
+// The file's cipher file; built on first use for a file that was empty (no
 // header) when this process opened it and has one now. Null while empty
 // (*failure 0), or when the header it has now cannot be served: *failure is
 // then -ENOMEM (no locked memory left for its key) or -EIO (the header was
 // rejected), and the failure has been counted and reported.
-EncryptedFile* engine_for(FileState* state, int fd, int* failure = nullptr) noexcept;
+EncryptedFile* cipher_file_for(FileState* state, int fd, int* failure = nullptr) noexcept;
 
-// Where the file's logical bytes live: its engine's layout, or, while it has
+// Where the file's logical bytes live: its cipher file's layout, or, while it has
 // no header, the one its category's cipher will give it.
 DataLayout layout_for(FileState* state, int fd) noexcept;
 
 enum class Direction { Read, Write };
 
-// Reads or writes through the engine at a logical offset, checking the
+// Reads or writes through the cipher file at a logical offset, checking the
 // descriptor's access mode and counting the bytes. Returns bytes or -1/errno.
 ssize_t transfer(const TrackedFd& tracked, Direction direction, void* buf, std::size_t count,
                  off_t logical) noexcept;

@@ -1,6 +1,6 @@
 // The data wrappers: read and write (at the file position), pread and pwrite
 // (at an offset), their fortified _chk forms, and the vectored calls. A
-// tracked descriptor is served by the engine on logical offsets; the calls
+// tracked descriptor is served by its cipher file on logical offsets; the calls
 // that use the file position move the kernel's position to match, so every
 // descriptor sharing it (dup, fork) sees the same logical position.
 #include <sys/uio.h>

@@ -64,7 +64,7 @@ int create_header(FileState* state, FdIo& io, Category category, const char* pat
         }
         return error;
     }
-    state->set_engine(std::move(outcome.file));
+    state->set_cipher_file(std::move(outcome.file));
     CategoryCounters& counted = counters().of(category);
     if (plaintext_audit) {
         counted.plaintext_fallbacks.fetch_add(1, std::memory_order_relaxed);
@@ -134,18 +134,18 @@ int open_tracked(int dirfd, const char* path, int flags, mode_t mode, Category c
         facts.writable = (fd_mode & kFdWritable) != 0;
         facts.fault_injected = layer_fault(category);
         facts.degradation = live_category_policy(category).degradation;
-        facts.engine_cached = state->engine() != nullptr;
+        facts.cipher_file_cached = state->cipher_file() != nullptr;
         if (facts.empty) {
-            // Whatever engine this process had for the inode described the
+            // Whatever cipher file this process had for the inode described the
             // old contents.
-            state->set_engine(nullptr);
-        } else if (state->engine() == nullptr) {
+            state->set_cipher_file(nullptr);
+        } else if (state->cipher_file() == nullptr) {
             auto outcome = EncryptedFile::open(io, *config().key);
             facts.header_accepted = outcome.file != nullptr;
             facts.header_status = outcome.status;
             facts.header_error = outcome.error;
             facts.locked_memory_exhausted = outcome.locked_memory_exhausted;
-            state->set_engine(std::move(outcome.file));
+            state->set_cipher_file(std::move(outcome.file));
         }
         action = decide_open(facts);
         error = carry_out(action, facts, state, io, category, path);

@@ -3,7 +3,7 @@
 // sync_file_range). For a tracked descriptor every offset and size the
 // server passes or gets back is logical; the kernel sees it where the file's
 // layout puts it (after the header, and in format v2 after the metadata
-// blocks), and size changes go through the engine, which re-encrypts the
+// blocks), and size changes go through the cipher file, which re-encrypts the
 // units whose length they change.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -24,10 +24,10 @@ off_t logical_end(const TrackedFd& tracked) noexcept {
     // md.c sizes a relation this way before every extension. A file in the
     // categories has one writer at a time (a backend's temp relation, a
     // participant's spill file, a WAL segment of fixed size), and the
-    // engine's size is what that writer wrote, so it answers without an
-    // fstat. A file without a header yet has no engine; the kernel answers.
-    if (EncryptedFile* engine = engine_for(tracked.state, tracked.fd)) {
-        return static_cast<off_t>(engine->size());
+    // cipher file's size is what that writer wrote, so it answers without an
+    // fstat. A file without a header yet has no cipher file; the kernel answers.
+    if (EncryptedFile* cipher_file = cipher_file_for(tracked.state, tracked.fd)) {
+        return static_cast<off_t>(cipher_file->size());
     }
     struct stat st {};
     if (real().fstat(tracked.fd, &st) != 0) {
@@ -93,12 +93,12 @@ int truncate_tracked(const TrackedFd& tracked, off_t length) noexcept {
         errno = EINVAL;  // what the kernel says for a descriptor not open for writing
         return -1;
     }
-    EncryptedFile* engine = engine_for(tracked.state, tracked.fd);
-    if (engine == nullptr) {
+    EncryptedFile* cipher_file = cipher_file_for(tracked.state, tracked.fd);
+    if (cipher_file == nullptr) {
         return fail_with<int>(-EIO, tracked.state, "truncate of a file without a header");
     }
     FdIo io(tracked.fd);
-    const int rc = engine->truncate(io, static_cast<std::uint64_t>(length));
+    const int rc = cipher_file->truncate(io, static_cast<std::uint64_t>(length));
     return rc < 0 ? fail_with<int>(rc, tracked.state, "truncate failed") : 0;
 }
 
@@ -118,13 +118,13 @@ int allocate_tracked(const TrackedFd& tracked, int mode, off_t offset, off_t len
         errno = EOPNOTSUPP;
         return -1;
     }
-    EncryptedFile* engine = engine_for(tracked.state, tracked.fd);
-    if (engine == nullptr) {
+    EncryptedFile* cipher_file = cipher_file_for(tracked.state, tracked.fd);
+    if (cipher_file == nullptr) {
         return fail_with<int>(-EIO, tracked.state, "allocate on a file without a header");
     }
     FdIo io(tracked.fd);
-    const int rc =
-        engine->allocate(io, static_cast<std::uint64_t>(offset), static_cast<std::uint64_t>(len));
+    const int rc = cipher_file->allocate(io, static_cast<std::uint64_t>(offset),
+                                         static_cast<std::uint64_t>(len));
     return rc < 0 ? fail_with<int>(rc, tracked.state, "allocate failed") : 0;
 }
 

@@ -107,6 +107,16 @@ TupleDesc record_result_descriptor(FunctionCallInfo fcinfo) {
     return BlessTupleDesc(tupdesc);
 }
 
+// The columns of ephemeral_crypt_encryption_status() per SQL version: the
+// category, whether it is encrypted and its degradation, then the counters
+// in the order of EC_COUNTER_VALUES, then (1.1 on) the cipher. 1.0 knew the
+// first six counters; 1.1 added integrity_failures and cipher; 1.2 kept 1.1's.
+#define EC_ENCRYPTION_STATUS_COLS_V1_0 9
+#define EC_ENCRYPTION_STATUS_COLS_V1_1 11
+#define EC_ENCRYPTION_STATUS_COLS 11 /* the most of any version */
+static_assert(EC_ENCRYPTION_STATUS_COLS == 3 + EC_COUNTER_COUNT + 1,
+              "every counter of EC_COUNTER_VALUES has a column");
+
 constexpr int kFileReportColumns = 10;
 
 void file_report_datums(const ec_file_report& report, Datum* datums, bool* nulls) {
@@ -208,6 +218,15 @@ Datum ephemeral_crypt_encryption_status(PG_FUNCTION_ARGS) {
     require_preloaded();
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     InitMaterializedSRF(fcinfo, 0);
+    // The calling SQL version's columns, checked as pg_stat_statements checks
+    // its own: a definition of any other shape is not one the library serves.
+    switch (rsinfo->setDesc->natts) {
+        case EC_ENCRYPTION_STATUS_COLS_V1_0:
+        case EC_ENCRYPTION_STATUS_COLS_V1_1:
+            break;
+        default:
+            elog(ERROR, "incorrect number of output arguments");
+    }
     // Degradations and ciphers as rolled out; whether a category is
     // encrypted changes only with a restart.
     const ec_policy_state state = policy_in_force();
@@ -216,22 +235,20 @@ Datum ephemeral_crypt_encryption_status(PG_FUNCTION_ARGS) {
         if (!ec_engine_read_counters(category, &values)) {
             continue;
         }
-        // 1.0's nine columns, then 1.1's integrity_failures and cipher.
-        Datum datums[11];
-        bool nulls[11] = {false};
-        datums[0] = CStringGetTextDatum(ec_engine_category_name(category));
-        datums[1] = BoolGetDatum(ec_state.settings.encrypt[category]);
-        datums[2] =
+        Datum datums[EC_ENCRYPTION_STATUS_COLS];
+        bool nulls[EC_ENCRYPTION_STATUS_COLS] = {false};
+        int column = 0;
+        datums[column++] = CStringGetTextDatum(ec_engine_category_name(category));
+        datums[column++] = BoolGetDatum(ec_state.settings.encrypt[category]);
+        datums[column++] =
             CStringGetTextDatum(ec_engine_degradation_name(state.policy.degradation[category]));
-        datums[3] = Int64GetDatum(static_cast<int64>(values.files_encrypted));
-        datums[4] = Int64GetDatum(static_cast<int64>(values.files_open));
-        datums[5] = Int64GetDatum(static_cast<int64>(values.bytes_encrypted));
-        datums[6] = Int64GetDatum(static_cast<int64>(values.bytes_decrypted));
-        datums[7] = Int64GetDatum(static_cast<int64>(values.failures));
-        datums[8] = Int64GetDatum(static_cast<int64>(values.plaintext_fallbacks));
-        datums[9] = Int64GetDatum(static_cast<int64>(values.integrity_failures));
-        datums[10] = CStringGetTextDatum(ec_engine_cipher_name(state.policy.cipher[category]));
-        Assert(rsinfo->setDesc->natts <= 11);
+#define EC_COUNTER_DATUM(type, name) \
+    datums[column++] = Int64GetDatum(static_cast<int64>(values.name));
+        EC_COUNTER_VALUES(EC_COUNTER_DATUM)
+#undef EC_COUNTER_DATUM
+        datums[column++] =
+            CStringGetTextDatum(ec_engine_cipher_name(state.policy.cipher[category]));
+        Assert(column == EC_ENCRYPTION_STATUS_COLS);
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
     }
     return static_cast<Datum>(0);

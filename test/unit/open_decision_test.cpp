@@ -51,13 +51,13 @@ TEST(OpenDecision, AFailureToEncryptFollowsTheDegradationClass) {
 
 TEST(OpenDecision, AnEmptiedFileIsJudgedAsNewWhateverEngineWasCached) {
     OpenFacts truncated = empty_file(true);
-    truncated.engine_cached = true;
+    truncated.cipher_file_cached = true;
     EXPECT_EQ(decide_open(truncated), OpenAction::Encrypt);
 }
 
 TEST(OpenDecision, AFileThisProcessServesIsTrackedWithoutItsHeader) {
     OpenFacts cached = existing_file(HeaderStatus::NotOurs, false);
-    cached.engine_cached = true;
+    cached.cipher_file_cached = true;
     cached.fault_injected = true;  // faults apply to creation only
     EXPECT_EQ(decide_open(cached), OpenAction::Track);
 }
@@ -95,7 +95,7 @@ TEST(OpenDecision, AnIntactHeaderWithoutLockedMemoryForItsKeyIsRefused) {
     EXPECT_EQ(decide_open(no_locked_memory), OpenAction::RefuseNoLockedMemory);
     no_locked_memory.degradation = Degradation::FailOpenAudit;  // never a plaintext fallback
     EXPECT_EQ(decide_open(no_locked_memory), OpenAction::RefuseNoLockedMemory);
-    no_locked_memory.engine_cached = true;  // a file already served needs no new key
+    no_locked_memory.cipher_file_cached = true;  // a file already served needs no new key
     EXPECT_EQ(decide_open(no_locked_memory), OpenAction::Track);
 }
 

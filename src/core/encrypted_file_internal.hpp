@@ -1,4 +1,4 @@
-// What the engine's source files (encrypted_file*.cpp, the unit codecs,
+// What EncryptedFile's source files (encrypted_file*.cpp, the unit codecs,
 // authenticated_units.cpp) share and nothing else includes: the unit
 // constants, the per-thread scratch buffers, and two small byte helpers.
 #pragma once
@@ -14,7 +14,7 @@
 #include "core/data_layout.hpp"
 #include "core/xts_cipher.hpp"
 
-namespace ephemeral_crypt::engine_internal {
+namespace ephemeral_crypt::encrypted_file_internal {
 
 inline constexpr std::uint64_t kUnit = kDataUnitBytes;
 inline constexpr std::size_t kWriteChunkUnits = 32;
@@ -55,4 +55,4 @@ inline std::uint64_t units_in(std::uint64_t size) noexcept {
     return (size + kUnit - 1) / kUnit;
 }
 
-}  // namespace ephemeral_crypt::engine_internal
+}  // namespace ephemeral_crypt::encrypted_file_internal
