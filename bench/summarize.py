@@ -49,7 +49,7 @@ PGBENCH_STATES = (NOT_LOADED, LOADED_OFF, XTS)
 
 
 def state_name(letter):
-    """"C: loaded, all on (WAL too)": the letter the runs carry and what it means."""
+    """The letter the runs carry and what it means: "C: loaded, all on (WAL too)"."""
     return f"{letter}: {STATES[letter].label}"
 
 
@@ -676,7 +676,7 @@ def gcm_vs_xts_section(run):
         ma, mc, mg = med(a), med(c), med(g)
         xts_added, gcm_added = mc / ma - 1, mg / ma - 1
         excess = (mg - ma) - factor * (mc - ma)
-        ci = bootstrap_ci(run, [("sql", workload, s, "cpu_ms") for s in "GAC"],
+        ci = bootstrap_ci(run, [("sql", workload, s.letter, "cpu_ms") for s in (GCM, NOT_LOADED, XTS)],
                           lambda xg, xa, xc: (xg - xa) - factor * (xc - xa))
         verdict = judge(target, excess, ci, threshold=0.0)
         relative = f"{gcm_added / xts_added:.2f}×" if xts_added > 0 else "—"

@@ -43,6 +43,7 @@ class TargetsTable(unittest.TestCase):
         self.assertEqual(target["startup"].csv_text, "<50ms")
         self.assertEqual(target["gcm_added"].csv_text, "<=2")
         self.assertEqual(summarize.FLOOR_GOVERNS_ABOVE, 1.02)
+        self.assertIn(f"exceeds {summarize.FLOOR_GOVERNS_ABOVE}", target["sql_cpu"].qualifier)
         self.assertEqual(len({t.id for t in summarize.TARGETS}), len(summarize.TARGETS))
 
 
