@@ -169,6 +169,8 @@ counts = {(w, s): load(w, s) for w in workloads for s in "ABCG"}
 for s in "ABCG":  # the scan: the pair's counts minus the insert's
     pair, ins = counts[("temp_table", s)], counts[("temp_table_insert", s)]
     counts[("temp_table_scan", s)] = {k: pair[k] - ins[k] for k in pair}
+with open(os.path.splitext(out)[0] + ".csv", "w") as f:  # for bench/summarize.py's beyond-the-cipher verdicts
+    f.write("workload,state,total,cipher,extension,libc,postgres,other\n" + "".join(f"{w},{s}," + ",".join(str(c[k]) for k in ("total", "cipher", "extension", "libc", "postgres", "other")) + "\n" for (w, s), c in counts.items()))
 # The report has the scan where the runs have the pair.
 rows_out = ["temp_table_scan" if w == "temp_table" else w for w in workloads]
 

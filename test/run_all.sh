@@ -340,6 +340,8 @@ fi
 for major in $majors; do
     version_suites "$major"
     if [ "$major" = "$host_major" ] && [ -z "${PG_MAJOR:-}" ]; then
+        run_suite "benchmark summarizer unit tests (bench/test_summarize.py; targets table, verdicts)" \
+            python3 bench/test_summarize.py
         # Uses the host's installed test build of the extension.
         run_suite "benchmark harness smoke run (BENCH_QUICK=1; figures not checked)" bench_smoke
         run_suite "instruction-count harness smoke run (callgrind; figures not checked)" instructions_smoke
