@@ -9,8 +9,8 @@
  * PGC_SIGHUP: it decides only whether logins are refused while the policy
  * is stale, never what is encrypted; so are the attestation's interval and
  * scan budget (attestation.cpp), which decide only when and how long it
- * checks. The names are an interface ops tooling depends on (the README's
- * settings table, under "Configuring"); keep them stable.
+ * checks. The names are an interface ops tooling depends on (the settings
+ * table in docs/configuration.md); keep them stable.
  *
  * ephemeral_crypt.temp_relation_cipher and ephemeral_crypt.spill_cipher
  * choose AES-256-XTS (the default, format v1) or AES-256-GCM (format v2,

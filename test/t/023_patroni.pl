@@ -68,7 +68,7 @@ my %dcs_parameters = (
 	checkpoint_timeout => '30s',
 	synchronous_commit => 'on',
 );
-# The README's "Backups and high availability" settings: a crashed primary
+# The Patroni settings of docs/backups.md: a crashed primary
 # is not restarted in place (primary_start_timeout: 0, a replica takes over
 # at once); a node whose WAL cannot be read (the unclean end refuses a start,
 # single-user included) needs a reinit (below).
@@ -376,7 +376,7 @@ for my $n (grep { $_ != $killed && $_ != $leader } @nodes)
 # stays so: Patroni (its source: a node whose pg_control says "in
 # production" reports no local timeline, so neither
 # remove_data_directory_on_* setting is reached) does not re-provision it by
-# itself. The operator's way out, documented in the README, is one call:
+# itself. The operator's way out, documented in docs/backups.md, is one call:
 # reinitialize the member from the leader (patronictl reinit, or the REST
 # API below).
 my $refused = fleet_wait_until(120, sub {

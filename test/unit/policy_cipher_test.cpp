@@ -92,8 +92,8 @@ TEST(PolicyTest, TheSignatureCoversTheCiphers) {
 }
 
 // A policy file signed by the 1.0 tool, before ciphers could be chosen,
-// still verifies, and keeps the digest 1.0 reported for it (the README's
-// example).
+// still verifies, and keeps the digest 1.0 reported for it (the example in
+// docs/policy.md).
 TEST(PolicyTest, APolicySignedBeforeCiphersCouldBeChosenKeepsItsDigest) {
     constexpr char kSignedBy10[] =
         "# fleet policy, signed by the control plane\n"
