@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "core/counters.hpp"
+#include "core/enum_names.hpp"
 #include "core/instance_key.hpp"
 #include "interpose/layer.hpp"
 #include "interpose/wrappers.hpp"
@@ -45,17 +46,10 @@ constexpr std::size_t kFilePages = 2048;  // 16 MiB per process, rewritten in a 
 constexpr int kConcurrency[] = {1, 2, 4, 8};
 
 enum class Mode { Libc, LayerSlots, LayerShared };
-const char* mode_name(Mode mode) {
-    switch (mode) {
-        case Mode::Libc:
-            return "libc pwrite";
-        case Mode::LayerSlots:
-            return "layer, a slot per process";
-        case Mode::LayerShared:
-            return "layer, one shared block";
-    }
-    return "?";
-}
+// In the order the report prints them; the csv rows number them in it.
+constexpr ec::EnumName<Mode> kModes[] = {{Mode::Libc, "libc pwrite"},
+                                         {Mode::LayerSlots, "layer, a slot per process"},
+                                         {Mode::LayerShared, "layer, one shared block"}};
 
 struct Result {
     double bytes = 0;
@@ -202,17 +196,16 @@ int main(int argc, char** argv) {
     config.policy[ec::category_index(ec::Category::Spill)].enabled = true;
     ip::configure(config);
 
-    const Mode modes[] = {Mode::Libc, Mode::LayerSlots, Mode::LayerShared};
     double per_cpu[3][4] = {};
     std::printf("%-28s %9s %18s %18s\n", "writers", "processes", "MB/s per CPU-second",
                 "MB/s per process");
     for (int m = 0; m < 3; ++m) {
         for (int c = 0; c < 4; ++c) {
-            const Result r = run(modes[m], kConcurrency[c], dir, seconds);
+            const Result r = run(kModes[m].value, kConcurrency[c], dir, seconds);
             per_cpu[m][c] = r.bytes / r.cpu_seconds / 1e6;
             const double per_wall = r.bytes / r.wall_seconds / 1e6;
-            std::printf("%-28s %9d %18.0f %18.0f\n", mode_name(modes[m]), kConcurrency[c],
-                        per_cpu[m][c], per_wall);
+            std::printf("%-28s %9d %18.0f %18.0f\n", std::string(kModes[m].name).c_str(),
+                        kConcurrency[c], per_cpu[m][c], per_wall);
             if (csv) {
                 std::printf("csv,%d,%d,%.0f,%.0f\n", m, kConcurrency[c], per_cpu[m][c], per_wall);
             }

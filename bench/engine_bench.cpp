@@ -25,6 +25,7 @@
 #include "core/secure_memory.hpp"
 #include "../test/unit/memory_io.hpp"
 #include "rate_reporter.hpp"
+#include "raw_gcrypt_xts.hpp"
 
 namespace ec = ephemeral_crypt;
 
@@ -81,11 +82,8 @@ BENCHMARK(BM_RawEvpXts8K<0, 2>)->Name("BM_RawEvpXtsDecrypt8K");
 // units per page, the tweak set per unit; out of place, as the engine writes.
 template <int Encrypt>
 void BM_RawGcryptXts8K(benchmark::State& state) {
-    std::uint8_t key[64];
-    randombytes_buf(key, sizeof(key));
-    gcry_cipher_hd_t handle = nullptr;
-    if (gcry_cipher_open(&handle, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_XTS, 0) != 0 ||
-        gcry_cipher_setkey(handle, key, sizeof(key)) != 0) {
+    gcry_cipher_hd_t handle = ephemeral_crypt::bench::open_raw_gcrypt_xts();
+    if (handle == nullptr) {
         state.SkipWithError("libgcrypt refused AES-256-XTS");
         return;
     }
@@ -147,37 +145,33 @@ struct EngineFile {
     }
 };
 
-template <class Io, ec::FileCipher Cipher = ec::FileCipher::Aes256Xts>
-void BM_EngineWrite8K(benchmark::State& state) {
+// One 8 KiB page written or read per iteration, cycling over the file.
+template <class Io, bool Write, ec::FileCipher Cipher = ec::FileCipher::Aes256Xts>
+void BM_EnginePage8K(benchmark::State& state) {
     EngineFile<Io, Cipher> f;
-    std::vector<std::uint8_t> page(kPage, 0x5a);
+    // Reads use a non-zero buffer so the no-copy file's reads are never
+    // taken for holes.
+    std::vector<std::uint8_t> page(kPage, Write ? 0x5a : 0xa5);
     std::size_t i = 0;
     for (auto _ : state) {
-        f.file->pwrite(f.io, page.data(), kPage, (i++ % kPages) * kPage);
+        const std::uint64_t offset = (i++ % kPages) * kPage;
+        if constexpr (Write) {
+            f.file->pwrite(f.io, page.data(), kPage, offset);
+        } else {
+            f.file->pread(f.io, page.data(), kPage, offset);
+            benchmark::DoNotOptimize(page.data());
+        }
     }
     record(state, "engine");
 }
-BENCHMARK(BM_EngineWrite8K<NullIo>)->Name("BM_EngineWrite8K");
-BENCHMARK(BM_EngineWrite8K<ec::testing::MemoryIo>)->Name("BM_EngineWrite8K_MemoryFile");
-BENCHMARK(BM_EngineWrite8K<NullIo, ec::FileCipher::Aes256Gcm>)->Name("BM_EngineWrite8K_Gcm");
-BENCHMARK(BM_EngineWrite8K<ec::testing::MemoryIo, ec::FileCipher::Aes256Gcm>)
+BENCHMARK(BM_EnginePage8K<NullIo, true>)->Name("BM_EngineWrite8K");
+BENCHMARK(BM_EnginePage8K<ec::testing::MemoryIo, true>)->Name("BM_EngineWrite8K_MemoryFile");
+BENCHMARK(BM_EnginePage8K<NullIo, true, ec::FileCipher::Aes256Gcm>)->Name("BM_EngineWrite8K_Gcm");
+BENCHMARK(BM_EnginePage8K<ec::testing::MemoryIo, true, ec::FileCipher::Aes256Gcm>)
     ->Name("BM_EngineWrite8K_Gcm_MemoryFile");
-
-template <class Io, ec::FileCipher Cipher = ec::FileCipher::Aes256Xts>
-void BM_EngineRead8K(benchmark::State& state) {
-    EngineFile<Io, Cipher> f;
-    // Non-zero so the no-copy file's reads are never taken for holes.
-    std::vector<std::uint8_t> page(kPage, 0xa5);
-    std::size_t i = 0;
-    for (auto _ : state) {
-        f.file->pread(f.io, page.data(), kPage, (i++ % kPages) * kPage);
-        benchmark::DoNotOptimize(page.data());
-    }
-    record(state, "engine");
-}
-BENCHMARK(BM_EngineRead8K<NullIo>)->Name("BM_EngineRead8K");
-BENCHMARK(BM_EngineRead8K<ec::testing::MemoryIo>)->Name("BM_EngineRead8K_MemoryFile");
-BENCHMARK(BM_EngineRead8K<ec::testing::MemoryIo, ec::FileCipher::Aes256Gcm>)
+BENCHMARK(BM_EnginePage8K<NullIo, false>)->Name("BM_EngineRead8K");
+BENCHMARK(BM_EnginePage8K<ec::testing::MemoryIo, false>)->Name("BM_EngineRead8K_MemoryFile");
+BENCHMARK(BM_EnginePage8K<ec::testing::MemoryIo, false, ec::FileCipher::Aes256Gcm>)
     ->Name("BM_EngineRead8K_Gcm_MemoryFile");
 
 // The in-memory file's memcpy is part of any file I/O; this measures it
@@ -206,17 +200,28 @@ void record_opens(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
+// Whether `outcome` holds a file; if not, the benchmark is marked failed with
+// `failure`. The file is destroyed with the outcome, at the end of the
+// caller's statement, so each iteration pays for the wipe.
+template <class Outcome>
+bool opened(benchmark::State& state, const Outcome& outcome, const char* failure) {
+    if (!outcome.file) {
+        state.SkipWithError(failure);
+        return false;
+    }
+    benchmark::DoNotOptimize(outcome.file.get());
+    return true;
+}
+
 template <ec::FileCipher Cipher>
 void BM_OpenCreateFile(benchmark::State& state) {
     auto key = ec::InstanceKey::generate();
     for (auto _ : state) {
         NullIo io;
-        auto outcome = ec::EncryptedFile::create(io, *key, ec::Category::Spill, Cipher, false);
-        if (!outcome.file) {
-            state.SkipWithError("creating the file failed");
+        if (!opened(state, ec::EncryptedFile::create(io, *key, ec::Category::Spill, Cipher, false),
+                    "creating the file failed")) {
             break;
         }
-        benchmark::DoNotOptimize(outcome.file.get());
     }
     record_opens(state);
 }
@@ -232,12 +237,9 @@ void BM_OpenExistingFile(benchmark::State& state) {
         return;
     }
     for (auto _ : state) {
-        auto outcome = ec::EncryptedFile::open(io, *key);
-        if (!outcome.file) {
-            state.SkipWithError("opening the file failed");
+        if (!opened(state, ec::EncryptedFile::open(io, *key), "opening the file failed")) {
             break;
         }
-        benchmark::DoNotOptimize(outcome.file.get());
     }
     record_opens(state);
 }

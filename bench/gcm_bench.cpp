@@ -19,6 +19,7 @@
 
 #include "core/nonce_source.hpp"
 #include "rate_reporter.hpp"
+#include "raw_gcrypt_xts.hpp"
 
 namespace {
 
@@ -169,11 +170,8 @@ BENCHMARK(BM_EvpGcmOpen4K);
 
 // The XTS the engine uses today, on the same unit, with the tweak set per unit.
 void BM_GcryptXts4K(benchmark::State& state) {
-    std::uint8_t key[64];
-    randombytes_buf(key, sizeof(key));
-    gcry_cipher_hd_t h = nullptr;
-    if (gcry_cipher_open(&h, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_XTS, 0) != 0 ||
-        gcry_cipher_setkey(h, key, sizeof(key)) != 0) {
+    gcry_cipher_hd_t h = ephemeral_crypt::bench::open_raw_gcrypt_xts();
+    if (h == nullptr) {
         state.SkipWithError("libgcrypt refused AES-256-XTS");
         return;
     }

@@ -10,6 +10,8 @@
 #include <optional>
 #include <string_view>
 
+#include "core/enum_names.hpp"
+
 namespace ephemeral_crypt {
 
 enum class Category : std::uint8_t {
@@ -25,29 +27,21 @@ inline constexpr std::size_t kCategoryCount = sizeof(kAllCategories) / sizeof(kA
 
 // The names are the SQL and log interface (docs/sql.md and the README's
 // "What is encrypted"); keep them stable.
+inline constexpr EnumName<Category> kCategoryNames[] = {
+    {Category::TempRelation, "temp_relation"}, {Category::Spill, "spill"}, {Category::Wal, "wal"}};
+
 constexpr std::string_view category_name(Category category) noexcept {
-    switch (category) {
-        case Category::TempRelation:
-            return "temp_relation";
-        case Category::Spill:
-            return "spill";
-        case Category::Wal:
-            return "wal";
-    }
-    return "unknown";
+    return name_in(kCategoryNames, category, "unknown");
 }
 
+// The category a header's byte names, or nullopt for a byte no category has.
 constexpr std::optional<Category> category_from_byte(std::uint8_t value) noexcept {
-    switch (value) {
-        case 1:
-            return Category::TempRelation;
-        case 2:
-            return Category::Spill;
-        case 3:
-            return Category::Wal;
-        default:
-            return std::nullopt;
+    for (const Category category : kAllCategories) {
+        if (static_cast<std::uint8_t>(category) == value) {
+            return category;
+        }
     }
+    return std::nullopt;
 }
 
 constexpr std::size_t category_index(Category category) noexcept {

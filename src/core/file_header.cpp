@@ -8,6 +8,7 @@
 
 #include <cstring>
 
+#include "core/enum_names.hpp"
 #include "core/sha256.hpp"
 
 namespace ephemeral_crypt {
@@ -15,6 +16,14 @@ namespace ephemeral_crypt {
 namespace {
 
 namespace L = header_layout;
+
+constexpr EnumName<HeaderStatus> kHeaderStatusNames[] = {
+    {HeaderStatus::Ok, "ok"},
+    {HeaderStatus::NotOurs, "not_ours"},
+    {HeaderStatus::UnsupportedVersion, "unsupported_version"},
+    {HeaderStatus::Truncated, "truncated"},
+    {HeaderStatus::ForeignInstance, "foreign_instance"},
+    {HeaderStatus::Corrupt, "corrupt"}};
 
 void put_u16(std::uint8_t* p, std::uint16_t v) noexcept {
     p[0] = static_cast<std::uint8_t>(v);
@@ -51,21 +60,7 @@ bool checksum(const std::uint8_t* header, std::uint8_t out[L::kChecksumBytes]) n
 }  // namespace
 
 std::string_view header_status_name(HeaderStatus status) noexcept {
-    switch (status) {
-        case HeaderStatus::Ok:
-            return "ok";
-        case HeaderStatus::NotOurs:
-            return "not_ours";
-        case HeaderStatus::UnsupportedVersion:
-            return "unsupported_version";
-        case HeaderStatus::Truncated:
-            return "truncated";
-        case HeaderStatus::ForeignInstance:
-            return "foreign_instance";
-        case HeaderStatus::Corrupt:
-            return "corrupt";
-    }
-    return "unknown";
+    return name_in(kHeaderStatusNames, status, "unknown");
 }
 
 bool encode_header(const FileHeader& header, const InstanceKey& key,

@@ -25,50 +25,40 @@ std::size_t source_length(const std::uint8_t* in, const std::uint8_t* out,
 
 }  // namespace
 
-GcmCipher::GcmCipher(const std::uint8_t key[kGcmKeyBytes]) {
-    handle_ = open_keyed_handle(GCRY_CIPHER_MODE_GCM, key, kGcmKeyBytes, "AES-256-GCM");
-}
+GcmCipher::GcmCipher(const std::uint8_t key[kGcmKeyBytes])
+    : KeyedCipher(open_keyed_handle(GCRY_CIPHER_MODE_GCM, key, kGcmKeyBytes, "AES-256-GCM")) {}
 
-GcmCipher::~GcmCipher() {
-    // gcry_cipher_close wipes the key schedule and GHASH tables before freeing them.
-    gcry_cipher_close(handle_);
-}
-
-bool GcmCipher::start(const std::uint8_t nonce[kGcmNonceBytes], const std::uint8_t* aad,
-                      std::size_t aad_len) noexcept {
+bool GcmCipher::transform(bool encrypt, const std::uint8_t nonce[kGcmNonceBytes],
+                          const std::uint8_t* aad, std::size_t aad_len, const std::uint8_t* in,
+                          std::uint8_t* out, std::size_t len) noexcept {
     // setiv resets the handle's GCM state, including a failed tag check's.
-    return gcry_cipher_setiv(handle_, nonce, kGcmNonceBytes) == 0 &&
-           (aad_len == 0 || gcry_cipher_authenticate(handle_, aad, aad_len) == 0);
+    if (gcry_cipher_setiv(handle(), nonce, kGcmNonceBytes) != 0 ||
+        (aad_len != 0 && gcry_cipher_authenticate(handle(), aad, aad_len) != 0)) {
+        return false;
+    }
+    if (len == 0) {
+        return true;
+    }
+    const std::uint8_t* source = source_of(in, out);
+    const std::size_t source_len = source_length(in, out, len);
+    const gcry_error_t error = encrypt
+                                   ? gcry_cipher_encrypt(handle(), out, len, source, source_len)
+                                   : gcry_cipher_decrypt(handle(), out, len, source, source_len);
+    return error == 0;
 }
 
 bool GcmCipher::seal(const std::uint8_t nonce[kGcmNonceBytes], const std::uint8_t* aad,
                      std::size_t aad_len, const std::uint8_t* in, std::uint8_t* out,
                      std::size_t len, std::uint8_t tag[kGcmTagBytes]) noexcept {
-    if (!start(nonce, aad, aad_len)) {
-        return false;
-    }
-    if (len > 0) {
-        if (gcry_cipher_encrypt(handle_, out, len, source_of(in, out),
-                                source_length(in, out, len)) != 0) {
-            return false;
-        }
-    }
-    return gcry_cipher_gettag(handle_, tag, kGcmTagBytes) == 0;
+    return transform(true, nonce, aad, aad_len, in, out, len) &&
+           gcry_cipher_gettag(handle(), tag, kGcmTagBytes) == 0;
 }
 
 bool GcmCipher::open(const std::uint8_t nonce[kGcmNonceBytes], const std::uint8_t* aad,
                      std::size_t aad_len, const std::uint8_t* in, std::uint8_t* out,
                      std::size_t len, const std::uint8_t tag[kGcmTagBytes]) noexcept {
-    if (!start(nonce, aad, aad_len)) {
-        return false;
-    }
-    if (len > 0) {
-        if (gcry_cipher_decrypt(handle_, out, len, source_of(in, out),
-                                source_length(in, out, len)) != 0) {
-            return false;
-        }
-    }
-    return gcry_cipher_checktag(handle_, tag, kGcmTagBytes) == 0;
+    return transform(false, nonce, aad, aad_len, in, out, len) &&
+           gcry_cipher_checktag(handle(), tag, kGcmTagBytes) == 0;
 }
 
 }  // namespace ephemeral_crypt

@@ -10,9 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/cipher_handle.hpp"
 #include "core/crypto_error.hpp"
-
-struct gcry_cipher_handle;
 
 namespace ephemeral_crypt {
 
@@ -20,13 +19,10 @@ inline constexpr std::size_t kGcmKeyBytes = 32;
 inline constexpr std::size_t kGcmNonceBytes = 12;
 inline constexpr std::size_t kGcmTagBytes = 16;
 
-class GcmCipher {
+class GcmCipher : public KeyedCipher {
   public:
     // Throws CryptoError if libgcrypt is unusable or rejects the key.
     explicit GcmCipher(const std::uint8_t key[kGcmKeyBytes]);
-    ~GcmCipher();
-    GcmCipher(const GcmCipher&) = delete;
-    GcmCipher& operator=(const GcmCipher&) = delete;
 
     // Encrypts `len` bytes (0 allowed: the tag then authenticates `aad`
     // alone) from `in` into `out`, which may be the same buffer, and writes
@@ -44,10 +40,11 @@ class GcmCipher {
               const std::uint8_t tag[kGcmTagBytes]) noexcept;
 
   private:
-    bool start(const std::uint8_t nonce[kGcmNonceBytes], const std::uint8_t* aad,
-               std::size_t aad_len) noexcept;
-
-    gcry_cipher_handle* handle_ = nullptr;
+    // Sets the nonce, authenticates `aad` and encrypts or decrypts the
+    // buffer: everything but taking or checking the tag.
+    bool transform(bool encrypt, const std::uint8_t nonce[kGcmNonceBytes], const std::uint8_t* aad,
+                   std::size_t aad_len, const std::uint8_t* in, std::uint8_t* out,
+                   std::size_t len) noexcept;
 };
 
 }  // namespace ephemeral_crypt

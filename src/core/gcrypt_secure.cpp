@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 
+#include "core/cipher_handle.hpp"
 #include "core/crypto_error.hpp"
 #include "core/secure_memory.hpp"
 
@@ -115,6 +116,10 @@ gcry_cipher_hd_t open_keyed_handle(int mode, const std::uint8_t* key, std::size_
         throw_gcrypt_error((std::string("setting the ") + cipher_name + " key").c_str(), error);
     }
     return handle;
+}
+
+void CloseCipherHandle::operator()(gcry_cipher_handle* handle) const noexcept {
+    gcry_cipher_close(handle);
 }
 
 void throw_gcrypt_error(const char* operation, gcry_error_t error) {

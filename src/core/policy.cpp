@@ -118,6 +118,16 @@ constexpr KeySpec kKeys[] = {
     {"signature", Key::Signature, false},
 };
 
+// Stores what a value parser read, when it read something.
+template <class Field>
+bool assign_parsed(const std::optional<std::int64_t>& parsed_value, Field& field) {
+    if (!parsed_value) {
+        return false;
+    }
+    field = *parsed_value;
+    return true;
+}
+
 const KeySpec* find_key(std::string_view name) noexcept {
     for (const KeySpec& spec : kKeys) {
         if (spec.name == name) {
@@ -231,21 +241,18 @@ std::string parse_lines(std::string_view text, bool decode_signature, Parsed& pa
             case Key::TempRelationDegradation:
             case Key::SpillDegradation:
             case Key::WalDegradation: {
-                Degradation degradation;
-                if (value == "fail_closed") {
-                    degradation = Degradation::FailClosed;
-                } else if (value == "fail_open_audit") {
-                    degradation = Degradation::FailOpenAudit;
-                } else {
+                const std::optional<Degradation> degradation =
+                    value_named(kDegradationNames, value);
+                if (!degradation) {
                     return where + std::string(spec->name) +
                            " must be fail_closed or fail_open_audit, not " + quoted(value);
                 }
                 // Plaintext WAL would outlive the instance in archives and on
                 // standbys; the server refuses it too, so the file must.
-                if (spec->key == Key::WalDegradation && degradation != Degradation::FailClosed) {
+                if (spec->key == Key::WalDegradation && *degradation != Degradation::FailClosed) {
                     return where + "wal_degradation: WAL accepts only fail_closed";
                 }
-                parsed.policy.of(key_category(spec->key)).degradation = degradation;
+                parsed.policy.of(key_category(spec->key)).degradation = *degradation;
                 break;
             }
             case Key::TempRelationCipher:
@@ -258,36 +265,27 @@ std::string parse_lines(std::string_view text, bool decode_signature, Parsed& pa
                 parsed.policy.of(key_category(spec->key)).cipher = *cipher;
                 break;
             }
-            case Key::Serial: {
-                const std::optional<std::int64_t> serial = parse_serial(value);
-                if (!serial) {
+            case Key::Serial:
+                if (!assign_parsed(parse_serial(value), parsed.policy.serial)) {
                     return where + "serial must be a signed 64-bit decimal integer, not " +
                            quoted(value);
                 }
-                parsed.policy.serial = *serial;
                 break;
-            }
-            case Key::NotAfter: {
-                const std::optional<std::int64_t> not_after = parse_utc_time(value);
-                if (!not_after) {
+            case Key::NotAfter:
+                if (!assign_parsed(parse_utc_time(value), parsed.policy.not_after)) {
                     return where +
                            "not_after must be a UTC time such as 2027-01-01T00:00:00Z, not " +
                            quoted(value);
                 }
-                parsed.policy.not_after = *not_after;
                 break;
-            }
-            case Key::MaxKeyAge: {
-                const std::optional<std::int64_t> max_key_age = parse_duration(value);
-                if (!max_key_age) {
+            case Key::MaxKeyAge:
+                if (!assign_parsed(parse_duration(value), parsed.policy.max_key_age)) {
                     return where +
                            "max_key_age must be a positive duration such as 30d, 12h, 90m or "
                            "3600s (at most 100 years), not " +
                            quoted(value);
                 }
-                parsed.policy.max_key_age = *max_key_age;
                 break;
-            }
             case Key::Signature:
                 if (decode_signature &&
                     !decode_fixed(value, parsed.signature, kPolicySignatureBytes)) {
@@ -319,6 +317,25 @@ bool verify_signature(const Policy& policy, const std::uint8_t signature[kPolicy
     return crypto_sign_verify_detached(signature,
                                        reinterpret_cast<const unsigned char*>(canonical.data()),
                                        canonical.size(), public_key) == 0;
+}
+
+// False, with `reason` in *error when the caller asked for one. Can throw
+// (the assignment allocates); the public parsers catch it.
+bool refuse_key(std::string* error, const char* reason) {
+    if (error != nullptr) {
+        *error = reason;
+    }
+    return false;
+}
+
+// Fills `out` with the `size` bytes `text` spells in hex or base64; else
+// refuses with `expected`, which says what a key of that size looks like.
+bool decode_key(std::string_view text, std::uint8_t* out, std::size_t size, const char* expected,
+                std::string* error) {
+    if (!sodium_ready()) {
+        return refuse_key(error, "libsodium could not be initialised");
+    }
+    return decode_fixed(text, out, size) || refuse_key(error, expected);
 }
 
 // What a result says when building it threw: the parsing and reading below
@@ -357,19 +374,8 @@ std::string_view policy_file_status_name(PolicyFileStatus status) noexcept {
 bool parse_public_key(std::string_view text, std::uint8_t out[kPolicyPublicKeyBytes],
                       std::string* error) noexcept {
     try {
-        if (!sodium_ready()) {
-            if (error != nullptr) {
-                *error = "libsodium could not be initialised";
-            }
-            return false;
-        }
-        if (!decode_fixed(text, out, kPolicyPublicKeyBytes)) {
-            if (error != nullptr) {
-                *error = "expected 32 bytes as 64 hex digits or 44 base64 characters";
-            }
-            return false;
-        }
-        return true;
+        return decode_key(text, out, kPolicyPublicKeyBytes,
+                          "expected 32 bytes as 64 hex digits or 44 base64 characters", error);
     } catch (...) {
         return false;
     }
@@ -378,17 +384,9 @@ bool parse_public_key(std::string_view text, std::uint8_t out[kPolicyPublicKeyBy
 bool parse_secret_key(std::string_view text, std::uint8_t out[kPolicySecretKeyBytes],
                       std::string* error) noexcept {
     try {
-        if (!sodium_ready()) {
-            if (error != nullptr) {
-                *error = "libsodium could not be initialised";
-            }
-            return false;
-        }
-        if (!decode_fixed(text, out, kPolicySecretKeyBytes)) {
+        if (!decode_key(text, out, kPolicySecretKeyBytes,
+                        "expected 64 bytes as 128 hex digits or 88 base64 characters", error)) {
             sodium_memzero(out, kPolicySecretKeyBytes);
-            if (error != nullptr) {
-                *error = "expected 64 bytes as 128 hex digits or 88 base64 characters";
-            }
             return false;
         }
         // The public half is stored in the key and used as-is when signing; a
@@ -401,10 +399,7 @@ bool parse_secret_key(std::string_view text, std::uint8_t out[kPolicySecretKeyBy
         if (!derived || sodium_memcmp(public_key, out + crypto_sign_SEEDBYTES,
                                       crypto_sign_PUBLICKEYBYTES) != 0) {
             sodium_memzero(out, kPolicySecretKeyBytes);
-            if (error != nullptr) {
-                *error = "the public half does not match the seed (damaged key?)";
-            }
-            return false;
+            return refuse_key(error, "the public half does not match the seed (damaged key?)");
         }
         return true;
     } catch (...) {

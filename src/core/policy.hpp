@@ -86,13 +86,18 @@
 #include <string_view>
 
 #include "core/category.hpp"
+#include "core/enum_names.hpp"
 #include "core/file_cipher.hpp"
 
 namespace ephemeral_crypt {
 
 enum class Degradation : std::uint8_t { FailClosed, FailOpenAudit };
 
-// "fail_closed", "fail_open_audit" (the GUC and SQL spelling), or "invalid".
+// The GUC, policy file and SQL spellings.
+inline constexpr EnumName<Degradation> kDegradationNames[] = {
+    {Degradation::FailClosed, "fail_closed"}, {Degradation::FailOpenAudit, "fail_open_audit"}};
+
+// "fail_closed", "fail_open_audit", or "invalid".
 std::string_view degradation_name(Degradation degradation) noexcept;
 
 struct CategoryPolicy {

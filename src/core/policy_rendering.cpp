@@ -32,13 +32,7 @@ void append_percent_encoded(std::string& out, std::string_view value) {
 }  // namespace
 
 std::string_view degradation_name(Degradation degradation) noexcept {
-    switch (degradation) {
-        case Degradation::FailClosed:
-            return "fail_closed";
-        case Degradation::FailOpenAudit:
-            return "fail_open_audit";
-    }
-    return "invalid";
+    return name_in(kDegradationNames, degradation, "invalid");
 }
 
 std::string canonical_policy(const Policy& policy) noexcept {

@@ -25,36 +25,33 @@ inline void tweak_for(std::uint64_t unit_index, std::uint8_t tweak[16]) noexcept
     std::memset(tweak + 8, 0, 8);
 }
 
-}  // namespace
-
-XtsCipher::XtsCipher(const std::uint8_t key[kFileKeyBytes]) {
-    // IEEE 1619 and FIPS IG A.9 require distinct halves; libgcrypt checks
-    // that only in FIPS mode.
+// Keys a handle, after the check libgcrypt makes only in FIPS mode: IEEE
+// 1619 and FIPS IG A.9 require the key's two halves to be distinct.
+gcry_cipher_hd_t open_xts_handle(const std::uint8_t key[kFileKeyBytes]) {
     constexpr std::size_t half = kFileKeyBytes / 2;
     if (sodium_memcmp(key, key + half, half) == 0) {
         throw CryptoError("setting the AES-256-XTS key failed: its two halves are equal");
     }
-    handle_ = open_keyed_handle(GCRY_CIPHER_MODE_XTS, key, kFileKeyBytes, "AES-256-XTS");
+    return open_keyed_handle(GCRY_CIPHER_MODE_XTS, key, kFileKeyBytes, "AES-256-XTS");
 }
 
-XtsCipher::~XtsCipher() {
-    // gcry_cipher_close wipes the key schedule before handing the block back
-    // to the arena, which wipes it again.
-    gcry_cipher_close(handle_);
-}
+}  // namespace
+
+XtsCipher::XtsCipher(const std::uint8_t key[kFileKeyBytes]) : KeyedCipher(open_xts_handle(key)) {}
 
 bool XtsCipher::run(bool encrypt, std::uint64_t unit_index, const std::uint8_t* in,
                     std::uint8_t* out, std::size_t len) noexcept {
     std::uint8_t tweak[16];
     tweak_for(unit_index, tweak);
-    if (gcry_cipher_setiv(handle_, tweak, sizeof(tweak)) != 0) {
+    if (gcry_cipher_setiv(handle(), tweak, sizeof(tweak)) != 0) {
         return false;
     }
     // In place is libgcrypt's (nullptr, 0) form; out == in is not allowed.
     const std::uint8_t* source = in == out ? nullptr : in;
     const std::size_t source_len = in == out ? 0 : len;
-    const gcry_error_t error = encrypt ? gcry_cipher_encrypt(handle_, out, len, source, source_len)
-                                       : gcry_cipher_decrypt(handle_, out, len, source, source_len);
+    const gcry_error_t error = encrypt
+                                   ? gcry_cipher_encrypt(handle(), out, len, source, source_len)
+                                   : gcry_cipher_decrypt(handle(), out, len, source, source_len);
     return error == 0;
 }
 

@@ -11,25 +11,21 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/cipher_handle.hpp"
 #include "core/crypto_error.hpp"
 #include "core/instance_key.hpp"
-
-struct gcry_cipher_handle;
 
 namespace ephemeral_crypt {
 
 inline constexpr std::size_t kDataUnitBytes = 4096;
 inline constexpr std::size_t kXtsMinimumBytes = 16;
 
-class XtsCipher {
+class XtsCipher : public KeyedCipher {
   public:
     // Throws CryptoError if libgcrypt is unusable or rejects the key, and
     // LockedMemoryExhausted if no locked memory is left for the handle. The
     // key should be in locked memory too (SecureBytes): it is read, never kept.
     explicit XtsCipher(const std::uint8_t key[kFileKeyBytes]);
-    ~XtsCipher();
-    XtsCipher(const XtsCipher&) = delete;
-    XtsCipher& operator=(const XtsCipher&) = delete;
 
     // Encrypts or decrypts one data unit of 1..kDataUnitBytes bytes; `in` and
     // `out` may be the same buffer. The tweak is the unit index, little-endian.
@@ -48,8 +44,6 @@ class XtsCipher {
              std::size_t len) noexcept;
     bool short_unit(std::uint64_t unit_index, const std::uint8_t* in, std::uint8_t* out,
                     std::size_t len) noexcept;
-
-    gcry_cipher_handle* handle_ = nullptr;
 };
 
 }  // namespace ephemeral_crypt

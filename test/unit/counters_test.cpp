@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/counters.hpp"
@@ -55,6 +56,17 @@ std::int64_t sum_of(const SharedCounters& shared, Category category, std::size_t
     return values[field];
 }
 
+// The slots of processes 100 and 101, both alive, which have encrypted
+// `first` and `second` spill bytes.
+std::pair<Counters*, Counters*> two_spill_writers(SharedBlock& shared, std::uint64_t first,
+                                                  std::uint64_t second) {
+    Counters* a = shared->claim(100, always_alive);
+    Counters* b = shared->claim(101, always_alive);
+    a->of(Category::Spill).bytes_encrypted += first;
+    b->of(Category::Spill).bytes_encrypted += second;
+    return {a, b};
+}
+
 TEST(Counters, EveryFieldIsListedOnce) {
     for (std::size_t i = 0; i < kCounterFieldCount; ++i) {
         for (std::size_t j = i + 1; j < kCounterFieldCount; ++j) {
@@ -77,10 +89,7 @@ TEST(Counters, SlotsAreDistinctAndOnSeparateCacheLines) {
 
 TEST(Counters, SumCoversSlotsAndTheFoldedTotal) {
     SharedBlock shared(4);
-    Counters* a = shared->claim(100, always_alive);
-    Counters* b = shared->claim(101, always_alive);
-    a->of(Category::Spill).bytes_encrypted += 4096;
-    b->of(Category::Spill).bytes_encrypted += 8192;
+    const auto [a, b] = two_spill_writers(shared, 4096, 8192);
     b->of(Category::Wal).files_encrypted += 1;
     EXPECT_EQ(sum_of(*shared, Category::Spill, kBytesEncrypted), 12288);
     shared->release(a);
@@ -104,10 +113,7 @@ TEST(Counters, AReleasedSlotIsReusedEmpty) {
 
 TEST(Counters, TheSlotOfAProcessThatIsGoneIsFoldedThenReclaimed) {
     SharedBlock shared(2);
-    Counters* a = shared->claim(100, always_alive);
-    Counters* b = shared->claim(101, always_alive);
-    a->of(Category::Spill).bytes_encrypted += 10;
-    b->of(Category::Spill).bytes_encrypted += 20;
+    const auto [a, b] = two_spill_writers(shared, 10, 20);
     EXPECT_EQ(shared->claim(102, always_alive), nullptr) << "every slot is taken by a live process";
     Counters* c = shared->claim(102, never_alive);
     ASSERT_TRUE(c == a || c == b);

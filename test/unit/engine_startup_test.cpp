@@ -211,14 +211,9 @@ TEST_F(EngineApiTest, CountersAreReadOnlyForRealCategories) {
 class SelfTestTest : public EngineTest {
   protected:
     // The layer's own wrappers, as the server's patched slots would hold them.
-    static SelfTestCalls layer_calls() {
-        SelfTestCalls calls;
-        calls.open = ec_open;
-        calls.pwrite = ec_pwrite;
-        calls.pread = ec_pread;
-        calls.close = ec_close;
-        return calls;
-    }
+    // The members' types all differ, so an order that does not match the
+    // struct's does not compile.
+    static SelfTestCalls layer_calls() { return {ec_open, ec_pwrite, ec_pread, ec_close}; }
 };
 
 TEST_F(SelfTestTest, TheCipherReproducesItsKnownAnswer) {

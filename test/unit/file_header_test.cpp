@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <openssl/sha.h>
@@ -27,6 +28,14 @@ class FileHeaderTest : public ::testing::Test {
         ASSERT_TRUE(encode_header(header_, *key_, encoded_.data()));
     }
 
+    // Encodes header_ as the test has set it, and decodes the result as a
+    // reader of the file would.
+    DecodedHeader round_trip() {
+        const bool encoded = encode_header(header_, *key_, encoded_.data());
+        EXPECT_TRUE(encoded);
+        return decode_header(encoded_.data(), encoded_.size(), key_.get());
+    }
+
     HeaderStatus decode_with_byte_flipped(std::size_t offset) {
         auto copy = encoded_;
         copy[offset] ^= 0x01;
@@ -39,7 +48,7 @@ class FileHeaderTest : public ::testing::Test {
 };
 
 TEST_F(FileHeaderTest, RoundTrips) {
-    const DecodedHeader decoded = decode_header(encoded_.data(), encoded_.size(), key_.get());
+    const DecodedHeader decoded = round_trip();
     ASSERT_EQ(decoded.status, HeaderStatus::Ok);
     EXPECT_EQ(decoded.header.category, Category::Wal);
     EXPECT_EQ(decoded.header.cipher, kCipherAes256Xts);
@@ -52,8 +61,7 @@ TEST_F(FileHeaderTest, RoundTrips) {
 TEST_F(FileHeaderTest, PlaintextAuditMarkerRoundTrips) {
     header_.flags = kFlagPlaintextAudit;
     header_.cipher = kCipherNone;
-    ASSERT_TRUE(encode_header(header_, *key_, encoded_.data()));
-    const DecodedHeader decoded = decode_header(encoded_.data(), encoded_.size(), key_.get());
+    const DecodedHeader decoded = round_trip();
     ASSERT_EQ(decoded.status, HeaderStatus::Ok);
     EXPECT_TRUE(decoded.header.plaintext_audit());
 }
@@ -63,8 +71,7 @@ TEST_F(FileHeaderTest, PlaintextAuditMarkerRoundTrips) {
 TEST_F(FileHeaderTest, AuthenticatedHeaderRoundTrips) {
     header_.version = kFormatVersionAuthenticated;
     header_.cipher = kCipherAes256Gcm;
-    ASSERT_TRUE(encode_header(header_, *key_, encoded_.data()));
-    const DecodedHeader decoded = decode_header(encoded_.data(), encoded_.size(), key_.get());
+    const DecodedHeader decoded = round_trip();
     ASSERT_EQ(decoded.status, HeaderStatus::Ok);
     EXPECT_EQ(decoded.header.version, kFormatVersionAuthenticated);
     EXPECT_TRUE(decoded.header.authenticated());
@@ -179,12 +186,14 @@ TEST_F(FileHeaderTest, RandomInputsNeverCrash) {
 }
 
 TEST(HeaderStatusName, NamesAreDistinct) {
-    EXPECT_EQ(header_status_name(HeaderStatus::Ok), "ok");
-    EXPECT_EQ(header_status_name(HeaderStatus::NotOurs), "not_ours");
-    EXPECT_EQ(header_status_name(HeaderStatus::UnsupportedVersion), "unsupported_version");
-    EXPECT_EQ(header_status_name(HeaderStatus::Truncated), "truncated");
-    EXPECT_EQ(header_status_name(HeaderStatus::ForeignInstance), "foreign_instance");
-    EXPECT_EQ(header_status_name(HeaderStatus::Corrupt), "corrupt");
+    // Joined by spaces, so an empty, altered or run-together name shows.
+    std::string names;
+    for (const HeaderStatus status :
+         {HeaderStatus::Ok, HeaderStatus::NotOurs, HeaderStatus::UnsupportedVersion,
+          HeaderStatus::Truncated, HeaderStatus::ForeignInstance, HeaderStatus::Corrupt}) {
+        names.append(header_status_name(status)).push_back(' ');
+    }
+    EXPECT_EQ(names, "ok not_ours unsupported_version truncated foreign_instance corrupt ");
 }
 
 }  // namespace

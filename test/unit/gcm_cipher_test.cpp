@@ -10,12 +10,14 @@
 #include <vector>
 
 #include "core/gcm_cipher.hpp"
+#include "openssl_reference.hpp"
 #include "test_support.hpp"
 
 namespace ephemeral_crypt {
 namespace {
 
 using testing::from_hex;
+using testing::OpenSslReference;
 
 struct Vector {
     const char* source;
@@ -197,10 +199,8 @@ TEST(GcmCipher, OpensInPlace) {
 // format writes, so the format is plain SP 800-38D GCM.
 TEST(GcmCipher, MatchesOpenSslGcmForRandomKeysNoncesAndLengths) {
     ASSERT_GE(sodium_init(), 0);
-    EVP_CIPHER* evp_gcm = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
-    ASSERT_NE(evp_gcm, nullptr);
-    EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-    ASSERT_NE(ctx, nullptr);
+    const OpenSslReference openssl("AES-256-GCM");
+    ASSERT_TRUE(openssl.ready());
     for (int trial = 0; trial < 300; ++trial) {
         std::uint8_t key[kGcmKeyBytes], nonce[kGcmNonceBytes], aad[48], tag[kGcmTagBytes];
         randombytes_buf(key, sizeof(key));
@@ -213,16 +213,17 @@ TEST(GcmCipher, MatchesOpenSslGcmForRandomKeysNoncesAndLengths) {
         ASSERT_TRUE(cipher.seal(nonce, aad, sizeof(aad), plain.data(), sealed.data(), len, tag));
 
         int n = 0;
-        ASSERT_EQ(EVP_DecryptInit_ex2(ctx, evp_gcm, key, nonce, nullptr), 1);
-        ASSERT_EQ(EVP_DecryptUpdate(ctx, nullptr, &n, aad, sizeof(aad)), 1);
-        ASSERT_EQ(EVP_DecryptUpdate(ctx, theirs.data(), &n, sealed.data(), static_cast<int>(len)),
+        ASSERT_EQ(EVP_DecryptInit_ex2(openssl.context(), openssl.cipher(), key, nonce, nullptr), 1);
+        ASSERT_EQ(EVP_DecryptUpdate(openssl.context(), nullptr, &n, aad, sizeof(aad)), 1);
+        ASSERT_EQ(EVP_DecryptUpdate(openssl.context(), theirs.data(), &n, sealed.data(),
+                                    static_cast<int>(len)),
                   1);
-        ASSERT_EQ(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, sizeof(tag), tag), 1);
-        ASSERT_EQ(EVP_DecryptFinal_ex(ctx, theirs.data() + n, &n), 1) << "length " << len;
+        ASSERT_EQ(EVP_CIPHER_CTX_ctrl(openssl.context(), EVP_CTRL_GCM_SET_TAG, sizeof(tag), tag),
+                  1);
+        ASSERT_EQ(EVP_DecryptFinal_ex(openssl.context(), theirs.data() + n, &n), 1)
+            << "length " << len;
         ASSERT_EQ(theirs, plain) << "length " << len;
     }
-    EVP_CIPHER_CTX_free(ctx);
-    EVP_CIPHER_free(evp_gcm);
 }
 
 }  // namespace

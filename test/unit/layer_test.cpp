@@ -34,6 +34,13 @@ namespace {
 
 using ephemeral_crypt::testing::slurp;
 
+// Closes `fd`, checks that no canary reached `file` on disk, and removes it.
+void close_and_expect_no_canary(int fd, const std::string& file) {
+    ec_close(fd);
+    EXPECT_EQ(slurp(file).find(kCanary), std::string::npos) << file;
+    unlink(file.c_str());
+}
+
 INSTANTIATE_TEST_SUITE_P(Ciphers, LayerTest,
                          ::testing::Values(FileCipher::Aes256Xts, FileCipher::Aes256Gcm),
                          [](const ::testing::TestParamInfo<FileCipher>& info) {
@@ -254,9 +261,7 @@ TEST_P(LayerTest, WriteOnlyAppendDescriptorsLikeReorderBufferSpills) {
     EXPECT_EQ(back, all);
     EXPECT_EQ(ec_write(fd, "x", 1), -1);
     EXPECT_EQ(errno, EBADF);
-    ec_close(fd);
-    EXPECT_EQ(slurp(file).find(kCanary), std::string::npos);
-    unlink(file.c_str());
+    close_and_expect_no_canary(fd, file);
 }
 
 TEST_P(LayerTest, BackwardReadsLikeTuplestore) {
@@ -299,9 +304,7 @@ TEST_P(LayerTest, VectoredCallsAreCovered) {
     ASSERT_EQ(ec_readv(fd, in, 3), total);
     EXPECT_TRUE(x == a && y == b && z == c);
     EXPECT_EQ(ec_lseek(fd, 0, SEEK_CUR), 20000 + total);
-    ec_close(fd);
-    EXPECT_EQ(slurp(file).find(kCanary), std::string::npos);
-    unlink(file.c_str());
+    close_and_expect_no_canary(fd, file);
 }
 
 TEST_P(LayerTest, BypassesAreRefused) {

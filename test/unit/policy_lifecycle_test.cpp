@@ -17,6 +17,7 @@
 #include "engine/errors.hpp"
 #include "engine/policy_lifecycle.hpp"
 #include "policy_fixture.hpp"
+#include "temp_dir_fixture.hpp"
 #include "test_support.hpp"
 
 namespace ephemeral_crypt {
@@ -230,20 +231,12 @@ TEST(PolicyLifecycleTest, TheSignatureCoversTheLifecycleKeys) {
 
 // ---- The accepted serial's file ----
 
-class AcceptedSerialTest : public ::testing::Test {
+class AcceptedSerialTest : public TempDirTest {
   protected:
     void SetUp() override {
-        char pattern[] = "/tmp/ec_serial_XXXXXX";
-        ASSERT_NE(mkdtemp(pattern), nullptr);
-        dir_ = pattern;
-        path_ = dir_ + "/" + engine::kAcceptedSerialFile;
+        ASSERT_NO_FATAL_FAILURE(TempDirTest::SetUp());
+        path_ = path(engine::kAcceptedSerialFile);
     }
-    void TearDown() override {
-        unlink(path_.c_str());
-        unlink((path_ + ".tmp").c_str());
-        rmdir(dir_.c_str());
-    }
-    std::string dir_;
     std::string path_;
 };
 

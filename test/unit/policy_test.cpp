@@ -17,6 +17,7 @@
 
 #include "core/policy.hpp"
 #include "policy_fixture.hpp"
+#include "temp_dir_fixture.hpp"
 #include "test_support.hpp"
 
 namespace ephemeral_crypt {
@@ -408,24 +409,12 @@ TEST(PolicyTest, KeyParsing) {
     EXPECT_EQ(result.error.rfind("public key:", 0), 0u) << result.error;
 }
 
-class PolicyFileTest : public ::testing::Test {
+class PolicyFileTest : public TempDirTest {
   protected:
-    void SetUp() override {
-        char pattern[] = "/tmp/policy_test.XXXXXX";
-        ASSERT_NE(mkdtemp(pattern), nullptr);
-        dir_ = pattern;
-    }
-    void TearDown() override {
-        if (!dir_.empty()) {
-            std::system(("rm -rf '" + dir_ + "'").c_str());
-        }
-    }
     std::string write(const std::string& name, const std::string& text) {
-        const std::string path = dir_ + "/" + name;
-        std::ofstream(path, std::ios::binary) << text;
-        return path;
+        std::ofstream(path(name), std::ios::binary) << text;
+        return path(name);
     }
-    std::string dir_;
 };
 
 TEST_F(PolicyFileTest, LoadsASignedFile) {

@@ -7,12 +7,14 @@
 #include <vector>
 
 #include "core/xts_cipher.hpp"
+#include "openssl_reference.hpp"
 #include "test_support.hpp"
 
 namespace ephemeral_crypt {
 namespace {
 
 using testing::from_hex;
+using testing::OpenSslReference;
 
 // IEEE 1619-2007, XTS-AES-256 Vector 10: key1 || key2, data unit sequence
 // number 0xff, 512-byte data unit of 00..ff twice.
@@ -90,10 +92,8 @@ TEST(XtsCipher, RoundTripsEveryLengthUpToAUnit) {
 // length (ciphertext stealing included) pins the format to the standard.
 TEST(XtsCipher, MatchesOpenSslXtsForRandomKeysTweaksAndLengths) {
     ASSERT_GE(sodium_init(), 0);
-    EVP_CIPHER* evp_xts = EVP_CIPHER_fetch(nullptr, "AES-256-XTS", nullptr);
-    ASSERT_NE(evp_xts, nullptr);
-    EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-    ASSERT_NE(ctx, nullptr);
+    const OpenSslReference openssl("AES-256-XTS");
+    ASSERT_TRUE(openssl.ready());
     for (int trial = 0; trial < 500; ++trial) {
         std::uint8_t key[kFileKeyBytes];
         randombytes_buf(key, sizeof(key));
@@ -111,16 +111,16 @@ TEST(XtsCipher, MatchesOpenSslXtsForRandomKeysTweaksAndLengths) {
             tweak[i] = static_cast<std::uint8_t>(unit >> (8 * i));
         }
         int out_len = 0;
-        ASSERT_EQ(EVP_CipherInit_ex2(ctx, evp_xts, key, tweak, 1, nullptr), 1);
-        ASSERT_EQ(
-            EVP_CipherUpdate(ctx, theirs.data(), &out_len, plain.data(), static_cast<int>(len)), 1);
+        ASSERT_EQ(EVP_CipherInit_ex2(openssl.context(), openssl.cipher(), key, tweak, 1, nullptr),
+                  1);
+        ASSERT_EQ(EVP_CipherUpdate(openssl.context(), theirs.data(), &out_len, plain.data(),
+                                   static_cast<int>(len)),
+                  1);
         ASSERT_EQ(ours, theirs) << "unit " << unit << ", length " << len;
 
         ASSERT_TRUE(cipher.decrypt_unit(unit, ours.data(), ours.data(), len));
         ASSERT_EQ(ours, plain) << "unit " << unit << ", length " << len;
     }
-    EVP_CIPHER_CTX_free(ctx);
-    EVP_CIPHER_free(evp_xts);
 }
 
 TEST(XtsCipher, RejectsEmptyAndOversizedUnits) {
