@@ -332,6 +332,23 @@ sub blocked_case
 	is(md5_hex($out{A}), md5_hex($out{B}), 'temptable: same result (md5) with and without the extension');
 }
 
+# After case $case built ${table}_idx on $table (its expression blocking on
+# $last): the planner takes the index for a range query over the markers
+# $m, and the index gives that query's right answer.
+sub check_index_answers
+{
+	my ($node, $case, $table, $m, $last) = @_;
+	my $release = ec_release_path($node, $case);
+	my $no_heap_scans = 'SET enable_seqscan = off; SET enable_bitmapscan = off;';
+	my $query = "SELECT count(*), min(id), max(id) FROM $table "
+	  . "WHERE ec_block(s, '$last', '$release') >= '${m}_050001'";
+	like($node->safe_psql('postgres', "$no_heap_scans EXPLAIN (COSTS OFF) $query"),
+		qr/Index Scan using ${table}_idx/, "$case: the query below uses the index on " . $node->name);
+	is($node->safe_psql('postgres', "$no_heap_scans $query"),
+		'10000|50001|60000', "$case: the index built on " . $node->name . ' answers correctly');
+	return;
+}
+
 # 8. CREATE INDEX, serial: the index expression blocks on the last row of
 #    the heap scan, after tuplesort has dumped its first runs.
 {
@@ -354,12 +371,7 @@ sub blocked_case
 		temp_file_bytes => 1);
 	for my $node ($A, $B)
 	{
-		like($node->safe_psql('postgres', qq{SET enable_seqscan = off; SET enable_bitmapscan = off;
-			EXPLAIN (COSTS OFF) SELECT count(*), min(id), max(id) FROM ci WHERE ec_block(s, '$last', '@{[ ec_release_path($node, 'createindex') ]}') >= '${m}_050001'}),
-			qr/Index Scan using ci_idx/, 'createindex: the query below uses the index on ' . $node->name);
-		is($node->safe_psql('postgres', qq{SET enable_seqscan = off; SET enable_bitmapscan = off;
-			SELECT count(*), min(id), max(id) FROM ci WHERE ec_block(s, '$last', '@{[ ec_release_path($node, 'createindex') ]}') >= '${m}_050001'}),
-			'10000|50001|60000', 'createindex: the index built on ' . $node->name . ' answers correctly');
+		check_index_answers($node, 'createindex', 'ci', $m, $last);
 	}
 }
 
@@ -395,12 +407,7 @@ sub blocked_case
 	{
 		like(slurp_file($node->logfile), qr/temporary file: path "[^"]*\.fileset\/[^"]*", size \d+/,
 			'parallelindex: ' . $node->name . ' logged shared fileset files (the build ran in parallel)');
-		like($node->safe_psql('postgres', qq{SET enable_seqscan = off; SET enable_bitmapscan = off;
-			EXPLAIN (COSTS OFF) SELECT count(*), min(id), max(id) FROM pci WHERE ec_block(s, '$last', '@{[ ec_release_path($node, 'parallelindex') ]}') >= '${m}_050001'}),
-			qr/Index Scan using pci_idx/, 'parallelindex: the query below uses the index on ' . $node->name);
-		is($node->safe_psql('postgres', qq{SET enable_seqscan = off; SET enable_bitmapscan = off;
-			SELECT count(*), min(id), max(id) FROM pci WHERE ec_block(s, '$last', '@{[ ec_release_path($node, 'parallelindex') ]}') >= '${m}_050001'}),
-			'10000|50001|60000', 'parallelindex: the index built on ' . $node->name . ' answers correctly');
+		check_index_answers($node, 'parallelindex', 'pci', $m, $last);
 	}
 }
 

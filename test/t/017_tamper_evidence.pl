@@ -121,6 +121,25 @@ sub integrity_warnings
 	} split /\n/, ec_log_since($node, $offset);
 }
 
+# After G refused the $category data tampered with at byte $at: its
+# integrity_failures grew past $before's, fail_open_audit did not apply, and
+# at least $least WARNINGs since $offset say so ($warned), the first naming
+# the file ($file_re, which is $file_is) and the unit that holds $at.
+sub integrity_failures_reported
+{
+	my ($what, $category, $before, $offset, $at, $least, $warned, $file_re, $file_is) = @_;
+	my $after = ec_encryption_status($G);
+	cmp_ok($after->{$category}{integrity_failures}, '>', $before->{$category}{integrity_failures},
+		"$what: G's integrity_failures grew ($after->{$category}{integrity_failures})");
+	is($after->{$category}{plaintext_fallbacks}, '0', "$what: fail_open_audit did not apply");
+	my @warnings = integrity_warnings($G, $offset, $category);
+	cmp_ok(scalar(@warnings), '>=', $least, "$what: $warned");
+	my $unit = int($at / 4096);
+	like($warnings[0] // '', qr/file "$file_re", category $category, unit $unit, key/,
+		"$what: the WARNING names $file_is and unit $unit");
+	return;
+}
+
 # ---------------------------------------------------------------------------
 # 1. A temporary table larger than temp_buffers (800kB): its early pages are
 #    evicted to base/<db>/t<backend>_<relfilenode> and read back from there.
@@ -174,15 +193,9 @@ sub integrity_warnings
 	}
 	is($wrong, 0, 'temp table: every read on G returned the right rows or failed with an ERROR');
 	is($errors, 3, 'temp table: every read of the tampered page on G failed with an I/O ERROR');
-	my $after = ec_encryption_status($G);
-	cmp_ok($after->{temp_relation}{integrity_failures}, '>', $before->{temp_relation}{integrity_failures},
-		"temp table: G's integrity_failures grew ($after->{temp_relation}{integrity_failures})");
-	is($after->{temp_relation}{plaintext_fallbacks}, '0', 'temp table: fail_open_audit did not apply');
-	my @warnings = integrity_warnings($G, $offset, 'temp_relation');
-	cmp_ok(scalar(@warnings), '>=', 3, 'temp table: a WARNING for each failed read names file, category, unit and key');
-	my $unit = int($at / 4096);
-	like($warnings[0] // '', qr/file "base\/\d+\/t\d+_\d+", category temp_relation, unit $unit, key/,
-		"temp table: the WARNING names the table's file and unit $unit");
+	integrity_failures_reported('temp table', 'temp_relation', $before, $offset, $at,
+		3, 'a WARNING for each failed read names file, category, unit and key',
+		qr/base\/\d+\/t\d+_\d+/, "the table's file");
 	$_->quit for values %sessions;
 }
 
@@ -256,15 +269,9 @@ sub integrity_warnings
 	is($wrong, 0, "sort: every row G returned before the error was the right one ($fetched rows)");
 	is($error, 1, 'sort: G failed the fetch that reached the tampered block with an I/O ERROR');
 	cmp_ok($fetched, '<', 2990, 'sort: G never returned the row whose payload was tampered with, nor any after it');
-	my $after = ec_encryption_status($G);
-	cmp_ok($after->{spill}{integrity_failures}, '>', $before->{spill}{integrity_failures},
-		"sort: G's integrity_failures grew ($after->{spill}{integrity_failures})");
-	is($after->{spill}{plaintext_fallbacks}, '0', 'sort: fail_open_audit did not apply');
-	my @warnings = integrity_warnings($G, $offset, 'spill');
-	cmp_ok(scalar(@warnings), '>=', 1, 'sort: a WARNING names file, category, unit and key');
-	my $unit = int($at / 4096);
-	like($warnings[0] // '', qr/file "base\/pgsql_tmp\/pgsql_tmp\d+\.\d+", category spill, unit $unit, key/,
-		"sort: the WARNING names the tape file and unit $unit");
+	integrity_failures_reported('sort', 'spill', $before, $offset, $at,
+		1, 'a WARNING names file, category, unit and key',
+		qr/base\/pgsql_tmp\/pgsql_tmp\d+\.\d+/, 'the tape file');
 	$_->quit for values %sessions;
 }
 

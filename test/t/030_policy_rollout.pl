@@ -77,20 +77,29 @@ sub spill_files_of
 	return @files;
 }
 
+# Opens $cursor over the sort in $session and fetches one row, so the sort
+# has spilled and keeps its tapes open. Asserts ($what) that it wrote spill
+# files, all in format $version. Returns them.
+sub spill_through_cursor
+{
+	my ($session, $cursor, $version, $what) = @_;
+	my $pid = $session->query_safe('SELECT pg_backend_pid()');
+	$session->query_safe("BEGIN; DECLARE $cursor NO SCROLL CURSOR FOR $sort");
+	$session->query_safe("FETCH 1 FROM $cursor");
+	my @files = spill_files_of($pid);
+	ok(@files > 0, $what->[0]);
+	is_deeply([ map { ec_header_version($_) } @files ], [ map { $version } @files ], $what->[1]);
+	return @files;
+}
+
 # The old file: a cursor over a sort that spilled keeps its tapes open.
 my $old = $node->background_psql('postgres');
-my $old_pid = $old->query_safe('SELECT pg_backend_pid()');
-$old->query_safe("BEGIN; DECLARE old_sort NO SCROLL CURSOR FOR $sort");
-$old->query_safe('FETCH 1 FROM old_sort');
-my @old_files = spill_files_of($old_pid);
-ok(@old_files > 0, 'a spill file exists before the rollout');
-is_deeply([ map { ec_header_version($_) } @old_files ], [ map { 1 } @old_files ],
-	'it is in format v1 (AES-256-XTS)');
+my @old_files = spill_through_cursor($old, 'old_sort', 1,
+	[ 'a spill file exists before the rollout', 'it is in format v1 (AES-256-XTS)' ]);
 
 # A session connected before the rollout, to show it follows the new policy
 # for the files it creates afterwards.
 my $new = $node->background_psql('postgres');
-my $new_pid = $new->query_safe('SELECT pg_backend_pid()');
 
 my $digest2 = deploy(policy_text('rollout-2', 2, "spill_cipher = aes-256-gcm\n"));
 my $offset = -s $node->logfile;
@@ -107,12 +116,8 @@ is(ec_encryption_status($node)->{spill}{cipher}, 'AES-256-GCM',
 like($node->safe_psql('postgres', 'SELECT cipher FROM ephemeral_crypt_status()'),
 	qr/AES-256-GCM \(spill\)/, 'status names the new cipher for spill');
 
-$new->query_safe("BEGIN; DECLARE new_sort NO SCROLL CURSOR FOR $sort");
-$new->query_safe('FETCH 1 FROM new_sort');
-my @new_files = spill_files_of($new_pid);
-ok(@new_files > 0, 'a spill file created after the rollout');
-is_deeply([ map { ec_header_version($_) } @new_files ], [ map { 2 } @new_files ],
-	'it is in format v2 (AES-256-GCM)');
+my @new_files = spill_through_cursor($new, 'new_sort', 2,
+	[ 'a spill file created after the rollout', 'it is in format v2 (AES-256-GCM)' ]);
 is_deeply([ map { ec_header_version($_) } @old_files ], [ map { 1 } @old_files ],
 	'the file created before keeps its format v1 header');
 
@@ -140,12 +145,7 @@ my $good3 = slurp_file($policy);
 ec_write_file($policy, $bad3);
 my @bad_lines = split /\n/, $bad3;
 my ($sigline) = grep { $bad_lines[ $_ - 1 ] =~ /^signature = / } 1 .. @bad_lines;
-$offset = -s $node->logfile;
-$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-ok($node->poll_query_until('postgres',
-	q{SELECT policy_reloads_rejected = 1 FROM ephemeral_crypt_status()}),
-	'bad signature: the reload is counted as rejected');
-my $log = slurp_file($node->logfile, $offset);
+my $log = ec_reload_refused($node, 1, 'bad signature: the reload is counted as rejected');
 like($log,
 	qr/WARNING:  ephemeral_crypt: policy file "\Q$policy\E" not reloaded: the policy file's signature does not verify; the policy in force stays/,
 	'bad signature: WARNING with the reason');

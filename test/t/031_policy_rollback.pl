@@ -65,12 +65,7 @@ is(slurp_file($record), "5\n", 'the data directory records serial 5');
 # ---------------------------------------------------------------------------
 # Rollback at reload.
 put($p4);
-my $offset = -s $node->logfile;
-$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-ok($node->poll_query_until('postgres',
-	q{SELECT policy_reloads_rejected = 1 FROM ephemeral_crypt_status()}),
-	'reload of serial 4: refused and counted');
-my $log = slurp_file($node->logfile, $offset);
+my $log = ec_reload_refused($node, 1, 'reload of serial 4: refused and counted');
 like($log,
 	qr/WARNING:  ephemeral_crypt: policy file "\Q$policy\E" not reloaded: it is older than the policy in force; the policy in force stays/,
 	'reload of serial 4: WARNING');

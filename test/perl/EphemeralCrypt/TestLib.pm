@@ -71,6 +71,8 @@ our @EXPORT = qw(
   ec_deploy_policy
   ec_write_file
   ec_start_refused
+  ec_reload_refused
+  ec_policy_in_sql
   ec_pgbench_sums
   ec_check_pgbench_invariant
   ec_digest
@@ -716,6 +718,33 @@ sub ec_write_file
 	open(my $fh, '>:raw', $path) or die "cannot write $path: $!";
 	print $fh $content;
 	close($fh) or die "cannot close $path: $!";
+	return;
+}
+
+# Reloads the configuration, with a policy file the server must refuse, and
+# asserts ($what) that ephemeral_crypt_status() comes to count $rejected
+# refused reloads. Returns the log written since the reload.
+sub ec_reload_refused
+{
+	my ($node, $rejected, $what) = @_;
+	my $offset = -s $node->logfile;
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	ok($node->poll_query_until('postgres',
+		qq{SELECT policy_reloads_rejected = $rejected FROM ephemeral_crypt_status()}), $what);
+	return slurp_file($node->logfile, $offset);
+}
+
+# Asserts the policy in force as SQL reports it: ephemeral_crypt_policy_version()
+# is $version, and ephemeral_crypt_encryption_status() gives $states, one
+# "category|enabled|degradation" line per category, in name order.
+sub ec_policy_in_sql
+{
+	my ($node, $version, $states, $what) = @_;
+	is($node->safe_psql('postgres', 'SELECT ephemeral_crypt_policy_version()'), $version,
+		"$what: ephemeral_crypt_policy_version()");
+	is($node->safe_psql('postgres',
+		'SELECT category, enabled, degradation FROM ephemeral_crypt_encryption_status() ORDER BY category'),
+		$states, "$what: encryption status per category");
 	return;
 }
 
