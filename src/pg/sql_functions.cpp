@@ -117,22 +117,38 @@ TupleDesc record_result_descriptor(FunctionCallInfo fcinfo) {
 static_assert(EC_ENCRYPTION_STATUS_COLS == 3 + EC_COUNTER_COUNT + 1,
               "every counter of EC_COUNTER_VALUES has a column");
 
+// The start of every set-returning function here: refused unless preloaded,
+// then the whole result in one tuplestore (InitMaterializedSRF), into which
+// the caller puts its rows.
+ReturnSetInfo* begin_result_set(FunctionCallInfo fcinfo) {
+    require_preloaded();
+    InitMaterializedSRF(fcinfo, 0);
+    return reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+}
+
 constexpr int kFileReportColumns = 10;
+
+// Column `column` as text, or NULL where the value is absent: a null pointer
+// or the empty string the engine's fixed buffers hold for "none".
+void text_or_null(Datum* datums, bool* nulls, int column, const char* text) {
+    if (text != nullptr && text[0] != '\0') {
+        datums[column] = CStringGetTextDatum(text);
+    } else {
+        nulls[column] = true;
+    }
+}
+
+// A category's name, or null for "no category" (-1).
+const char* category_name_or_null(int category) {
+    return category >= 0 ? ec_engine_category_name(category) : nullptr;
+}
 
 void file_report_datums(const ec_file_report& report, Datum* datums, bool* nulls) {
     datums[0] = CStringGetTextDatum(report.path);
-    if (report.category >= 0) {
-        datums[1] = CStringGetTextDatum(ec_engine_category_name(report.category));
-    } else {
-        nulls[1] = true;
-    }
+    text_or_null(datums, nulls, 1, category_name_or_null(report.category));
     datums[2] = BoolGetDatum(report.encrypted);
     datums[3] = CStringGetTextDatum(report.header_status);
-    if (report.key_id[0] != '\0') {
-        datums[4] = CStringGetTextDatum(report.key_id);
-    } else {
-        nulls[4] = true;
-    }
+    text_or_null(datums, nulls, 4, report.key_id);
     datums[5] = BoolGetDatum(report.current_instance);
     datums[6] = BoolGetDatum(report.plaintext_audit);
     datums[7] = Int64GetDatum(report.logical_size);
@@ -215,9 +231,7 @@ Datum ephemeral_crypt_key_age(PG_FUNCTION_ARGS) {
 }
 
 Datum ephemeral_crypt_encryption_status(PG_FUNCTION_ARGS) {
-    require_preloaded();
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo* rsinfo = begin_result_set(fcinfo);
     // The calling SQL version's columns, checked as pg_stat_statements checks
     // its own: a definition of any other shape is not one the library serves.
     switch (rsinfo->setDesc->natts) {
@@ -292,9 +306,7 @@ Datum ephemeral_crypt_file_status(PG_FUNCTION_ARGS) {
 }
 
 Datum ephemeral_crypt_scan(PG_FUNCTION_ARGS) {
-    require_preloaded();
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo* rsinfo = begin_result_set(fcinfo);
     int found = 0;
     ec_error error;
     if (ec_engine_scan(&found, &error) != EC_OK) {
@@ -316,9 +328,7 @@ Datum ephemeral_crypt_scan(PG_FUNCTION_ARGS) {
 }
 
 Datum ephemeral_crypt_events(PG_FUNCTION_ARGS) {
-    require_preloaded();
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo* rsinfo = begin_result_set(fcinfo);
     int count = 0;
     uint64_t dropped = 0;
     ec_error error;
@@ -338,16 +348,8 @@ Datum ephemeral_crypt_events(PG_FUNCTION_ARGS) {
         datums[1] = TimestampTzGetDatum(timestamptz_from_unix_ms(event.time_unix_ms));
         datums[2] = Int32GetDatum(event.pid);
         datums[3] = CStringGetTextDatum(event.backend_type);
-        if (event.category >= 0) {
-            datums[4] = CStringGetTextDatum(ec_engine_category_name(event.category));
-        } else {
-            nulls[4] = true;
-        }
-        if (event.file[0] != '\0') {
-            datums[5] = CStringGetTextDatum(event.file);
-        } else {
-            nulls[5] = true;
-        }
+        text_or_null(datums, nulls, 4, category_name_or_null(event.category));
+        text_or_null(datums, nulls, 5, event.file);
         datums[6] = CStringGetTextDatum(event.action);
         datums[7] = Int32GetDatum(event.error_number);
         datums[8] = CStringGetTextDatum(event.policy_version);
@@ -360,9 +362,7 @@ Datum ephemeral_crypt_events(PG_FUNCTION_ARGS) {
 }
 
 Datum ephemeral_crypt_attestation(PG_FUNCTION_ARGS) {
-    require_preloaded();
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo* rsinfo = begin_result_set(fcinfo);
     ec_attestation_snapshot snapshot;
     if (!ec_attestation_read(&snapshot)) {
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
