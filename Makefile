@@ -93,7 +93,9 @@ pg-suite-parity:
 
 # debian/changelog's top entry (its upstream version, before any Debian
 # revision) must be the control file's default_version, and a script must
-# install or update to that version.
+# install or update to that version. As in pg_stat_statements, there is one
+# install script (1.0); CREATE EXTENSION at a later default runs the update
+# scripts from it in turn, so the last of them is the one named here.
 .PHONY: check-version
 check-version:
 	@changelog=$$(sed -n '1s/^[^(]*(\([^)-]*\).*/\1/p' $(ec_srcdir)/debian/changelog); \

@@ -19,9 +19,8 @@
 # Run as root (servers run as $EC_TEST_USER via runuser) or unprivileged.
 # Uses the extension installed in PostgreSQL's libdir.
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
-source scripts/common.sh
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
 
 rounds=${BENCH_ARCHIVE_ROUNDS:-3}
 seconds=${BENCH_ARCHIVE_SECONDS:-30}

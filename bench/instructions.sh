@@ -25,10 +25,8 @@
 # in PostgreSQL's libdir, and needs valgrind. Run as root (postgres runs as
 # $EC_TEST_USER) or as an unprivileged user.
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
-# shellcheck source=scripts/common.sh
-source scripts/common.sh
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
 
 rows=${BENCH_INSN_ROWS:-300000}
 out=${BENCH_INSN_OUT:-$top/bench/INSTRUCTIONS.md}

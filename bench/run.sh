@@ -44,36 +44,35 @@
 #   BENCH_OUT_DIR            where the reports go (bench/, or a /tmp dir in quick mode)
 #   BENCH_KEEP=1             keep the scratch directory under /tmp
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
-source scripts/common.sh
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
 
 t_start=$(date +%s)
 quick=${BENCH_QUICK:-0}
+# knob VARIABLE ENVIRONMENT QUICK FULL: VARIABLE is ENVIRONMENT if it is set
+# and not empty, else the default of the mode (quick or full).
+knob() {
+    local default=$4
+    [ "$quick" = 1 ] && default=$3
+    printf -v "$1" '%s' "${!2:-$default}"
+}
+#    variable     environment           quick  full
+knob rounds       BENCH_ROUNDS          1      18
+knob temp_repeat  BENCH_TEMP_REPEAT     1      3
+knob scale        BENCH_SCALE           0.3    3
+knob pgb_rounds   BENCH_PGBENCH_ROUNDS  1      5
+knob pgb_secs     BENCH_PGBENCH_SECONDS 5      20
+knob pgb_scale    BENCH_PGBENCH_SCALE   2      10
+knob starts       BENCH_STARTS          3      10
+knob engine_reps  BENCH_ENGINE_REPS     2      5
+knob profile      BENCH_PROFILE         0      1
+knob out_dir      BENCH_OUT_DIR         /tmp/ephemeral_crypt-bench-quick "$top/bench"
+# Set but empty means no release, so the full run's default applies only
+# when the variable is unset.
 if [ "$quick" = 1 ]; then
-    rounds=${BENCH_ROUNDS:-1}
-    temp_repeat=${BENCH_TEMP_REPEAT:-1}
-    scale=${BENCH_SCALE:-0.3}
-    pgb_rounds=${BENCH_PGBENCH_ROUNDS:-1}
-    pgb_secs=${BENCH_PGBENCH_SECONDS:-5}
-    pgb_scale=${BENCH_PGBENCH_SCALE:-2}
-    starts=${BENCH_STARTS:-3}
-    engine_reps=${BENCH_ENGINE_REPS:-2}
-    profile=${BENCH_PROFILE:-0}
     engine_releases=${BENCH_ENGINE_RELEASES-}
-    out_dir=${BENCH_OUT_DIR:-/tmp/ephemeral_crypt-bench-quick}
 else
-    rounds=${BENCH_ROUNDS:-18}
-    temp_repeat=${BENCH_TEMP_REPEAT:-3}
-    scale=${BENCH_SCALE:-3}
-    pgb_rounds=${BENCH_PGBENCH_ROUNDS:-5}
-    pgb_secs=${BENCH_PGBENCH_SECONDS:-20}
-    pgb_scale=${BENCH_PGBENCH_SCALE:-10}
-    starts=${BENCH_STARTS:-10}
-    engine_reps=${BENCH_ENGINE_REPS:-5}
-    profile=${BENCH_PROFILE:-1}
     engine_releases=${BENCH_ENGINE_RELEASES-trixie sid}
-    out_dir=${BENCH_OUT_DIR:-$top/bench}
 fi
 pgb_clients=${BENCH_PGBENCH_CLIENTS:-4}
 port_base=${BENCH_PORT_BASE:-55470}

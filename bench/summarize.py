@@ -268,6 +268,13 @@ class Section:
     csv: list = field(default_factory=list)   # section,item,state,median,min,max,unit,ratio,ratio_basis,target,verdict
     bars: list = field(default_factory=list)  # ChartBar
 
+    @classmethod
+    def titled(cls, heading):
+        """A section whose report opens with `## heading` and a blank line."""
+        section = cls()
+        section.md += [f"## {heading}", ""]
+        return section
+
 
 SQL_WORKLOADS = [("sort", "sort, `ORDER BY` text, work_mem 64MB"),
                  ("hashjoin", "hash join, work_mem 32MB, spills"),
@@ -1007,11 +1014,9 @@ def engine_release_rows(run, out, name, engine_json, speed_section, libs):
 
 
 def engine_releases_section(run):
-    out = Section()
+    out = Section.titled("Engine on each release's libraries (higher is better)")
     target = TARGET["engine"]
     md = out.md
-    md.append("## Engine on each release's libraries (higher is better)")
-    md.append("")
     md.append(f"The same `engine_bench` and `openssl speed -evp aes-256-xts -bytes 8192`, built and run in each "
               f"release's chroot with its compiler, OpenSSL and libgcrypt (bookworm is this host; trixie carries "
               f"PostgreSQL 17; sid carries 18 and 19). MB/s, medians. **Fastest** is the fastest AES-256-XTS among "
@@ -1080,11 +1085,9 @@ def gcm_releases_section(run):
 
 
 def layer_section(run):
-    out = Section()
+    out = Section.titled("The libc layer: 8 KiB pwrite/pread on a real file (higher is better)")
     layer, _ = bench_medians(run.path("layer.json"))
     md = out.md
-    md.append("## The libc layer: 8 KiB pwrite/pread on a real file (higher is better)")
-    md.append("")
     md.append(f"`build/layer_bench --benchmark_repetitions={run.meta['engine_reps']}` (medians, repetitions interleaved at random): `ec_pwrite`/`ec_pread` "
               f"(the wrappers the GOT patcher installs) on an encrypted spill file, against `::pwrite`/`::pread` "
               f"on an ordinary file in the same directory, 8 MiB file, page-aligned offsets. \"pass-through\" is an "
@@ -1171,11 +1174,9 @@ def concurrency_section(run):
 
 
 def startup_section(run):
-    out = Section()
+    out = Section.titled("Server start (lower is better)")
     target = TARGET["startup"]
     md = out.md
-    md.append("## Server start (lower is better)")
-    md.append("")
     md.append(f"Time from just before `exec postgres` to the postmaster's own timestamp (`log_line_prefix` `%n`) on "
               f"\"database system is ready to accept connections\", {run.meta['starts']} starts per state alternated, "
               f"each on a fresh copy of one initdb'ed directory (a WAL-encrypted cluster cannot be restarted yet, "
@@ -1228,13 +1229,11 @@ def encryption_status_section(run):
 
 def targets_summary_section(csv_rows):
     """The count of verdicts over every row before it, and each MISS and UNCLEAR."""
-    out = Section()
+    out = Section.titled("Targets")
     misses = [r for r in csv_rows if r[10] == "MISS"]
     unclear = [r for r in csv_rows if r[10] == "UNCLEAR"]
     passes = [r for r in csv_rows if r[10] == "PASS"]
     md = out.md
-    md.append("## Targets")
-    md.append("")
     md.append(f"{len(passes)} PASS, {len(unclear)} UNCLEAR, {len(misses)} MISS. A missed target is reported, "
               "not treated as a failure.")
     if misses or unclear:
@@ -1278,9 +1277,7 @@ def profile_section(run):
 
 
 def files_section():
-    out = Section()
-    out.md.append("## Files")
-    out.md.append("")
+    out = Section.titled("Files")
     out.md.append("- `bench/RESULTS.md`: this report; `bench/results.csv`: one row per figure (median, min, max, "
                   "ratio, target, verdict); `bench/results-runs.csv`: every single run; `bench/ratios.png`: the "
                   "ratios as a chart (when gnuplot is installed).")

@@ -221,18 +221,35 @@ int command_keygen(int argc, char** argv) {
     return kExitOk;
 }
 
-int command_sign(int argc, char** argv) {
-    Arguments args;
+// The arguments of a command that takes exactly one POLICYFILE (sign,
+// verify, show, digest): the options `allowed`, of which `required`, unless
+// empty, must be given (`required_value` names its value in the usage
+// error). Returns kExitOk (0), or the usage error's exit code, the error
+// printed.
+int parse_policy_file_arguments(int argc, char** argv, const std::string& command,
+                                const std::vector<std::string>& allowed,
+                                const std::string& required, const std::string& required_value,
+                                Arguments& args) {
     std::string error;
-    if (!parse_arguments(argc, argv, {"--secret", "-o"}, args, error)) {
+    if (!parse_arguments(argc, argv, allowed, args, error)) {
         return usage_error(error);
     }
-    if (args.options.count("--secret") == 0) {
-        return usage_error("sign needs --secret SECFILE");
+    if (!required.empty() && args.options.count(required) == 0) {
+        return usage_error(command + " needs " + required + " " + required_value);
     }
     if (args.positional.size() != 1) {
-        return usage_error("sign needs exactly one POLICYFILE");
+        return usage_error(command + " needs exactly one POLICYFILE");
     }
+    return kExitOk;
+}
+
+int command_sign(int argc, char** argv) {
+    Arguments args;
+    if (const int failed = parse_policy_file_arguments(argc, argv, "sign", {"--secret", "-o"},
+                                                       "--secret", "SECFILE", args)) {
+        return failed;
+    }
+    std::string error;
     const std::string& policy_path = args.positional[0];
     const std::string output_path =
         args.options.count("-o") != 0 ? args.options["-o"] : policy_path;
@@ -295,20 +312,29 @@ void print_lifecycle(const Policy& policy) {
     }
 }
 
-int command_show(int argc, char** argv) {
+// Loads the one unsigned POLICYFILE that `command` (show, digest) takes,
+// without options, into `result`. Returns kExitOk (0), or the command's exit
+// code with the error printed when the arguments are wrong or the file is
+// not a valid unsigned policy.
+int load_unsigned_policy_argument(int argc, char** argv, const std::string& command,
+                                  PolicyFileResult& result) {
     Arguments args;
-    std::string error;
-    if (!parse_arguments(argc, argv, {}, args, error)) {
-        return usage_error(error);
-    }
-    if (args.positional.size() != 1) {
-        return usage_error("show needs exactly one POLICYFILE");
+    if (const int failed = parse_policy_file_arguments(argc, argv, command, {}, "", "", args)) {
+        return failed;
     }
     const std::string& policy_path = args.positional[0];
-    const PolicyFileResult result = load_policy_file(policy_path, "");
+    result = load_policy_file(policy_path, "");
     if (result.status != PolicyFileStatus::Unsigned) {
         return failure(policy_path + ": " + std::string(policy_file_status_name(result.status)) +
                        ": " + result.error);
+    }
+    return kExitOk;
+}
+
+int command_show(int argc, char** argv) {
+    PolicyFileResult result;
+    if (const int failed = load_unsigned_policy_argument(argc, argv, "show", result)) {
+        return failed;
     }
     std::printf("version: %s\n", result.policy.version.c_str());
     for (const Category category : kAllCategories) {
@@ -328,16 +354,11 @@ int command_show(int argc, char** argv) {
 
 int command_verify(int argc, char** argv) {
     Arguments args;
+    if (const int failed = parse_policy_file_arguments(argc, argv, "verify", {"--public"},
+                                                       "--public", "PUBFILE", args)) {
+        return failed;
+    }
     std::string error;
-    if (!parse_arguments(argc, argv, {"--public"}, args, error)) {
-        return usage_error(error);
-    }
-    if (args.options.count("--public") == 0) {
-        return usage_error("verify needs --public PUBFILE");
-    }
-    if (args.positional.size() != 1) {
-        return usage_error("verify needs exactly one POLICYFILE");
-    }
     const std::string& policy_path = args.positional[0];
     std::string public_text;
     if (!read_file(args.options["--public"], public_text, error)) {
@@ -367,19 +388,9 @@ int command_verify(int argc, char** argv) {
 }
 
 int command_digest(int argc, char** argv) {
-    Arguments args;
-    std::string error;
-    if (!parse_arguments(argc, argv, {}, args, error)) {
-        return usage_error(error);
-    }
-    if (args.positional.size() != 1) {
-        return usage_error("digest needs exactly one POLICYFILE");
-    }
-    const std::string& policy_path = args.positional[0];
-    const PolicyFileResult result = load_policy_file(policy_path, "");
-    if (result.status != PolicyFileStatus::Unsigned) {
-        return failure(policy_path + ": " + std::string(policy_file_status_name(result.status)) +
-                       ": " + result.error);
+    PolicyFileResult result;
+    if (const int failed = load_unsigned_policy_argument(argc, argv, "digest", result)) {
+        return failed;
     }
     const std::string digest = policy_digest_hex(result.policy);
     if (digest.empty()) {

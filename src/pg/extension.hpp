@@ -34,6 +34,15 @@ struct EphemeralCryptState {
 
 extern EphemeralCryptState ec_state;
 
+/*---- Background workers (module.cpp) ----*/
+
+// When a background worker of the extension starts.
+enum class EcWorkerStart { PostmasterStart, RecoveryFinished };
+// Registers a worker of this library: it attaches to shared memory and is
+// restarted 5 s after it exits; `name` is both its name and its type, as
+// pg_stat_activity shows them.
+void ec_register_worker(const char* function_name, const char* name, EcWorkerStart start);
+
 /*---- Settings (guc.cpp) ----*/
 
 // Defines every ephemeral_crypt.* setting and reserves the prefix.

@@ -21,6 +21,8 @@
  */
 #include "pg/pg_includes.hpp"
 
+#include "postmaster/bgworker.h"
+
 #include "pg/extension.hpp"
 
 extern "C" {
@@ -30,6 +32,21 @@ PGDLLEXPORT void _PG_init(void);
 }
 
 EphemeralCryptState ec_state;
+
+void ec_register_worker(const char* function_name, const char* name, EcWorkerStart start) {
+    BackgroundWorker worker;
+    memset(&worker, 0, sizeof(worker));
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+    worker.bgw_start_time = start == EcWorkerStart::PostmasterStart
+                                ? BgWorkerStart_PostmasterStart
+                                : BgWorkerStart_RecoveryFinished;
+    worker.bgw_restart_time = 5;
+    snprintf(worker.bgw_library_name, BGW_MAXLEN, "ephemeral_crypt");
+    snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function_name);
+    snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
+    snprintf(worker.bgw_type, BGW_MAXLEN, "%s", name);
+    RegisterBackgroundWorker(&worker);
+}
 
 namespace {
 

@@ -283,15 +283,7 @@ void ec_policy_lifecycle_init() {
     ClientAuthentication_hook = refuse_login_while_stale;
     // Always registered: it reloads a policy file, and runs the periodic
     // attestation (attestation.cpp), which a reload may turn on.
-    BackgroundWorker worker;
-    memset(&worker, 0, sizeof(worker));
-    worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
     // From the postmaster's start, so a standby reloads too.
-    worker.bgw_start_time = BgWorkerStart_PostmasterStart;
-    worker.bgw_restart_time = 5;
-    snprintf(worker.bgw_library_name, BGW_MAXLEN, "ephemeral_crypt");
-    snprintf(worker.bgw_function_name, BGW_MAXLEN, "ephemeral_crypt_policy_worker_main");
-    snprintf(worker.bgw_name, BGW_MAXLEN, "ephemeral_crypt policy");
-    snprintf(worker.bgw_type, BGW_MAXLEN, "ephemeral_crypt policy");
-    RegisterBackgroundWorker(&worker);
+    ec_register_worker("ephemeral_crypt_policy_worker_main", "ephemeral_crypt policy",
+                       EcWorkerStart::PostmasterStart);
 }

@@ -117,22 +117,50 @@ TupleDesc record_result_descriptor(FunctionCallInfo fcinfo) {
 static_assert(EC_ENCRYPTION_STATUS_COLS == 3 + EC_COUNTER_COUNT + 1,
               "every counter of EC_COUNTER_VALUES has a column");
 
+// The start of every set-returning function here: refused unless preloaded,
+// then the whole result in one tuplestore (InitMaterializedSRF), into which
+// the caller puts its rows.
+ReturnSetInfo* begin_result_set(FunctionCallInfo fcinfo) {
+    require_preloaded();
+    InitMaterializedSRF(fcinfo, 0);
+    return reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+}
+
+// One row of a set-returning function's result: its values, none NULL
+// until set so, put into the result's tuplestore.
+template <int Columns>
+struct ResultRow {
+    Datum datums[Columns];
+    bool nulls[Columns] = {false};
+
+    void put(ReturnSetInfo* rsinfo) {
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
+    }
+};
+
 constexpr int kFileReportColumns = 10;
+
+// Column `column` as text, or NULL where the value is absent: a null pointer
+// or the empty string the engine's fixed buffers hold for "none".
+void text_or_null(Datum* datums, bool* nulls, int column, const char* text) {
+    if (text != nullptr && text[0] != '\0') {
+        datums[column] = CStringGetTextDatum(text);
+    } else {
+        nulls[column] = true;
+    }
+}
+
+// A category's name, or null for "no category" (-1).
+const char* category_name_or_null(int category) {
+    return category >= 0 ? ec_engine_category_name(category) : nullptr;
+}
 
 void file_report_datums(const ec_file_report& report, Datum* datums, bool* nulls) {
     datums[0] = CStringGetTextDatum(report.path);
-    if (report.category >= 0) {
-        datums[1] = CStringGetTextDatum(ec_engine_category_name(report.category));
-    } else {
-        nulls[1] = true;
-    }
+    text_or_null(datums, nulls, 1, category_name_or_null(report.category));
     datums[2] = BoolGetDatum(report.encrypted);
     datums[3] = CStringGetTextDatum(report.header_status);
-    if (report.key_id[0] != '\0') {
-        datums[4] = CStringGetTextDatum(report.key_id);
-    } else {
-        nulls[4] = true;
-    }
+    text_or_null(datums, nulls, 4, report.key_id);
     datums[5] = BoolGetDatum(report.current_instance);
     datums[6] = BoolGetDatum(report.plaintext_audit);
     datums[7] = Int64GetDatum(report.logical_size);
@@ -215,9 +243,7 @@ Datum ephemeral_crypt_key_age(PG_FUNCTION_ARGS) {
 }
 
 Datum ephemeral_crypt_encryption_status(PG_FUNCTION_ARGS) {
-    require_preloaded();
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo* rsinfo = begin_result_set(fcinfo);
     // The calling SQL version's columns, checked as pg_stat_statements checks
     // its own: a definition of any other shape is not one the library serves.
     switch (rsinfo->setDesc->natts) {
@@ -235,21 +261,20 @@ Datum ephemeral_crypt_encryption_status(PG_FUNCTION_ARGS) {
         if (!ec_engine_read_counters(category, &values)) {
             continue;
         }
-        Datum datums[EC_ENCRYPTION_STATUS_COLS];
-        bool nulls[EC_ENCRYPTION_STATUS_COLS] = {false};
+        ResultRow<EC_ENCRYPTION_STATUS_COLS> row;
         int column = 0;
-        datums[column++] = CStringGetTextDatum(ec_engine_category_name(category));
-        datums[column++] = BoolGetDatum(ec_state.settings.encrypt[category]);
-        datums[column++] =
+        row.datums[column++] = CStringGetTextDatum(ec_engine_category_name(category));
+        row.datums[column++] = BoolGetDatum(ec_state.settings.encrypt[category]);
+        row.datums[column++] =
             CStringGetTextDatum(ec_engine_degradation_name(state.policy.degradation[category]));
 #define EC_COUNTER_DATUM(type, name) \
-    datums[column++] = Int64GetDatum(static_cast<int64>(values.name));
+    row.datums[column++] = Int64GetDatum(static_cast<int64>(values.name));
         EC_COUNTER_VALUES(EC_COUNTER_DATUM)
 #undef EC_COUNTER_DATUM
-        datums[column++] =
+        row.datums[column++] =
             CStringGetTextDatum(ec_engine_cipher_name(state.policy.cipher[category]));
         Assert(column == EC_ENCRYPTION_STATUS_COLS);
-        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
+        row.put(rsinfo);
     }
     return static_cast<Datum>(0);
 }
@@ -292,9 +317,7 @@ Datum ephemeral_crypt_file_status(PG_FUNCTION_ARGS) {
 }
 
 Datum ephemeral_crypt_scan(PG_FUNCTION_ARGS) {
-    require_preloaded();
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo* rsinfo = begin_result_set(fcinfo);
     int found = 0;
     ec_error error;
     if (ec_engine_scan(&found, &error) != EC_OK) {
@@ -307,18 +330,15 @@ Datum ephemeral_crypt_scan(PG_FUNCTION_ARGS) {
         if (!ec_engine_scan_result(i, &report)) {
             break;
         }
-        Datum datums[kFileReportColumns];
-        bool nulls[kFileReportColumns] = {false};
-        file_report_datums(report, datums, nulls);
-        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
+        ResultRow<kFileReportColumns> row;
+        file_report_datums(report, row.datums, row.nulls);
+        row.put(rsinfo);
     }
     return static_cast<Datum>(0);
 }
 
 Datum ephemeral_crypt_events(PG_FUNCTION_ARGS) {
-    require_preloaded();
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo* rsinfo = begin_result_set(fcinfo);
     int count = 0;
     uint64_t dropped = 0;
     ec_error error;
@@ -332,37 +352,26 @@ Datum ephemeral_crypt_events(PG_FUNCTION_ARGS) {
         if (!ec_engine_event_at(i, &event)) {
             break;
         }
-        Datum datums[kColumns];
-        bool nulls[kColumns] = {false};
-        datums[0] = Int64GetDatum(static_cast<int64>(event.id));
-        datums[1] = TimestampTzGetDatum(timestamptz_from_unix_ms(event.time_unix_ms));
-        datums[2] = Int32GetDatum(event.pid);
-        datums[3] = CStringGetTextDatum(event.backend_type);
-        if (event.category >= 0) {
-            datums[4] = CStringGetTextDatum(ec_engine_category_name(event.category));
-        } else {
-            nulls[4] = true;
-        }
-        if (event.file[0] != '\0') {
-            datums[5] = CStringGetTextDatum(event.file);
-        } else {
-            nulls[5] = true;
-        }
-        datums[6] = CStringGetTextDatum(event.action);
-        datums[7] = Int32GetDatum(event.error_number);
-        datums[8] = CStringGetTextDatum(event.policy_version);
-        datums[9] = CStringGetTextDatum(event.policy_digest);
-        datums[10] = CStringGetTextDatum(event.key_id);
-        datums[11] = CStringGetTextDatum(event.detail);
-        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
+        ResultRow<kColumns> row;
+        row.datums[0] = Int64GetDatum(static_cast<int64>(event.id));
+        row.datums[1] = TimestampTzGetDatum(timestamptz_from_unix_ms(event.time_unix_ms));
+        row.datums[2] = Int32GetDatum(event.pid);
+        row.datums[3] = CStringGetTextDatum(event.backend_type);
+        text_or_null(row.datums, row.nulls, 4, category_name_or_null(event.category));
+        text_or_null(row.datums, row.nulls, 5, event.file);
+        row.datums[6] = CStringGetTextDatum(event.action);
+        row.datums[7] = Int32GetDatum(event.error_number);
+        row.datums[8] = CStringGetTextDatum(event.policy_version);
+        row.datums[9] = CStringGetTextDatum(event.policy_digest);
+        row.datums[10] = CStringGetTextDatum(event.key_id);
+        row.datums[11] = CStringGetTextDatum(event.detail);
+        row.put(rsinfo);
     }
     return static_cast<Datum>(0);
 }
 
 Datum ephemeral_crypt_attestation(PG_FUNCTION_ARGS) {
-    require_preloaded();
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo* rsinfo = begin_result_set(fcinfo);
     ec_attestation_snapshot snapshot;
     if (!ec_attestation_read(&snapshot)) {
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -373,32 +382,33 @@ Datum ephemeral_crypt_attestation(PG_FUNCTION_ARGS) {
     constexpr int kColumns = 10;
     const int rows = snapshot.has_run ? snapshot.report.check_count : 0;
     for (int i = 0; i < (rows > 0 ? rows : 1); ++i) {
-        Datum datums[kColumns];
-        bool nulls[kColumns] = {false};
-        datums[0] = BoolGetDatum(snapshot.enabled);
+        ResultRow<kColumns> row;
+        row.datums[0] = BoolGetDatum(snapshot.enabled);
         if (snapshot.has_run) {
-            datums[1] = TimestampTzGetDatum(timestamptz_from_unix_ms(snapshot.last_run_unix_ms));
-            datums[5] = Float8GetDatum(static_cast<double>(snapshot.duration_us) / 1000.0);
-            datums[6] = Float8GetDatum(static_cast<double>(snapshot.cpu_us) / 1000.0);
-            datums[8] = Int32GetDatum(snapshot.report.files_scanned);
-            datums[9] = BoolGetDatum(snapshot.report.scan_cut_short);
+            row.datums[1] =
+                TimestampTzGetDatum(timestamptz_from_unix_ms(snapshot.last_run_unix_ms));
+            row.datums[5] = Float8GetDatum(static_cast<double>(snapshot.duration_us) / 1000.0);
+            row.datums[6] = Float8GetDatum(static_cast<double>(snapshot.cpu_us) / 1000.0);
+            row.datums[8] = Int32GetDatum(snapshot.report.files_scanned);
+            row.datums[9] = BoolGetDatum(snapshot.report.scan_cut_short);
         } else {
-            nulls[1] = nulls[5] = nulls[6] = nulls[8] = nulls[9] = true;
+            row.nulls[1] = row.nulls[5] = row.nulls[6] = row.nulls[8] = row.nulls[9] = true;
         }
         if (rows > 0) {
             const ec_attestation_check& check = snapshot.report.checks[i];
-            datums[2] = CStringGetTextDatum(check.name);
-            datums[3] = BoolGetDatum(check.passed);
-            datums[4] = CStringGetTextDatum(check.detail);
+            row.datums[2] = CStringGetTextDatum(check.name);
+            row.datums[3] = BoolGetDatum(check.passed);
+            row.datums[4] = CStringGetTextDatum(check.detail);
         } else {
-            nulls[2] = nulls[3] = nulls[4] = true;
+            row.nulls[2] = row.nulls[3] = row.nulls[4] = true;
         }
         if (snapshot.enabled && snapshot.next_run_unix_ms != 0) {
-            datums[7] = TimestampTzGetDatum(timestamptz_from_unix_ms(snapshot.next_run_unix_ms));
+            row.datums[7] =
+                TimestampTzGetDatum(timestamptz_from_unix_ms(snapshot.next_run_unix_ms));
         } else {
-            nulls[7] = true;
+            row.nulls[7] = true;
         }
-        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
+        row.put(rsinfo);
     }
     return static_cast<Datum>(0);
 }

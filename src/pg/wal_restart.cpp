@@ -361,16 +361,8 @@ void ec_wal_restart_register() {
         RegisterXactCallback(arm_single_user_seal, nullptr);  // single-user mode
         return;
     }
-    BackgroundWorker worker;
-    memset(&worker, 0, sizeof(worker));
-    worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    worker.bgw_restart_time = 5;
-    snprintf(worker.bgw_library_name, BGW_MAXLEN, "ephemeral_crypt");
-    snprintf(worker.bgw_function_name, BGW_MAXLEN, "ephemeral_crypt_wal_sealer_main");
-    snprintf(worker.bgw_name, BGW_MAXLEN, "ephemeral_crypt WAL sealer");
-    snprintf(worker.bgw_type, BGW_MAXLEN, "ephemeral_crypt WAL sealer");
-    RegisterBackgroundWorker(&worker);
+    ec_register_worker("ephemeral_crypt_wal_sealer_main", "ephemeral_crypt WAL sealer",
+                       EcWorkerStart::RecoveryFinished);
 }
 
 void ec_wal_restart_prepare() {

@@ -1,16 +1,21 @@
 // The SQL columns of ephemeral_crypt_encryption_status() and of the
 // ephemeral_crypt_counters view against the one counter list
 // (EC_CATEGORY_COUNTERS in core/counters.hpp). The SQL scripts of released
-// versions never change, so the C++ side has to follow them: the current
-// version's script must name every counter, in the list's order, and 1.0's
-// a prefix of it.
+// versions never change, so the C++ side has to follow them. As in
+// pg_stat_statements, there is one install script (1.0) and a chain of update
+// scripts, which CREATE EXTENSION at the default version runs in turn: the
+// columns in force are those of the last script in the chain that creates the
+// function or the view. They must name every counter, in the list's order,
+// and 1.0's a prefix of it.
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/counters.hpp"
@@ -31,6 +36,61 @@ std::string current_version() {
     std::smatch match;
     EXPECT_TRUE(std::regex_search(control, match, std::regex("default_version = '([^']+)'")));
     return match.size() > 1 ? match[1].str() : std::string();
+}
+
+// The scripts CREATE EXTENSION runs for the default version, in order: the
+// one install script, then the update scripts from its version to the default.
+std::vector<std::string> install_chain() {
+    const std::string target = current_version();
+    const std::regex install_name("ephemeral_crypt--([0-9.]+)\\.sql");
+    const std::regex update_name("ephemeral_crypt--([0-9.]+)--([0-9.]+)\\.sql");
+    std::vector<std::string> installs;
+    std::vector<std::pair<std::string, std::string>> updates;  // from, to
+    for (const auto& entry :
+         std::filesystem::directory_iterator(std::string(EC_SOURCE_DIR) + "/sql")) {
+        const std::string name = entry.path().filename().string();
+        std::smatch match;
+        if (std::regex_match(name, match, install_name)) {
+            installs.push_back(match[1].str());
+        } else if (std::regex_match(name, match, update_name)) {
+            updates.emplace_back(match[1].str(), match[2].str());
+        }
+    }
+    EXPECT_EQ(installs.size(), 1u) << "one install script, the rest updates";
+    if (installs.size() != 1) {
+        return {};
+    }
+    std::vector<std::string> chain{
+        read_source_file("sql/ephemeral_crypt--" + installs[0] + ".sql")};
+    std::string version = installs[0];
+    while (version != target) {
+        std::vector<std::string> next;
+        for (const auto& [from, to] : updates) {
+            if (from == version) {
+                next.push_back(to);
+            }
+        }
+        EXPECT_EQ(next.size(), 1u) << "one update from " << version;
+        if (next.size() != 1 || chain.size() > updates.size()) {
+            return {};
+        }
+        chain.push_back(
+            read_source_file("sql/ephemeral_crypt--" + version + "--" + next[0] + ".sql"));
+        version = next[0];
+    }
+    return chain;
+}
+
+// The last script of the chain that contains `definition`: the one whose
+// definition is in force after CREATE EXTENSION.
+std::string latest_with(const std::vector<std::string>& chain, const std::string& definition) {
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+        if (it->find(definition) != std::string::npos) {
+            return *it;
+        }
+    }
+    ADD_FAILURE() << "no script creates " << definition;
+    return {};
 }
 
 // The text from `start` to the first `end` after it.
@@ -81,10 +141,11 @@ std::vector<std::string> counter_names(std::size_t count) {
 }
 
 TEST(CounterList, CurrentSqlColumnsAreTheCounterList) {
-    const std::string script =
-        read_source_file("sql/ephemeral_crypt--" + current_version() + ".sql");
+    const std::vector<std::string> chain = install_chain();
+    ASSERT_FALSE(chain.empty());
     const std::vector<std::string> columns =
-        out_columns(script, "ephemeral_crypt_encryption_status");
+        out_columns(latest_with(chain, "CREATE FUNCTION ephemeral_crypt_encryption_status("),
+                    "ephemeral_crypt_encryption_status");
     // category, enabled, degradation, the counters, cipher.
     ASSERT_EQ(columns.size(), 3 + kCounterFieldCount + 1);
     EXPECT_EQ(std::vector<std::string>(columns.begin(), columns.begin() + 3),
@@ -92,7 +153,8 @@ TEST(CounterList, CurrentSqlColumnsAreTheCounterList) {
     EXPECT_EQ(std::vector<std::string>(columns.begin() + 3, columns.end() - 1),
               counter_names(kCounterFieldCount));
     EXPECT_EQ(columns.back(), "cipher");
-    EXPECT_EQ(view_counter_columns(script), counter_names(kCounterFieldCount));
+    EXPECT_EQ(view_counter_columns(latest_with(chain, "CREATE VIEW ephemeral_crypt_counters AS")),
+              counter_names(kCounterFieldCount));
 }
 
 TEST(CounterList, FirstVersionColumnsArePrefixOfTheList) {

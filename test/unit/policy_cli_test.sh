@@ -22,8 +22,18 @@ run() {
     set -e
 }
 
+# The last run exited with status $1; else fail, saying what ran ($2).
+expect_exit() {
+    [ "$status" -eq "$1" ] || fail "$2 exited $status: $output"
+}
+
+# The last run printed a line that is all of the basic regular expression $1.
+expect_line() {
+    grep -qx -- "$1" <<<"$output" || fail "no line '$1' in the output: $output"
+}
+
 run keygen --public "$work/policy.pub" --secret "$work/policy.sec"
-[ "$status" -eq 0 ] || fail "keygen exited $status: $output"
+expect_exit 0 "keygen"
 [ "$(stat -c %a "$work/policy.sec")" = 600 ] || fail "secret key mode is not 0600"
 grep -Eqx '[0-9a-f]{64}' "$work/policy.pub" || fail "public key is not 64 hex digits"
 
@@ -41,18 +51,18 @@ wal = off
 POLICY
 
 run sign --secret "$work/policy.sec" "$work/policy.conf"
-[ "$status" -eq 0 ] || fail "sign exited $status: $output"
+expect_exit 0 "sign"
 grep -q '^signature = ' "$work/policy.conf" || fail "no signature line after sign"
 
 run verify --public "$work/policy.pub" "$work/policy.conf"
-[ "$status" -eq 0 ] || fail "verify of a signed file exited $status: $output"
-grep -q '^status: ok$' <<<"$output" || fail "verify did not print status ok: $output"
-grep -q '^version: 2026-11-01.3$' <<<"$output" || fail "verify did not print the version"
-grep -Eq '^digest: [0-9a-f]{64}$' <<<"$output" || fail "verify did not print the digest"
+expect_exit 0 "verify of a signed file"
+expect_line 'status: ok'
+expect_line 'version: 2026-11-01.3'
+expect_line 'digest: [0-9a-f]\{64\}'
 
 run digest "$work/policy.conf"
-[ "$status" -eq 0 ] || fail "digest exited $status: $output"
-grep -Eqx '[0-9a-f]{64}' <<<"$output" || fail "digest did not print 64 hex digits: $output"
+expect_exit 0 "digest"
+expect_line '[0-9a-f]\{64\}'
 signed_digest=$output
 
 # Comments do not count: the signature still verifies after adding one.
@@ -95,12 +105,12 @@ POLICY
 run sign --secret "$work/policy.sec" "$work/lifecycle.conf"
 [ "$status" -eq 0 ] && grep -q 'serial 42' <<<"$output" || fail "sign with serial: $output"
 run verify --public "$work/policy.pub" "$work/lifecycle.conf"
-[ "$status" -eq 0 ] || fail "verify with lifecycle keys exited $status: $output"
-grep -qx 'serial: 42' <<<"$output" || fail "verify did not print the serial: $output"
-grep -qx 'not_after: 2999-01-01T00:00:00Z' <<<"$output" || fail "verify did not print not_after: $output"
-grep -qx 'max_key_age: 30d (2592000 seconds)' <<<"$output" || fail "verify did not print max_key_age: $output"
+expect_exit 0 "verify with lifecycle keys"
+expect_line 'serial: 42'
+expect_line 'not_after: 2999-01-01T00:00:00Z'
+expect_line 'max_key_age: 30d (2592000 seconds)'
 run show "$work/lifecycle.conf"
-[ "$status" -eq 0 ] || fail "show exited $status: $output"
+expect_exit 0 "show"
 grep -qx 'serial: 42' <<<"$output" && grep -qx 'spill: encrypted, fail_closed, AES-256-XTS' <<<"$output" &&
     grep -qx 'signature: line 8' <<<"$output" || fail "show output: $output"
 sed 's/^serial = 42$/serial = 43/' "$work/lifecycle.conf" >"$work/bumped.conf"
