@@ -9,7 +9,6 @@
 #include "core/instance_key.hpp"
 #include "engine/startup.hpp"
 #include "interpose/layer.hpp"
-#include "interpose/real_libc.hpp"
 
 namespace ephemeral_crypt::engine {
 
@@ -28,11 +27,13 @@ bool expose_key_for_testing(const char* path) noexcept {
     key->copy_key_bytes_for_testing(bytes);
     bool ok = to_hex(bytes, sizeof(bytes), hex, sizeof(hex));
     hex[2 * kInstanceKeyBytes] = '\n';  // replaces the NUL: the file holds digits and a newline
-    const int fd = interpose::real().open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    const int fd = interpose::plaintext_file_calls().open(
+        path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     ok = ok && fd >= 0 &&
-         interpose::real().write(fd, hex, sizeof(hex)) == static_cast<ssize_t>(sizeof(hex));
+         interpose::plaintext_file_calls().write(fd, hex, sizeof(hex)) ==
+             static_cast<ssize_t>(sizeof(hex));
     if (fd >= 0) {
-        interpose::real().close(fd);
+        interpose::plaintext_file_calls().close(fd);
     }
     sodium_memzero(bytes, sizeof(bytes));
     sodium_memzero(hex, sizeof(hex));
