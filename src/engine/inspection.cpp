@@ -16,6 +16,8 @@
 
 #include "core/data_layout.hpp"
 #include "core/file_header.hpp"
+#include "core/file_io.hpp"
+#include "core/path_classifier.hpp"
 #include "interpose/layer.hpp"
 
 namespace ephemeral_crypt::engine {
@@ -72,17 +74,18 @@ FileReport report_for(const std::string& display_path, const std::string& full_p
     FileReport out;
     out.path = display_path;
     out.category = classify_path(full_path, roots);
+    const FileCalls libc = ip::plaintext_file_calls();
     struct stat st {};
-    if (ip::plaintext_file_calls().stat(full_path.c_str(), &st) == 0) {
+    if (libc.stat(full_path.c_str(), &st) == 0) {
         out.physical_size = st.st_size;
         out.logical_size = st.st_size;
     }
     std::uint8_t header[kHeaderBytes];
     ssize_t n = -1;
-    const int fd = ip::plaintext_file_calls().open(full_path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = libc.open(full_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        n = ip::plaintext_file_calls().pread(fd, header, sizeof(header), 0);
-        ip::plaintext_file_calls().close(fd);
+        n = libc.pread(fd, header, sizeof(header), 0);
+        libc.close(fd);
     }
     if (n <= 0) {
         out.header_status = n == 0 ? "empty" : "unreadable";

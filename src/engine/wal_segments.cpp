@@ -27,13 +27,14 @@ namespace {
 // Reads the segment's first bytes into `segment`; false if it cannot be
 // opened (it is then left out, as if it had vanished).
 bool classify_segment(WalSegment& segment, const InstanceKey* key) {
-    const int fd = ip::plaintext_file_calls().open(segment.path.c_str(), O_RDONLY | O_CLOEXEC);
+    const FileCalls libc = ip::plaintext_file_calls();
+    const int fd = libc.open(segment.path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return false;
     }
     std::uint8_t header[kHeaderBytes];
-    const ssize_t n = ip::plaintext_file_calls().pread(fd, header, sizeof(header), 0);
-    ip::plaintext_file_calls().close(fd);
+    const ssize_t n = libc.pread(fd, header, sizeof(header), 0);
+    libc.close(fd);
     segment.kind = SegmentKind::Plaintext;
     if (n < static_cast<ssize_t>(sizeof(kHeaderMagic)) ||
         std::memcmp(header, kHeaderMagic, sizeof(kHeaderMagic)) != 0) {
@@ -50,14 +51,14 @@ bool classify_segment(WalSegment& segment, const InstanceKey* key) {
 // Rewrites one plaintext segment through the layer into a temporary file
 // renamed over the original.
 void encrypt_segment(const std::string& wal_dir, const std::string& path) {
-    const int in = ip::plaintext_file_calls().open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const FileCalls libc = ip::plaintext_file_calls();
+    const FileCalls layer = ip::encrypting_file_calls();
+    const int in = libc.open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (in < 0) {
         throw_system_error("could not open", path);
     }
     const std::string temp = wal_dir + "/xlogtemp.ephemeral_crypt." + std::to_string(getpid());
     std::vector<char> buffer(1 << 20);
-    const FileCalls libc = ip::plaintext_file_calls();
-    const FileCalls layer = ip::encrypting_file_calls();
     const int rc =
         replace_file_durably(layer, AT_FDCWD, temp.c_str(), path.c_str(), 0600, [&](int out) {
             for (off_t offset = 0;;) {
