@@ -1,8 +1,9 @@
 // The policy entry points of the C interface (engine_api.h): settling the
 // start-up policy from the settings or the signed policy file, publishing it
 // in shared memory, reading the policy in force with its freshness, and
-// deciding a reload. The start-up policy stays in this process (inherited by
-// fork) as the floor a reload's rollback check compares against.
+// deciding a reload. The policy the layer was set up with stays in this
+// process (inherited by fork): the shared block starts from it, and a reload
+// tells from it what must wait for a restart.
 #include "engine/engine_api.h"
 
 #include <cstdint>
