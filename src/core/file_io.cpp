@@ -57,7 +57,21 @@ std::string errno_text(int error) {
 }
 
 const FileCalls& libc_file_calls() noexcept {
-    static const FileCalls calls = {::openat, ::close, ::fsync, ::renameat, ::unlinkat};
+    static const FileCalls calls = [] {
+        FileCalls libc;
+        libc.open = ::open;
+        libc.openat = ::openat;
+        libc.close = ::close;
+        libc.write = ::write;
+        libc.pread = ::pread;
+        libc.pwrite = ::pwrite;
+        libc.ftruncate = ::ftruncate;
+        libc.stat = ::stat;
+        libc.fsync = ::fsync;
+        libc.renameat = ::renameat;
+        libc.unlinkat = ::unlinkat;
+        return libc;
+    }();
     return calls;
 }
 

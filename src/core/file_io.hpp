@@ -15,6 +15,7 @@
 #include "core/no_postgres.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cerrno>
@@ -42,15 +43,28 @@ ReadOutcome read_small_file(const std::string& path, std::size_t max_bytes, bool
 // errors read_small_file and the durable replacement report.
 std::string errno_text(int error);
 
+// The file calls a caller makes through one route: libc itself, or the libc
+// layer's wrappers (interpose/layer.hpp), which encrypt what they write to a
+// file of an enabled category. The durable replacement below uses openat,
+// close, fsync, renameat and unlinkat; the engine reads and writes files
+// through the rest, so that it names a route, never a libc function or a
+// wrapper. A member is null only where its provider says so.
 struct FileCalls {
-    int (*openat)(int dirfd, const char* path, int flags, ...);
-    int (*close)(int fd);
-    int (*fsync)(int fd);
-    int (*renameat)(int olddirfd, const char* oldpath, int newdirfd, const char* newpath);
-    int (*unlinkat)(int dirfd, const char* path, int flags);
+    int (*open)(const char* path, int flags, ...) = nullptr;
+    int (*openat)(int dirfd, const char* path, int flags, ...) = nullptr;
+    int (*close)(int fd) = nullptr;
+    ssize_t (*write)(int fd, const void* buf, size_t count) = nullptr;
+    ssize_t (*pread)(int fd, void* buf, size_t count, off_t offset) = nullptr;
+    ssize_t (*pwrite)(int fd, const void* buf, size_t count, off_t offset) = nullptr;
+    int (*ftruncate)(int fd, off_t length) = nullptr;
+    int (*stat)(const char* path, struct stat* st) = nullptr;
+    int (*fsync)(int fd) = nullptr;
+    int (*renameat)(int olddirfd, const char* oldpath, int newdirfd, const char* newpath) = nullptr;
+    int (*unlinkat)(int dirfd, const char* path, int flags) = nullptr;
 };
 
-// libc's own functions, for callers outside the server process.
+// libc's own functions, for callers outside the server process and for this
+// library's own plaintext files (it is never patched).
 const FileCalls& libc_file_calls() noexcept;
 
 // fsyncs the directory `directory` (relative to dirfd). 0, or -1 with errno.

@@ -118,17 +118,17 @@ AttestationCheck check_got_slots() {
     if (!ip::installed()) {
         return failed("got_slots", "the layer is not installed in this process");
     }
-    const ip::PatchReport report = ip::audit_patched_slots();
-    if (report.slots_not_patched > 0) {
-        return failed("got_slots", std::to_string(report.slots_not_patched) +
+    const ip::SlotAudit audit = ip::audit_patched_slots();
+    if (audit.slots_not_in_place > 0) {
+        return failed("got_slots", std::to_string(audit.slots_not_in_place) +
                                        " slot(s) no longer point at the layer; first: " +
-                                       report.first_not_patched);
+                                       audit.first_not_in_place);
     }
-    if (report.failures > 0) {
-        return failed("got_slots", std::string("could not read a slot: ") + report.first_failure);
+    if (audit.unreadable > 0) {
+        return failed("got_slots", std::string("could not read a slot: ") + audit.first_unreadable);
     }
-    return passed("got_slots", std::to_string(report.slots_already_patched) + " slot(s) in " +
-                                   std::to_string(report.objects_scanned) +
+    return passed("got_slots", std::to_string(audit.slots_in_place) + " slot(s) in " +
+                                   std::to_string(audit.objects_scanned) +
                                    " object(s) point at the layer");
 }
 
@@ -209,8 +209,8 @@ AttestationCheck check_policy_file(const std::string& path, const PolicyFileResu
                   "\"" + path + "\" verifies and holds the digest in force " + digest);
 }
 
-ScanOutcome check_data_directory(const ip::ClassifierRoots& roots,
-                                 const bool encrypted[kCategoryCount], std::int64_t budget_ms) {
+ScanOutcome check_data_directory(const ClassifierRoots& roots, const bool encrypted[kCategoryCount],
+                                 std::int64_t budget_ms) {
     using Clock = std::chrono::steady_clock;
     const auto ms_now = [] {
         return std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/policy.hpp"
-#include "interpose/path_classifier.hpp"
+#include "core/path_classifier.hpp"
 
 namespace ephemeral_crypt::engine {
 
@@ -46,7 +46,7 @@ struct ScanOutcome {
 // Files of the categories in `encrypted` (indexed by category_index) that
 // carry no header are findings, named in the detail; an empty file is not
 // (its header is written with its first write). `budget_ms` <= 0: no limit.
-ScanOutcome check_data_directory(const interpose::ClassifierRoots& roots,
-                                 const bool encrypted[kCategoryCount], std::int64_t budget_ms);
+ScanOutcome check_data_directory(const ClassifierRoots& roots, const bool encrypted[kCategoryCount],
+                                 std::int64_t budget_ms);
 
 }  // namespace ephemeral_crypt::engine

@@ -10,9 +10,9 @@
  * includes nothing but C standard headers, so it is safe on both sides.
  *
  * The error boundary. Every entry point that can fail fills an ec_error and
- * runs its body inside the one fence of engine_api.cpp, so no C++ exception
- * ever reaches a PostgreSQL frame, and no ereport longjmp ever crosses a C++
- * frame (src/pg reports only after the call has returned). What went wrong
+ * runs its body inside the one fence (engine_api_internal.hpp), so no C++
+ * exception ever reaches a PostgreSQL frame, and no ereport longjmp ever
+ * crosses a C++ frame (src/pg reports only after the call has returned). What went wrong
  * crosses as data: a status, the errno of the system call that failed (0
  * when none did) and a message naming what failed. src/pg sets errno from it
  * and reports with errcode_for_file_access() and %m when a file was involved

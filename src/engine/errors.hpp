@@ -1,8 +1,8 @@
 // How the engine room reports failure: one exception type that carries the
 // errno of the system call that failed (0 when none did) and a message that
 // names what failed without restating the errno. Start-up paths throw it;
-// the one fence in engine_api.cpp stops every exception there and hands the
-// errno and the message to src/pg, which reports them with
+// the one fence (engine_api_internal.hpp) stops every exception there and
+// hands the errno and the message to src/pg, which reports them with
 // errcode_for_file_access() and %m.
 #pragma once
 

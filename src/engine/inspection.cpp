@@ -16,7 +16,9 @@
 
 #include "core/data_layout.hpp"
 #include "core/file_header.hpp"
-#include "interpose/real_libc.hpp"
+#include "core/file_io.hpp"
+#include "core/path_classifier.hpp"
+#include "interpose/layer.hpp"
 
 namespace ephemeral_crypt::engine {
 
@@ -68,21 +70,22 @@ bool has_parent_component(const std::string& path) {
 }
 
 FileReport report_for(const std::string& display_path, const std::string& full_path,
-                      const ip::ClassifierRoots& roots, const InstanceKey* key) {
+                      const ClassifierRoots& roots, const InstanceKey* key) {
     FileReport out;
     out.path = display_path;
-    out.category = ip::classify_path(full_path, roots);
+    out.category = classify_path(full_path, roots);
+    const FileCalls libc = ip::plaintext_file_calls();
     struct stat st {};
-    if (ip::real().stat(full_path.c_str(), &st) == 0) {
+    if (libc.stat(full_path.c_str(), &st) == 0) {
         out.physical_size = st.st_size;
         out.logical_size = st.st_size;
     }
     std::uint8_t header[kHeaderBytes];
     ssize_t n = -1;
-    const int fd = ip::real().open(full_path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = libc.open(full_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        n = ip::real().pread(fd, header, sizeof(header), 0);
-        ip::real().close(fd);
+        n = libc.pread(fd, header, sizeof(header), 0);
+        libc.close(fd);
     }
     if (n <= 0) {
         out.header_status = n == 0 ? "empty" : "unreadable";
@@ -107,7 +110,7 @@ FileReport report_for(const std::string& display_path, const std::string& full_p
 }
 
 void scan_directory(const std::string& full, const std::string& display, int depth,
-                    const ip::ClassifierRoots& roots, const InstanceKey* key,
+                    const ClassifierRoots& roots, const InstanceKey* key,
                     std::vector<FileReport>& found, const ScanBudgetCheck& keep_going) {
     if (depth > kMaxScanDepth || !keep_going()) {
         return;
@@ -131,12 +134,12 @@ void scan_directory(const std::string& full, const std::string& display, int dep
         const std::string child_full = full + "/" + name;
         const std::string child_display = display.empty() ? name : display + "/" + name;
         struct stat st {};
-        if (ip::real().stat(child_full.c_str(), &st) != 0) {
+        if (ip::plaintext_file_calls().stat(child_full.c_str(), &st) != 0) {
             continue;
         }
         if (S_ISDIR(st.st_mode)) {
             scan_directory(child_full, child_display, depth + 1, roots, key, found, keep_going);
-        } else if (S_ISREG(st.st_mode) && ip::classify_path(child_display, roots)) {
+        } else if (S_ISREG(st.st_mode) && classify_path(child_display, roots)) {
             found.push_back(report_for(child_display, child_full, roots, key));
         }
     }
@@ -152,7 +155,7 @@ Inspection problem(PathProblem kind, std::string message, int error_number = 0) 
 
 }  // namespace
 
-Inspection inspect_file(const std::string& requested, const ip::ClassifierRoots& roots,
+Inspection inspect_file(const std::string& requested, const ClassifierRoots& roots,
                         const InstanceKey* key) {
     if (requested.empty()) {
         return problem(PathProblem::Empty, "the path is empty");
@@ -184,7 +187,7 @@ Inspection inspect_file(const std::string& requested, const ip::ClassifierRoots&
                                   "tablespaces (symbolic link)");
     }
     struct stat st {};
-    if (ip::real().stat(resolved.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (ip::plaintext_file_calls().stat(resolved.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
         return problem(PathProblem::NotRegular, "not a regular file");
     }
     // Classify by the path the server itself would use.
@@ -194,8 +197,7 @@ Inspection inspect_file(const std::string& requested, const ip::ClassifierRoots&
     return result;
 }
 
-std::vector<FileReport> scan_data_directory(const ip::ClassifierRoots& roots,
-                                            const InstanceKey* key,
+std::vector<FileReport> scan_data_directory(const ClassifierRoots& roots, const InstanceKey* key,
                                             const ScanBudgetCheck& keep_going) {
     std::vector<FileReport> found;
     const ScanBudgetCheck always = [] { return true; };

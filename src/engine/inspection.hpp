@@ -15,7 +15,7 @@
 
 #include "core/category.hpp"
 #include "core/instance_key.hpp"
-#include "interpose/path_classifier.hpp"
+#include "core/path_classifier.hpp"
 
 namespace ephemeral_crypt::engine {
 
@@ -43,7 +43,7 @@ struct Inspection {
 
 // Inspects `requested`: relative to the data directory, or absolute inside it
 // or one of its tablespaces. `key` may be null (no header is then current).
-Inspection inspect_file(const std::string& requested, const interpose::ClassifierRoots& roots,
+Inspection inspect_file(const std::string& requested, const ClassifierRoots& roots,
                         const InstanceKey* key);
 
 // Asked before each directory entry; false stops the scan there (the
@@ -54,8 +54,7 @@ using ScanBudgetCheck = std::function<bool()>;
 // base, pg_wal, pg_replslot and pg_tblspc (tablespaces through their links),
 // sorted by path within each directory; only as far as `keep_going` allows
 // when one is given.
-std::vector<FileReport> scan_data_directory(const interpose::ClassifierRoots& roots,
-                                            const InstanceKey* key,
+std::vector<FileReport> scan_data_directory(const ClassifierRoots& roots, const InstanceKey* key,
                                             const ScanBudgetCheck& keep_going = {});
 
 }  // namespace ephemeral_crypt::engine

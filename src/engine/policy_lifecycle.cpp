@@ -54,10 +54,10 @@ void record_accepted_serial(const std::string& path, std::int64_t serial) {
     // Straight to libc: the record is plaintext by nature (a number the
     // policy file states openly), and this library's own calls are never
     // routed through the layer.
-    const FileCalls calls = {::openat, ::close, ::fsync, ::renameat, ::unlinkat};
-    if (replace_file_durably(calls, AT_FDCWD, temp.c_str(), path.c_str(), 0600, [&](int fd) {
-            return write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-        }) != 0) {
+    if (replace_file_durably(
+            libc_file_calls(), AT_FDCWD, temp.c_str(), path.c_str(), 0600, [&](int fd) {
+                return write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+            }) != 0) {
         throw_system_error("could not write", path);
     }
 }

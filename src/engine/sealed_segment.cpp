@@ -15,8 +15,6 @@
 #include "core/file_io.hpp"
 #include "engine/errors.hpp"
 #include "interpose/layer.hpp"
-#include "interpose/real_libc.hpp"
-#include "interpose/wrappers.hpp"
 
 namespace ephemeral_crypt::engine {
 
@@ -28,22 +26,24 @@ namespace {
 // record, whose total length sits in the record's first four bytes.
 std::vector<std::uint8_t> checkpoint_prefix(const std::string& segment_path,
                                             std::uint64_t checkpoint_offset) {
-    const int fd = ec_open(segment_path.c_str(), O_RDONLY | O_CLOEXEC);
+    const FileCalls layer = ip::encrypting_file_calls();
+    const int fd = layer.open(segment_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         throw_system_error("could not open", segment_path);
     }
     std::uint32_t record_length = 0;
     std::vector<std::uint8_t> prefix;
-    bool ok = ec_pread(fd, &record_length, sizeof(record_length),
-                       static_cast<off_t>(checkpoint_offset)) ==
+    bool ok = layer.pread(fd, &record_length, sizeof(record_length),
+                          static_cast<off_t>(checkpoint_offset)) ==
               static_cast<ssize_t>(sizeof(record_length));
     const std::uint64_t end = checkpoint_offset + record_length;
     ok = ok && record_length > 0 && end <= kSealedPrefixMax;
     if (ok) {
         prefix.resize(end);
-        ok = ec_pread(fd, prefix.data(), prefix.size(), 0) == static_cast<ssize_t>(prefix.size());
+        ok =
+            layer.pread(fd, prefix.data(), prefix.size(), 0) == static_cast<ssize_t>(prefix.size());
     }
-    ec_close(fd);
+    layer.close(fd);
     if (!ok) {
         throw EngineError("could not read the checkpoint record of \"" + segment_path + "\"");
     }
@@ -51,9 +51,9 @@ std::vector<std::uint8_t> checkpoint_prefix(const std::string& segment_path,
 }
 
 // Writes all of `data` to `fd`; false with errno on failure.
-bool write_all(int fd, const std::uint8_t* data, std::size_t len) noexcept {
+bool write_all(const FileCalls& calls, int fd, const std::uint8_t* data, std::size_t len) noexcept {
     while (len > 0) {
-        const ssize_t n = ip::real().write(fd, data, len);
+        const ssize_t n = calls.write(fd, data, len);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -76,24 +76,24 @@ void leave_checkpoint_readable(const std::string& segment_path, std::uint64_t ch
     const std::vector<std::uint8_t> prefix = checkpoint_prefix(segment_path, checkpoint_offset);
     // Outside the WAL category (not xlogtemp.*), so nothing encrypts it.
     const std::string temp = segment_path + ".ephemeral_crypt." + std::to_string(getpid());
-    if (replace_file_durably(ip::plaintext_file_calls(), AT_FDCWD, temp.c_str(),
-                             segment_path.c_str(), 0600, [&](int fd) {
-                                 return write_all(fd, prefix.data(), prefix.size()) &&
-                                        ip::real().ftruncate(
-                                            fd, static_cast<off_t>(segment_bytes)) == 0;
-                             }) != 0) {
+    const FileCalls libc = ip::plaintext_file_calls();
+    if (replace_file_durably(libc, AT_FDCWD, temp.c_str(), segment_path.c_str(), 0600, [&](int fd) {
+            return write_all(libc, fd, prefix.data(), prefix.size()) &&
+                   libc.ftruncate(fd, static_cast<off_t>(segment_bytes)) == 0;
+        }) != 0) {
         throw_system_error("could not write", segment_path);
     }
 }
 
 std::size_t read_plaintext_start(const std::string& segment_path, std::uint8_t* buf,
                                  std::size_t len) noexcept {
-    const int fd = ip::real().open(segment_path.c_str(), O_RDONLY | O_CLOEXEC);
+    const FileCalls libc = ip::plaintext_file_calls();
+    const int fd = libc.open(segment_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return 0;
     }
-    const ssize_t n = ip::real().pread(fd, buf, len, 0);
-    ip::real().close(fd);
+    const ssize_t n = libc.pread(fd, buf, len, 0);
+    libc.close(fd);
     if (n <= 0) {
         return 0;
     }

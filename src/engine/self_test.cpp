@@ -16,13 +16,12 @@
 #include "core/data_layout.hpp"
 #include "core/file_cipher.hpp"
 #include "core/file_header.hpp"
+#include "core/file_io.hpp"
 #include "core/gcm_cipher.hpp"
 #include "core/hex.hpp"
 #include "core/xts_cipher.hpp"
 #include "engine/errors.hpp"
-#include "interpose/got_patcher.hpp"
 #include "interpose/layer.hpp"
-#include "interpose/real_libc.hpp"
 
 namespace ephemeral_crypt::engine {
 
@@ -86,10 +85,11 @@ bool gcm_known_answer_passes() {
 // The file's raw bytes, read with libc itself (never through the layer).
 std::string raw_bytes(const std::string& path, std::size_t at_most) {
     std::vector<char> raw(at_most);
-    const int fd = ip::real().open(path.c_str(), O_RDONLY);
-    const ssize_t n = fd >= 0 ? ip::real().pread(fd, raw.data(), raw.size(), 0) : -1;
+    const FileCalls libc = ip::plaintext_file_calls();
+    const int fd = libc.open(path.c_str(), O_RDONLY);
+    const ssize_t n = fd >= 0 ? libc.pread(fd, raw.data(), raw.size(), 0) : -1;
     if (fd >= 0) {
-        ip::real().close(fd);
+        libc.close(fd);
     }
     return std::string(raw.data(), n > 0 ? static_cast<std::size_t>(n) : 0);
 }
@@ -97,12 +97,12 @@ std::string raw_bytes(const std::string& path, std::size_t at_most) {
 }  // namespace
 
 SelfTestCalls server_file_calls() noexcept {
+    const FileCalls server = ip::server_file_calls();
     SelfTestCalls calls;
-    calls.open = reinterpret_cast<decltype(calls.open)>(ip::current_slot_value(nullptr, "open"));
-    calls.pwrite =
-        reinterpret_cast<decltype(calls.pwrite)>(ip::current_slot_value(nullptr, "pwrite"));
-    calls.pread = reinterpret_cast<decltype(calls.pread)>(ip::current_slot_value(nullptr, "pread"));
-    calls.close = reinterpret_cast<decltype(calls.close)>(ip::current_slot_value(nullptr, "close"));
+    calls.open = server.open;
+    calls.pwrite = server.pwrite;
+    calls.pread = server.pread;
+    calls.close = server.close;
     return calls;
 }
 

@@ -5,11 +5,11 @@
 #include <fcntl.h>
 #include <sodium.h>
 
+#include "core/file_io.hpp"
 #include "core/hex.hpp"
 #include "core/instance_key.hpp"
 #include "engine/startup.hpp"
 #include "interpose/layer.hpp"
-#include "interpose/real_libc.hpp"
 
 namespace ephemeral_crypt::engine {
 
@@ -28,11 +28,11 @@ bool expose_key_for_testing(const char* path) noexcept {
     key->copy_key_bytes_for_testing(bytes);
     bool ok = to_hex(bytes, sizeof(bytes), hex, sizeof(hex));
     hex[2 * kInstanceKeyBytes] = '\n';  // replaces the NUL: the file holds digits and a newline
-    const int fd = interpose::real().open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    ok = ok && fd >= 0 &&
-         interpose::real().write(fd, hex, sizeof(hex)) == static_cast<ssize_t>(sizeof(hex));
+    const FileCalls libc = interpose::plaintext_file_calls();
+    const int fd = libc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ok = ok && fd >= 0 && libc.write(fd, hex, sizeof(hex)) == static_cast<ssize_t>(sizeof(hex));
     if (fd >= 0) {
-        interpose::real().close(fd);
+        libc.close(fd);
     }
     sodium_memzero(bytes, sizeof(bytes));
     sodium_memzero(hex, sizeof(hex));

@@ -14,11 +14,9 @@
 
 #include "core/file_header.hpp"
 #include "core/file_io.hpp"
+#include "core/path_classifier.hpp"
 #include "engine/errors.hpp"
 #include "interpose/layer.hpp"
-#include "interpose/path_classifier.hpp"
-#include "interpose/real_libc.hpp"
-#include "interpose/wrappers.hpp"
 
 namespace ephemeral_crypt::engine {
 
@@ -29,13 +27,14 @@ namespace {
 // Reads the segment's first bytes into `segment`; false if it cannot be
 // opened (it is then left out, as if it had vanished).
 bool classify_segment(WalSegment& segment, const InstanceKey* key) {
-    const int fd = ip::real().open(segment.path.c_str(), O_RDONLY | O_CLOEXEC);
+    const FileCalls libc = ip::plaintext_file_calls();
+    const int fd = libc.open(segment.path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return false;
     }
     std::uint8_t header[kHeaderBytes];
-    const ssize_t n = ip::real().pread(fd, header, sizeof(header), 0);
-    ip::real().close(fd);
+    const ssize_t n = libc.pread(fd, header, sizeof(header), 0);
+    libc.close(fd);
     segment.kind = SegmentKind::Plaintext;
     if (n < static_cast<ssize_t>(sizeof(kHeaderMagic)) ||
         std::memcmp(header, kHeaderMagic, sizeof(kHeaderMagic)) != 0) {
@@ -52,20 +51,22 @@ bool classify_segment(WalSegment& segment, const InstanceKey* key) {
 // Rewrites one plaintext segment through the layer into a temporary file
 // renamed over the original.
 void encrypt_segment(const std::string& wal_dir, const std::string& path) {
-    const int in = ip::real().open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const FileCalls libc = ip::plaintext_file_calls();
+    const FileCalls layer = ip::encrypting_file_calls();
+    const int in = libc.open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (in < 0) {
         throw_system_error("could not open", path);
     }
     const std::string temp = wal_dir + "/xlogtemp.ephemeral_crypt." + std::to_string(getpid());
     std::vector<char> buffer(1 << 20);
-    const int rc = replace_file_durably(
-        ip::encrypting_file_calls(), AT_FDCWD, temp.c_str(), path.c_str(), 0600, [&](int out) {
+    const int rc =
+        replace_file_durably(layer, AT_FDCWD, temp.c_str(), path.c_str(), 0600, [&](int out) {
             for (off_t offset = 0;;) {
-                const ssize_t n = ip::real().pread(in, buffer.data(), buffer.size(), offset);
+                const ssize_t n = libc.pread(in, buffer.data(), buffer.size(), offset);
                 if (n <= 0) {
                     return n == 0;
                 }
-                if (ec_pwrite(out, buffer.data(), static_cast<size_t>(n), offset) != n) {
+                if (layer.pwrite(out, buffer.data(), static_cast<size_t>(n), offset) != n) {
                     return false;
                 }
                 offset += n;
@@ -73,7 +74,7 @@ void encrypt_segment(const std::string& wal_dir, const std::string& path) {
         });
     const int error = errno;
     std::memset(buffer.data(), 0, buffer.size());
-    ip::real().close(in);
+    libc.close(in);
     if (rc != 0) {
         errno = error;
         throw_system_error("could not encrypt WAL segment", path);
@@ -90,7 +91,7 @@ std::vector<WalSegment> list_wal_segments(const std::string& wal_dir, const Inst
     std::vector<WalSegment> segments;
     try {
         while (const struct dirent* entry = readdir(dir)) {
-            if (!ip::is_wal_segment_name(entry->d_name)) {
+            if (!is_wal_segment_name(entry->d_name)) {
                 continue;
             }
             WalSegment segment;

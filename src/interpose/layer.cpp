@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <type_traits>
 
 #include "interpose/fd_table.hpp"
 #include "interpose/got_patcher.hpp"
@@ -258,14 +259,28 @@ void patch_new_objects() noexcept {
     (void)patch_loaded_objects(table, count, skip_object);
 }
 
-PatchReport audit_patched_slots() noexcept {
+SlotAudit audit_patched_slots() noexcept {
+    SlotAudit audit;
     if (!installed()) {
-        return PatchReport();
+        return audit;
     }
     std::size_t count = 0;
     const SymbolReplacement* table = replacement_table(&count);
-    std::lock_guard<std::mutex> guard(g_patch_mutex);
-    return audit_loaded_objects(table, count, skip_object);
+    PatchReport report;
+    {
+        std::lock_guard<std::mutex> guard(g_patch_mutex);
+        report = audit_loaded_objects(table, count, skip_object);
+    }
+    audit.objects_scanned = report.objects_scanned;
+    audit.slots_in_place = report.slots_already_patched;
+    audit.slots_not_in_place = report.slots_not_patched;
+    audit.unreadable = report.failures;
+    static_assert(sizeof(audit.first_not_in_place) == sizeof(report.first_not_patched) &&
+                  sizeof(audit.first_unreadable) == sizeof(report.first_failure));
+    std::memcpy(audit.first_not_in_place, report.first_not_patched,
+                sizeof(audit.first_not_in_place));
+    std::memcpy(audit.first_unreadable, report.first_failure, sizeof(audit.first_unreadable));
+    return audit;
 }
 
 bool divert_slot_for_testing() noexcept {
@@ -353,11 +368,60 @@ std::size_t tracked_fd_count() noexcept {
 }
 
 FileCalls encrypting_file_calls() noexcept {
-    return {ec_openat, ec_close, real().fsync, real().renameat, real().unlinkat};
+    FileCalls calls;
+    calls.open = ec_open;
+    calls.openat = ec_openat;
+    calls.close = ec_close;
+    calls.write = ec_write;
+    calls.pread = ec_pread;
+    calls.pwrite = ec_pwrite;
+    calls.ftruncate = ec_ftruncate;
+    calls.stat = ec_stat;
+    // Neither needs the layer: an fsync has no bytes to encrypt, and the
+    // rename and unlink of a temporary file beside its target change no
+    // file's category.
+    calls.fsync = real().fsync;
+    calls.renameat = real().renameat;
+    calls.unlinkat = real().unlinkat;
+    return calls;
 }
 
 FileCalls plaintext_file_calls() noexcept {
-    return {real().openat, real().close, real().fsync, real().renameat, real().unlinkat};
+    const RealLibc& libc = real();
+    FileCalls calls;
+    calls.open = libc.open;
+    calls.openat = libc.openat;
+    calls.close = libc.close;
+    calls.write = libc.write;
+    calls.pread = libc.pread;
+    calls.pwrite = libc.pwrite;
+    calls.ftruncate = libc.ftruncate;
+    calls.stat = libc.stat;
+    calls.fsync = libc.fsync;
+    calls.renameat = libc.renameat;
+    calls.unlinkat = libc.unlinkat;
+    return calls;
+}
+
+FileCalls server_file_calls() noexcept {
+    // The slot's value, as the type of the member it fills.
+    const auto slot = [](auto& member, const char* symbol) noexcept {
+        member = reinterpret_cast<std::remove_reference_t<decltype(member)>>(
+            current_slot_value(nullptr, symbol));
+    };
+    FileCalls calls;
+    slot(calls.open, "open");
+    slot(calls.openat, "openat");
+    slot(calls.close, "close");
+    slot(calls.write, "write");
+    slot(calls.pread, "pread");
+    slot(calls.pwrite, "pwrite");
+    slot(calls.ftruncate, "ftruncate");
+    slot(calls.stat, "stat");
+    slot(calls.fsync, "fsync");
+    slot(calls.renameat, "renameat");
+    slot(calls.unlinkat, "unlinkat");
+    return calls;
 }
 
 }  // namespace ephemeral_crypt::interpose

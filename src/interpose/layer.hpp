@@ -2,7 +2,11 @@
 // policy, data directory, counters), installation into every loaded object's
 // GOT, and the event callback through which src/pg hears about failures.
 // Everything here runs in the postmaster before children exist, except the
-// callback, which fires in whichever process hit the event.
+// callback, which fires in whichever process hit the event. It is also the
+// whole of what src/engine sees of this room: the file calls it makes (to
+// libc itself, through the wrappers, or through the server's own slots), the
+// audit of the slots, and the staging directory's check. The GOT patcher,
+// the wrappers and the libc table stay behind it.
 #pragma once
 
 #include "core/no_postgres.hpp"
@@ -15,10 +19,9 @@
 #include "core/counters.hpp"
 #include "core/file_io.hpp"
 #include "core/instance_key.hpp"
+#include "core/path_classifier.hpp"
 #include "core/policy.hpp"
 #include "core/shared_policy.hpp"
-#include "interpose/got_patcher.hpp"
-#include "interpose/path_classifier.hpp"
 
 namespace ephemeral_crypt::interpose {
 
@@ -102,10 +105,20 @@ bool installed() noexcept;
 // Re-patches objects loaded since the last pass (called after dlopen).
 void patch_new_objects() noexcept;
 
+// What audit_patched_slots() found.
+struct SlotAudit {
+    int objects_scanned = 0;            // objects walked, the skipped ones not counted
+    int slots_in_place = 0;             // slots that hold the layer's wrapper
+    int slots_not_in_place = 0;         // slots that hold something else
+    int unreadable = 0;                 // slots that could not be read
+    char first_not_in_place[256] = {};  // object path and symbol of the first such slot
+    char first_unreadable[256] = {};    // object path, symbol and reason of the first
+};
+
 // What the attestation checks: every slot the layer would patch, in every
-// loaded object it does not skip, read without writing (got_patcher.hpp's
-// audit_loaded_objects). Empty (all zero) before install().
-PatchReport audit_patched_slots() noexcept;
+// loaded object it does not skip, read without writing. Allocates nothing.
+// Empty (all zero) before install().
+SlotAudit audit_patched_slots() noexcept;
 // Test builds only: writes libc's own lseek back into the main program's
 // lseek slots, as another library overwriting the GOT would. False in other
 // builds. patch_new_objects() undoes it.
@@ -132,10 +145,25 @@ CategoryPolicy live_category_policy(Category category) noexcept;
 bool layer_active() noexcept;
 bool layer_fault(Category category) noexcept;
 
-// Calls for replace_file_durably: through the wrappers, so a file of an
-// enabled category is written encrypted, or straight to libc, in plaintext.
+// The calls for replace_file_durably and for any file I/O of the engine:
+// through the wrappers, so a file of an enabled category is written
+// encrypted and read decrypted, or straight to libc, in plaintext, whatever
+// the GOTs say.
 FileCalls encrypting_file_calls() noexcept;
 FileCalls plaintext_file_calls() noexcept;
+// What the main program's GOT slots hold for each call (for open, "open";
+// for pread, "pread"; and so on), null where it has no slot. Calling
+// through these is calling as the server itself does, which proves the
+// server's calls reach the layer, not merely that the layer works when
+// called directly (the self-test). A lazily bound slot never called yet
+// holds its PLT stub, which still reaches whatever the slot will hold.
+FileCalls server_file_calls() noexcept;
+
+// Whether `directory` can serve as the WAL staging directory
+// (ephemeral_crypt.wal_staging_directory): null when it is a directory on
+// tmpfs or ramfs; else the operator's words for why not (a static string),
+// with errno set to the reason.
+const char* staging_directory_problem(const char* directory) noexcept;
 
 // Whether `fd` is tracked by the layer, and as what (for tests and self-test).
 bool fd_is_tracked(int fd, Category* category) noexcept;

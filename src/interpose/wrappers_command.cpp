@@ -49,9 +49,10 @@
 #include <new>
 #include <string>
 
+#include "core/wal_command.hpp"
+#include "interpose/layer.hpp"
 #include "interpose/real_libc.hpp"
 #include "interpose/tracked_io.hpp"
-#include "interpose/wal_command.hpp"
 #include "interpose/wal_staging.hpp"
 #include "interpose/wrappers.hpp"
 
@@ -88,6 +89,15 @@ int staging_directory_error(const char* directory) noexcept {
         return ENOTDIR;
     }
     return on_memory_file_system(directory) ? 0 : EXDEV;
+}
+
+const char* staging_directory_problem(const char* directory) noexcept {
+    const int error = staging_directory_error(directory);
+    if (error == 0) {
+        return nullptr;
+    }
+    errno = error;
+    return staging_problem(error);
 }
 
 const char* staging_problem(int error) noexcept {

@@ -185,7 +185,7 @@ is($r->{temp_relation} . '/' . $r->{spill} . '/' . $r->{wal},
 		q{SELECT count(*) FROM ephemeral_crypt_scan() WHERE category = 'spill' AND encrypted AND current_instance});
 	cmp_ok($on_disk, '>=', 2, "files_open: scan() shows $on_disk encrypted spill files of this instance");
 	# The test library's own path rules (ec_classify, an oracle written
-	# independently of src/interpose/path_classifier.cpp) and the extension's
+	# independently of src/core/path_classifier.cpp) and the extension's
 	# scan agree on every ephemeral file of the data directory, each in its
 	# category. Listed twice by the scan, so a file that came or went
 	# meanwhile (a WAL segment recycled) cannot make the comparison flaky.

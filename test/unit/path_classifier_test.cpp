@@ -5,7 +5,7 @@
 #include <initializer_list>
 #include <optional>
 
-#include "interpose/path_classifier.hpp"
+#include "core/path_classifier.hpp"
 
 namespace ephemeral_crypt::interpose {
 namespace {

@@ -18,7 +18,7 @@
 #include <string>
 
 #include "core/file_header.hpp"
-#include "interpose/wal_command.hpp"
+#include "core/wal_command.hpp"
 #include "interpose/wrappers.hpp"
 #include "layer_fixture.hpp"
 #include "test_support.hpp"

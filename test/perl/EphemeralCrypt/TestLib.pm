@@ -231,7 +231,7 @@ sub ec_marker
 }
 
 # Category of a path relative to the data directory, following the rules of
-# src/interpose/path_classifier.cpp; undef when the file is in none.
+# src/core/path_classifier.cpp; undef when the file is in none.
 sub ec_classify
 {
 	my ($rel) = @_;

@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-namespace ephemeral_crypt::interpose {
+namespace ephemeral_crypt {
 
 // The name PostgreSQL restores every WAL segment under before it keeps it.
 inline constexpr std::string_view kRestoredSegmentName = "RECOVERYXLOG";
@@ -50,4 +50,4 @@ std::string rewrite_wal_command(std::string_view command, const WalCommand& foun
 // an absolute path of letters, digits and "/._-" only.
 bool is_shell_safe_path(std::string_view path) noexcept;
 
-}  // namespace ephemeral_crypt::interpose
+}  // namespace ephemeral_crypt

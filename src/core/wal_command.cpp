@@ -1,10 +1,10 @@
 // Finding %p's expansion in archive_command and restore_command, and
 // pointing it elsewhere (wal_command.hpp says why).
-#include "interpose/wal_command.hpp"
+#include "core/wal_command.hpp"
 
-#include "interpose/path_classifier.hpp"
+#include "core/path_classifier.hpp"
 
-namespace ephemeral_crypt::interpose {
+namespace ephemeral_crypt {
 
 namespace {
 
@@ -120,4 +120,4 @@ bool is_shell_safe_path(std::string_view path) noexcept {
     return true;
 }
 
-}  // namespace ephemeral_crypt::interpose
+}  // namespace ephemeral_crypt

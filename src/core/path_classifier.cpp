@@ -6,11 +6,11 @@
 // pg_wal/<24 hex>[.partial], pg_wal/xlogtemp.<pid>, and pg_wal/RECOVERYXLOG,
 // the name every segment restore_command brings back is read under before
 // PostgreSQL keeps it under its own.
-#include "interpose/path_classifier.hpp"
+#include "core/path_classifier.hpp"
 
 #include <cctype>
 
-namespace ephemeral_crypt::interpose {
+namespace ephemeral_crypt {
 
 namespace {
 
@@ -205,4 +205,4 @@ std::optional<Category> classify_path(std::string_view path,
     return std::nullopt;
 }
 
-}  // namespace ephemeral_crypt::interpose
+}  // namespace ephemeral_crypt

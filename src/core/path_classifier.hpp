@@ -13,7 +13,7 @@
 
 #include "core/category.hpp"
 
-namespace ephemeral_crypt::interpose {
+namespace ephemeral_crypt {
 
 struct ClassifierRoots {
     std::string data_dir;  // absolute, no trailing slash
@@ -26,4 +26,4 @@ std::optional<Category> classify_path(std::string_view path, const ClassifierRoo
 bool is_temp_relation_name(std::string_view name) noexcept;
 bool is_wal_segment_name(std::string_view name) noexcept;
 
-}  // namespace ephemeral_crypt::interpose
+}  // namespace ephemeral_crypt
