@@ -98,8 +98,9 @@ int truncate_tracked(const TrackedFd& tracked, off_t length) noexcept {
         return fail_with<int>(-EIO, tracked.state, "truncate of a file without a header");
     }
     FdIo io(tracked.fd);
-    const int rc = cipher_file->truncate(io, static_cast<std::uint64_t>(length));
-    return rc < 0 ? fail_with<int>(rc, tracked.state, "truncate failed") : 0;
+    UnitFailure why;
+    const int rc = cipher_file->truncate(io, static_cast<std::uint64_t>(length), &why);
+    return rc < 0 ? fail_with<int>(rc, tracked.state, "truncate failed", why) : 0;
 }
 
 int allocate_tracked(const TrackedFd& tracked, int mode, off_t offset, off_t len) noexcept {
@@ -123,9 +124,10 @@ int allocate_tracked(const TrackedFd& tracked, int mode, off_t offset, off_t len
         return fail_with<int>(-EIO, tracked.state, "allocate on a file without a header");
     }
     FdIo io(tracked.fd);
+    UnitFailure why;
     const int rc = cipher_file->allocate(io, static_cast<std::uint64_t>(offset),
-                                         static_cast<std::uint64_t>(len));
-    return rc < 0 ? fail_with<int>(rc, tracked.state, "allocate failed") : 0;
+                                         static_cast<std::uint64_t>(len), &why);
+    return rc < 0 ? fail_with<int>(rc, tracked.state, "allocate failed", why) : 0;
 }
 
 // A range hint (offset, length; length 0 means to the end) as the kernel
