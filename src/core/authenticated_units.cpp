@@ -105,15 +105,17 @@ void AuthenticatedUnits::additional_data(std::uint64_t unit, std::size_t len, Un
 }
 
 int AuthenticatedUnits::seal(std::uint64_t unit, const std::uint8_t* plain, std::uint8_t* out,
-                             std::size_t len, bool zeros,
-                             std::uint8_t entry[kEntryBytes]) noexcept {
+                             std::size_t len, bool zeros, std::uint8_t entry[kEntryBytes],
+                             UnitFailure* why) noexcept {
     if (len == 0 || len > kHeaderBytes) {
         return -EIO;
     }
     if (nonces_drawn_ >= nonce_limit_) {
-        failure_ = {static_cast<std::int64_t>(unit),
+        if (why != nullptr) {
+            *why = {static_cast<std::int64_t>(unit),
                     "The file key reached 2^32 sealed units, NIST SP 800-38D's limit for random "
                     "nonces: the write is refused, and the file must be written anew."};
+        }
         return -EIO;
     }
     std::memset(entry, 0, kEntryBytes);
@@ -140,12 +142,13 @@ int AuthenticatedUnits::seal(std::uint64_t unit, const std::uint8_t* plain, std:
 }
 
 int AuthenticatedUnits::open(std::uint64_t unit, const std::uint8_t* stored, std::uint8_t* plain,
-                             std::size_t len, const std::uint8_t entry[kEntryBytes]) noexcept {
+                             std::size_t len, const std::uint8_t entry[kEntryBytes],
+                             UnitFailure* why) noexcept {
     // Every refusal wipes `plain`: a unit opened in place holds its
     // unauthenticated plaintext there once the cipher has run.
     const auto refuse = [&](const char* reason) noexcept {
         sodium_memzero(plain, len);
-        return fail(unit, reason);
+        return fail(unit, reason, why);
     };
     const std::uint64_t expected = recorded(unit);
     const std::uint8_t kind_byte = entry[kKindAt];
@@ -213,15 +216,11 @@ void AuthenticatedUnits::forget_from(std::uint64_t first) noexcept {
     records_.resize(group + 1);
 }
 
-int AuthenticatedUnits::fail(std::uint64_t unit, const char* reason) noexcept {
-    failure_ = {static_cast<std::int64_t>(unit), reason};
+int AuthenticatedUnits::fail(std::uint64_t unit, const char* reason, UnitFailure* why) noexcept {
+    if (why != nullptr) {
+        *why = {static_cast<std::int64_t>(unit), reason};
+    }
     return kIntegrityFailure;
-}
-
-UnitFailure AuthenticatedUnits::take_failure() noexcept {
-    const UnitFailure taken = failure_;
-    failure_ = {};
-    return taken;
 }
 
 }  // namespace ephemeral_crypt

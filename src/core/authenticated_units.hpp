@@ -41,8 +41,11 @@ inline constexpr int kIntegrityFailure = -EBADMSG;
 
 enum class UnitKind : std::uint8_t { Hole = 0, Sealed = 1, Zeros = 2 };
 
-// Why the last call failed, when the errno alone does not say: the unit and
-// a static sentence (or two) for the operator.
+// Why a call failed, when the errno alone does not say: the unit and a
+// static sentence (or two) for the operator. The call that fails fills it in
+// through its `why` argument (which may be null when the caller does not
+// ask), so the reason travels with that call's result and no file keeps a
+// "last failure" another caller could take or overwrite.
 struct UnitFailure {
     std::int64_t unit = -1;  // -1: none recorded
     const char* reason = nullptr;
@@ -61,18 +64,18 @@ class AuthenticatedUnits {
     // fresh nonce and fills `entry`. With `zeros` (`plain` is zero
     // throughout) `out` is zero-filled and the entry is of kind zeros.
     // Records the unit as written by this process. Returns 0, -EIO (the
-    // cipher failed, or the key reached its nonce limit: failure() says) or
-    // -ENOMEM.
+    // cipher failed, or the key reached its nonce limit: then `why` says so)
+    // or -ENOMEM.
     int seal(std::uint64_t unit, const std::uint8_t* plain, std::uint8_t* out, std::size_t len,
-             bool zeros, std::uint8_t entry[kEntryBytes]) noexcept;
+             bool zeros, std::uint8_t entry[kEntryBytes], UnitFailure* why) noexcept;
 
     // Checks `stored`, the unit's `len` data bytes as read from disk, with
     // its `entry` against this process's record of the unit, and writes its
     // plaintext into `plain`, which may be `stored` itself (opened in place).
-    // Returns 0, or kIntegrityFailure with `plain` wiped and failure() saying
+    // Returns 0, or kIntegrityFailure with `plain` wiped and `why` saying
     // why.
     int open(std::uint64_t unit, const std::uint8_t* stored, std::uint8_t* plain, std::size_t len,
-             const std::uint8_t entry[kEntryBytes]) noexcept;
+             const std::uint8_t entry[kEntryBytes], UnitFailure* why) noexcept;
 
     // This process grew the file past units [first, end) without writing
     // them: they are holes now, and anything else found there later is not
@@ -81,11 +84,10 @@ class AuthenticatedUnits {
     // This process cut the file before unit `first`.
     void forget_from(std::uint64_t first) noexcept;
 
-    // Records an integrity failure found by the caller (a file shorter than
-    // this process wrote it) and returns kIntegrityFailure.
-    int fail(std::uint64_t unit, const char* reason) noexcept;
-    // The last failure recorded, cleared as it is taken.
-    UnitFailure take_failure() noexcept;
+    // An integrity failure of `unit`, found here or by the caller (a file
+    // shorter than this process wrote it): fills `why` and returns
+    // kIntegrityFailure.
+    static int fail(std::uint64_t unit, const char* reason, UnitFailure* why) noexcept;
 
     std::uint64_t nonces_drawn() const noexcept { return nonces_drawn_; }
 
@@ -109,7 +111,6 @@ class AuthenticatedUnits {
     // One block of kUnitsPerGroup records per group, allocated when this
     // process first writes into the group (8 bytes per 4 KiB of data).
     std::vector<std::unique_ptr<std::uint64_t[]>> records_;
-    UnitFailure failure_;
 };
 
 }  // namespace ephemeral_crypt

@@ -126,10 +126,6 @@ EncryptedFile::OpenOutcome EncryptedFile::open(PositionalIo& io, const InstanceK
     return outcome;
 }
 
-UnitFailure EncryptedFile::take_failure() noexcept {
-    return codec_ ? codec_->take_failure() : UnitFailure{};
-}
-
 std::size_t EncryptedFile::unit_length(std::uint64_t unit, std::uint64_t file_size) const noexcept {
     const std::uint64_t start = unit * kUnit;
     if (file_size <= start) {
@@ -184,14 +180,14 @@ void EncryptedFile::note_entries(std::uint64_t first, const std::uint8_t* entrie
 }
 
 int EncryptedFile::store_unit(PositionalIo& io, std::uint64_t unit, const std::uint8_t* plain,
-                              std::size_t len) noexcept {
+                              std::size_t len, UnitFailure* why) noexcept {
     Scratch* s = scratch();
     if (s == nullptr) {
         return -ENOMEM;
     }
     const std::uint8_t* out = plain;
     if (encrypted()) {
-        const int rc = codec_->seal(unit, plain, s->chunk, len, false, s->chunk_entries);
+        const int rc = codec_->seal(unit, plain, s->chunk, len, false, s->chunk_entries, why);
         if (rc < 0) {
             return rc;
         }
@@ -200,7 +196,8 @@ int EncryptedFile::store_unit(PositionalIo& io, std::uint64_t unit, const std::u
     return store_run(io, unit * kUnit, out, len, s->chunk_entries);
 }
 
-int EncryptedFile::grow_last_unit(PositionalIo& io, std::uint64_t new_size) noexcept {
+int EncryptedFile::grow_last_unit(PositionalIo& io, std::uint64_t new_size,
+                                  UnitFailure* why) noexcept {
     const std::uint64_t last = size_ / kUnit;
     const std::size_t old_len = unit_length(last, size_);
     if (old_len == 0 || old_len == kUnit) {
@@ -210,13 +207,13 @@ int EncryptedFile::grow_last_unit(PositionalIo& io, std::uint64_t new_size) noex
     if (s == nullptr) {
         return -ENOMEM;
     }
-    const int rc = codec_->load_unit(stored(io), last, old_len, s->unit);
+    const int rc = codec_->load_unit(stored(io), last, old_len, s->unit, why);
     if (rc < 0) {
         return rc;
     }
     const std::size_t grown = unit_length(last, new_size);
     std::memset(s->unit + old_len, 0, grown - old_len);
-    return store_unit(io, last, s->unit, grown);
+    return store_unit(io, last, s->unit, grown, why);
 }
 
 int EncryptedFile::note_new_units(std::uint64_t new_size) noexcept {
@@ -226,7 +223,8 @@ int EncryptedFile::note_new_units(std::uint64_t new_size) noexcept {
     return codec_->note_holes(units_in(size_), units_in(new_size));
 }
 
-int EncryptedFile::prepare_growth(PositionalIo& io, std::uint64_t new_size) noexcept {
+int EncryptedFile::prepare_growth(PositionalIo& io, std::uint64_t new_size,
+                                  UnitFailure* why) noexcept {
     if (!encrypted() || new_size <= size_) {
         return 0;
     }
@@ -234,7 +232,7 @@ int EncryptedFile::prepare_growth(PositionalIo& io, std::uint64_t new_size) noex
     if (s == nullptr) {
         return -ENOMEM;
     }
-    int rc = grow_last_unit(io, new_size);
+    int rc = grow_last_unit(io, new_size, why);
     if (rc == 0) {
         rc = note_new_units(new_size);
     }
@@ -245,13 +243,13 @@ int EncryptedFile::prepare_growth(PositionalIo& io, std::uint64_t new_size) noex
     const std::size_t new_last_len = unit_length(new_last, new_size);
     if (new_last * kUnit >= size_ && new_last_len < codec_->shortest_hole()) {
         std::memset(s->unit, 0, new_last_len);
-        return store_unit(io, new_last, s->unit, new_last_len);
+        return store_unit(io, new_last, s->unit, new_last_len, why);
     }
     return 0;
 }
 
 std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_t len,
-                                   std::uint64_t offset) noexcept {
+                                   std::uint64_t offset, UnitFailure* why) noexcept {
     if (len == 0) {
         return 0;
     }
@@ -283,7 +281,7 @@ std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_
     // The old last unit grows when the file does; if this write does not
     // touch it, it must be re-encrypted at its new length on its own.
     if (new_size > old_size && old_size / kUnit < offset / kUnit) {
-        const int rc = grow_last_unit(io, new_size);
+        const int rc = grow_last_unit(io, new_size, why);
         if (rc < 0) {
             return rc;
         }
@@ -319,15 +317,15 @@ std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_
         int rc;
         if (cover_start == unit_start && cover_end == unit_start + new_len) {
             rc = codec_->seal(unit, in + (unit_start - offset), cipher_out, new_len, zero_write,
-                              entry);
+                              entry, why);
         } else {
             const std::size_t old_len = unit_length(unit, old_size);
-            rc = old_len > 0 ? codec_->load_unit(stored(io), unit, old_len, s->unit) : 0;
+            rc = old_len > 0 ? codec_->load_unit(stored(io), unit, old_len, s->unit, why) : 0;
             if (rc == 0) {
                 std::memset(s->unit + old_len, 0, new_len - old_len);
                 std::memcpy(s->unit + (cover_start - unit_start), in + (cover_start - offset),
                             cover_end - cover_start);
-                rc = codec_->seal(unit, s->unit, cipher_out, new_len, false, entry);
+                rc = codec_->seal(unit, s->unit, cipher_out, new_len, false, entry, why);
             }
         }
         if (rc < 0) {
@@ -356,7 +354,7 @@ std::int64_t EncryptedFile::pwrite(PositionalIo& io, const void* buf, std::size_
     return static_cast<std::int64_t>(len);
 }
 
-int EncryptedFile::truncate(PositionalIo& io, std::uint64_t length) noexcept {
+int EncryptedFile::truncate(PositionalIo& io, std::uint64_t length, UnitFailure* why) noexcept {
     // Growing re-encrypts the old last unit at its new length first.
     // Shrinking into the middle of a unit keeps that unit's first bytes: they
     // are read before the cut and stored again, at the shorter length, after.
@@ -368,9 +366,9 @@ int EncryptedFile::truncate(PositionalIo& io, std::uint64_t length) noexcept {
     if (reencrypt && s == nullptr) {
         return -ENOMEM;
     }
-    int rc = length >= size_ ? prepare_growth(io, length) : 0;
+    int rc = length >= size_ ? prepare_growth(io, length, why) : 0;
     if (rc == 0 && reencrypt) {
-        rc = codec_->load_unit(stored(io), new_last, unit_length(new_last, size_), s->unit);
+        rc = codec_->load_unit(stored(io), new_last, unit_length(new_last, size_), s->unit, why);
     }
     if (rc == 0) {
         rc = io.truncate(
@@ -387,7 +385,7 @@ int EncryptedFile::truncate(PositionalIo& io, std::uint64_t length) noexcept {
     if (codec_) {
         codec_->forget_from(units_in(length));
     }
-    return reencrypt ? store_unit(io, new_last, s->unit, kept) : 0;
+    return reencrypt ? store_unit(io, new_last, s->unit, kept, why) : 0;
 }
 
 int EncryptedFile::clear_entries(PositionalIo& io, std::uint64_t first,
@@ -419,10 +417,11 @@ int EncryptedFile::clear_entries(PositionalIo& io, std::uint64_t first,
     return 0;
 }
 
-int EncryptedFile::allocate(PositionalIo& io, std::uint64_t offset, std::uint64_t len) noexcept {
+int EncryptedFile::allocate(PositionalIo& io, std::uint64_t offset, std::uint64_t len,
+                            UnitFailure* why) noexcept {
     const std::uint64_t end = offset + len;
     if (end > size_) {
-        const int rc = prepare_growth(io, end);
+        const int rc = prepare_growth(io, end, why);
         if (rc < 0) {
             return rc;
         }

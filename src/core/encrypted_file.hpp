@@ -19,8 +19,11 @@
 // derived into locked memory and its cipher state lives there
 // (core/secure_memory.hpp); destroying it wipes both. Methods are noexcept
 // and return bytes or -errno; a cryptographic failure is -EIO, data that
-// fails authentication kIntegrityFailure (take_failure() says which unit and
-// why).
+// fails authentication kIntegrityFailure. A call given `why` fills it in as
+// it fails for a reason the errno does not tell: the unit that failed
+// authentication and why, or a write refused at the file key's nonce limit.
+// The reason comes back with the call that failed, never from state a later
+// call must fetch: the file is shared by every descriptor on it.
 #pragma once
 
 #include "core/no_postgres.hpp"
@@ -62,29 +65,26 @@ class EncryptedFile {
     // Reads and checks the header of an existing file.
     static OpenOutcome open(PositionalIo& io, const InstanceKey& key) noexcept;
 
-    std::int64_t pread(PositionalIo& io, void* buf, std::size_t len, std::uint64_t offset) noexcept;
-    std::int64_t pwrite(PositionalIo& io, const void* buf, std::size_t len,
-                        std::uint64_t offset) noexcept;
-    int truncate(PositionalIo& io, std::uint64_t length) noexcept;
-    int allocate(PositionalIo& io, std::uint64_t offset, std::uint64_t len) noexcept;
+    std::int64_t pread(PositionalIo& io, void* buf, std::size_t len, std::uint64_t offset,
+                       UnitFailure* why = nullptr) noexcept;
+    std::int64_t pwrite(PositionalIo& io, const void* buf, std::size_t len, std::uint64_t offset,
+                        UnitFailure* why = nullptr) noexcept;
+    int truncate(PositionalIo& io, std::uint64_t length, UnitFailure* why = nullptr) noexcept;
+    int allocate(PositionalIo& io, std::uint64_t offset, std::uint64_t len,
+                 UnitFailure* why = nullptr) noexcept;
 
     // Logical size as last seen by this process.
     std::uint64_t size() const noexcept { return size_; }
     // Re-reads the physical size (another process may have written). For a
     // format v2 file, a size smaller than this process left is an integrity
     // failure.
-    int refresh_size(PositionalIo& io) noexcept;
+    int refresh_size(PositionalIo& io, UnitFailure* why = nullptr) noexcept;
 
     const FileHeader& header() const noexcept { return header_; }
     Category category() const noexcept { return header_.category; }
     bool plaintext_audit() const noexcept { return header_.plaintext_audit(); }
     bool authenticated() const noexcept { return codec_ != nullptr && codec_->has_entries(); }
     DataLayout layout() const noexcept { return layout_; }
-
-    // What made the last failing call fail, when the file knows more than
-    // the errno: the unit that failed authentication and why, or a write
-    // refused at the file key's nonce limit. Cleared as it is taken.
-    UnitFailure take_failure() noexcept;
 
   private:
     EncryptedFile(const FileHeader& header, std::unique_ptr<UnitCodec> codec,
@@ -99,8 +99,8 @@ class EncryptedFile {
     std::uint64_t whole_run_end(std::uint64_t start, std::uint64_t end) const noexcept;
     // Reads the whole units [start, start + len) into `target` and leaves
     // their plaintext there.
-    int load_run(PositionalIo& io, std::uint64_t start, std::size_t len,
-                 std::uint8_t* target) noexcept;
+    int load_run(PositionalIo& io, std::uint64_t start, std::size_t len, std::uint8_t* target,
+                 UnitFailure* why) noexcept;
     // Keeps the thread's cached metadata block in step with entries this
     // file just wrote.
     void note_entries(std::uint64_t first, const std::uint8_t* entries, std::size_t len) noexcept;
@@ -112,21 +112,21 @@ class EncryptedFile {
     // `start`, and their entries when the codec has them.
     int store_run(PositionalIo& io, std::uint64_t start, const std::uint8_t* data, std::size_t len,
                   const std::uint8_t* entries) noexcept;
-    int store_unit(PositionalIo& io, std::uint64_t unit, const std::uint8_t* plain,
-                   std::size_t len) noexcept;
+    int store_unit(PositionalIo& io, std::uint64_t unit, const std::uint8_t* plain, std::size_t len,
+                   UnitFailure* why) noexcept;
     // After a cut: zeroes the entries of units [first, end) that are still
     // on disk.
     int clear_entries(PositionalIo& io, std::uint64_t first, std::uint64_t end) noexcept;
     // Re-encrypts a partial last unit at the length it has in a file of
     // `new_size` bytes (its ciphertext depends on its length).
-    int grow_last_unit(PositionalIo& io, std::uint64_t new_size) noexcept;
+    int grow_last_unit(PositionalIo& io, std::uint64_t new_size, UnitFailure* why) noexcept;
     // The units a growth to `new_size` adds are holes until written, as
     // this process knows.
     int note_new_units(std::uint64_t new_size) noexcept;
     // Re-encrypts the current last unit (and writes a new short last unit
     // the codec cannot leave as a hole) so the file can grow to `new_size`
     // without changing physical bytes outside those units.
-    int prepare_growth(PositionalIo& io, std::uint64_t new_size) noexcept;
+    int prepare_growth(PositionalIo& io, std::uint64_t new_size, UnitFailure* why) noexcept;
 
     FileHeader header_;
     DataLayout layout_;

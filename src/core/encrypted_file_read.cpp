@@ -13,14 +13,14 @@ namespace ephemeral_crypt {
 
 using namespace encrypted_file_internal;
 
-int EncryptedFile::refresh_size(PositionalIo& io) noexcept {
+int EncryptedFile::refresh_size(PositionalIo& io, UnitFailure* why) noexcept {
     const std::int64_t physical = io.size();
     if (physical < 0) {
         return static_cast<int>(physical);
     }
     const auto logical = static_cast<std::uint64_t>(layout_.logical_size(physical));
     if (codec_ && codec_->authenticates_size() && logical < written_size_) {
-        return codec_->truncated_at(logical / kUnit);
+        return codec_->truncated_at(logical / kUnit, why);
     }
     size_ = logical;
     return 0;
@@ -42,28 +42,28 @@ std::uint64_t EncryptedFile::whole_run_end(std::uint64_t start, std::uint64_t en
 }
 
 int EncryptedFile::load_run(PositionalIo& io, std::uint64_t start, std::size_t len,
-                            std::uint8_t* target) noexcept {
+                            std::uint8_t* target, UnitFailure* why) noexcept {
     const std::int64_t got = io.read_at(target, len, layout_.physical_position(start));
     if (got < 0) {
         return static_cast<int>(got);
     }
     if (static_cast<std::size_t>(got) != len) {
-        return codec_->truncated_at((start + static_cast<std::uint64_t>(got)) / kUnit);
+        return codec_->truncated_at((start + static_cast<std::uint64_t>(got)) / kUnit, why);
     }
     const std::uint64_t first = start / kUnit;
     const std::size_t count = static_cast<std::size_t>(units_in(len));
-    return codec_->open_run(stored(io), first, count, unit_length(first + count - 1, size_),
-                            target);
+    return codec_->open_run(stored(io), first, count, unit_length(first + count - 1, size_), target,
+                            why);
 }
 
 std::int64_t EncryptedFile::pread(PositionalIo& io, void* buf, std::size_t len,
-                                  std::uint64_t offset) noexcept {
+                                  std::uint64_t offset, UnitFailure* why) noexcept {
     if (len == 0) {
         return 0;
     }
     if (offset + len > size_) {
         // Another process may have grown the file since we last looked.
-        const int rc = refresh_size(io);
+        const int rc = refresh_size(io, why);
         if (rc < 0) {
             return rc;
         }
@@ -92,15 +92,15 @@ std::int64_t EncryptedFile::pread(PositionalIo& io, void* buf, std::size_t len,
             // A run of whole units goes straight into the caller's buffer and
             // is decrypted there: one read (two with metadata), no copy.
             const std::uint64_t run_end = whole_run_end(pos, end);
-            const int rc =
-                load_run(io, pos, static_cast<std::size_t>(run_end - pos), out + (pos - offset));
+            const int rc = load_run(io, pos, static_cast<std::size_t>(run_end - pos),
+                                    out + (pos - offset), why);
             if (rc < 0) {
                 return rc;
             }
             pos = run_end;
             continue;
         }
-        const int rc = codec_->load_unit(stored(io), unit, ulen, s->unit);
+        const int rc = codec_->load_unit(stored(io), unit, ulen, s->unit, why);
         if (rc < 0) {
             return rc;
         }

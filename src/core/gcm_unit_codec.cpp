@@ -12,7 +12,6 @@
 
 #include <cerrno>
 #include <memory>
-#include <new>
 
 #include "core/cipher_timing.hpp"
 #include "core/encrypted_file_internal.hpp"
@@ -37,10 +36,9 @@ struct GroupEntries {
     }
 };
 
-class GcmUnitCodec final : public UnitCodec {
+class GcmUnitCodec final : public UnitCodecOver<AuthenticatedUnits> {
   public:
-    GcmUnitCodec(std::unique_ptr<AuthenticatedUnits> units, Category category) noexcept
-        : units_(std::move(units)), category_(category) {}
+    using UnitCodecOver::UnitCodecOver;
 
     bool has_entries() const noexcept override { return true; }
     // Every unit's entry says whether it was written, so a hole of any
@@ -49,9 +47,9 @@ class GcmUnitCodec final : public UnitCodec {
     bool authenticates_size() const noexcept override { return true; }
 
     int seal(std::uint64_t unit, const std::uint8_t* plain, std::uint8_t* out, std::size_t len,
-             bool zeros, std::uint8_t* entry) noexcept override {
+             bool zeros, std::uint8_t* entry, UnitFailure* why) noexcept override {
         const CipherTimer timer(category_, CipherDirection::Encrypt, zeros ? 0 : len);
-        return units_->seal(unit, plain, out, len, zeros, entry);
+        return state_->seal(unit, plain, out, len, zeros, entry, why);
     }
 
     // Each unit is opened in place, as XTS decrypts in place. A unit that
@@ -60,45 +58,44 @@ class GcmUnitCodec final : public UnitCodec {
     // authenticates cost a temporary table's scan a tenth of its CPU time
     // (docs/formats.md, "Reading").
     int open_run(const StoredFile& file, std::uint64_t first, std::size_t count,
-                 std::size_t last_len, std::uint8_t* data) noexcept override {
+                 std::size_t last_len, std::uint8_t* data, UnitFailure* why) noexcept override {
         GroupEntries entries;
-        int rc = read_entries(file, first, false, &entries);
+        int rc = read_entries(file, first, false, &entries, why);
         for (std::size_t i = 0; rc == 0 && i < count; ++i) {
             std::uint8_t* unit_data = data + i * kUnit;
             rc = open_checked(file, first + i, unit_data, unit_data,
-                              i + 1 == count ? last_len : kUnit, &entries);
+                              i + 1 == count ? last_len : kUnit, &entries, why);
         }
         return rc;
     }
 
-    int load_unit(const StoredFile& file, std::uint64_t unit, std::size_t len,
-                  std::uint8_t* out) noexcept override {
+    int load_unit(const StoredFile& file, std::uint64_t unit, std::size_t len, std::uint8_t* out,
+                  UnitFailure* why) noexcept override {
         Scratch* s = scratch();
         if (s == nullptr) {
             return -ENOMEM;
         }
         GroupEntries entries;
-        int rc = read_stored_unit(*this, file, unit, len, s->stored);
+        int rc = read_stored_unit(*this, file, unit, len, s->stored, why);
         if (rc == 0) {
-            rc = read_entries(file, unit, false, &entries);
+            rc = read_entries(file, unit, false, &entries, why);
         }
-        return rc == 0 ? open_checked(file, unit, s->stored, out, len, &entries) : rc;
+        return rc == 0 ? open_checked(file, unit, s->stored, out, len, &entries, why) : rc;
     }
 
-    int truncated_at(std::uint64_t unit) noexcept override {
-        return units_->fail(unit, kTruncated);
+    int truncated_at(std::uint64_t unit, UnitFailure* why) noexcept override {
+        return AuthenticatedUnits::fail(unit, kTruncated, why);
     }
     int note_holes(std::uint64_t first, std::uint64_t end) noexcept override {
-        return units_->note_holes(first, end);
+        return state_->note_holes(first, end);
     }
-    void forget_from(std::uint64_t first) noexcept override { units_->forget_from(first); }
-    UnitFailure take_failure() noexcept override { return units_->take_failure(); }
+    void forget_from(std::uint64_t first) noexcept override { state_->forget_from(first); }
 
   private:
     // Points `entries` at the metadata block of `unit`'s group: the thread's
     // cached block, unless `reread` or it holds another block.
-    int read_entries(const StoredFile& file, std::uint64_t unit, bool reread,
-                     GroupEntries* entries) noexcept {
+    int read_entries(const StoredFile& file, std::uint64_t unit, bool reread, GroupEntries* entries,
+                     UnitFailure* why) noexcept {
         Scratch* s = scratch();
         if (s == nullptr) {
             return -ENOMEM;
@@ -114,7 +111,7 @@ class GcmUnitCodec final : public UnitCodec {
             // The block precedes its group's data, so a unit that is on disk
             // has its whole block there (a hole reads as zeros).
             if (static_cast<std::size_t>(got) != sizeof(s->metadata)) {
-                return truncated_at(unit);
+                return truncated_at(unit, why);
             }
             s->metadata_file = file.file_id;
             s->metadata_group = group;
@@ -129,42 +126,43 @@ class GcmUnitCodec final : public UnitCodec {
     // unit whose cached entry fails (and the unit's data too when it was
     // opened in place: the failed attempt wiped it).
     int open_checked(const StoredFile& file, std::uint64_t unit, std::uint8_t* stored,
-                     std::uint8_t* plain, std::size_t len, GroupEntries* entries) noexcept {
-        int rc = open_with(unit, stored, plain, len, entries->entry_of(unit));
-        if (rc != kIntegrityFailure || entries->fresh) {
-            return rc;
+                     std::uint8_t* plain, std::size_t len, GroupEntries* entries,
+                     UnitFailure* why) noexcept {
+        if (entries->fresh) {
+            return open_with(unit, stored, plain, len, entries->entry_of(unit), why);
         }
         // The entry came from the thread's cached block, which another
-        // process may have made stale: only the disk's entry can refuse it.
-        units_->take_failure();
+        // process may have made stale: only the disk's entry can refuse it,
+        // so the cached entry's failure is not handed back.
+        int rc = open_with(unit, stored, plain, len, entries->entry_of(unit), nullptr);
+        if (rc != kIntegrityFailure) {
+            return rc;
+        }
         if (stored == plain) {
-            rc = read_stored_unit(*this, file, unit, len, stored);
+            rc = read_stored_unit(*this, file, unit, len, stored, why);
             if (rc < 0) {
                 return rc;
             }
         }
-        rc = read_entries(file, unit, true, entries);
+        rc = read_entries(file, unit, true, entries, why);
         if (rc < 0) {
             return rc;
         }
-        return open_with(unit, stored, plain, len, entries->entry_of(unit));
+        return open_with(unit, stored, plain, len, entries->entry_of(unit), why);
     }
 
     int open_with(std::uint64_t unit, const std::uint8_t* stored, std::uint8_t* plain,
-                  std::size_t len, const std::uint8_t* entry) noexcept {
+                  std::size_t len, const std::uint8_t* entry, UnitFailure* why) noexcept {
         const CipherTimer timer(category_, CipherDirection::Decrypt, len);
-        return units_->open(unit, stored, plain, len, entry);
+        return state_->open(unit, stored, plain, len, entry, why);
     }
-
-    std::unique_ptr<AuthenticatedUnits> units_;
-    Category category_;
 };
 
 }  // namespace
 
 std::unique_ptr<UnitCodec> make_gcm_unit_codec(std::unique_ptr<AuthenticatedUnits> units,
                                                Category category) noexcept {
-    return std::unique_ptr<UnitCodec>(new (std::nothrow) GcmUnitCodec(std::move(units), category));
+    return new_unit_codec<GcmUnitCodec>(std::move(units), category);
 }
 
 }  // namespace ephemeral_crypt

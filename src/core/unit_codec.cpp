@@ -9,13 +9,13 @@ namespace ephemeral_crypt {
 using namespace encrypted_file_internal;
 
 int read_stored_unit(UnitCodec& codec, const StoredFile& file, std::uint64_t unit, std::size_t len,
-                     std::uint8_t* out) noexcept {
+                     std::uint8_t* out, UnitFailure* why) noexcept {
     const std::int64_t got = file.io.read_at(out, len, file.layout.physical_position(unit * kUnit));
     if (got < 0) {
         return static_cast<int>(got);
     }
     if (static_cast<std::size_t>(got) != len) {
-        return codec.truncated_at(unit);  // the file is shorter than its cached size says
+        return codec.truncated_at(unit, why);  // the file is shorter than its cached size says
     }
     return 0;
 }
@@ -23,11 +23,9 @@ int read_stored_unit(UnitCodec& codec, const StoredFile& file, std::uint64_t uni
 std::unique_ptr<UnitCodec> make_unit_codec(const InstanceKey& key, const FileHeader& header,
                                            CipherSetupFailure* failure) noexcept {
     if (header.authenticated()) {
-        std::unique_ptr<AuthenticatedUnits> units = make_gcm_file_units(key, header, failure);
-        return units ? make_gcm_unit_codec(std::move(units), header.category) : nullptr;
+        return make_gcm_unit_codec(make_gcm_file_units(key, header, failure), header.category);
     }
-    std::unique_ptr<XtsCipher> cipher = make_xts_file_cipher(key, header, failure);
-    return cipher ? make_xts_unit_codec(std::move(cipher), header.category) : nullptr;
+    return make_xts_unit_codec(make_xts_file_cipher(key, header, failure), header.category);
 }
 
 }  // namespace ephemeral_crypt

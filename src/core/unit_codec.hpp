@@ -8,8 +8,9 @@
 // make_unit_codec().
 //
 // Every method is noexcept and returns 0 or -errno; data that fails
-// authentication is kIntegrityFailure, with take_failure() saying which
-// unit and why.
+// authentication is kIntegrityFailure. A method that can fail for a reason
+// the errno does not tell takes `why` (which may be null), and fills it in
+// as it fails: which unit, and why.
 #pragma once
 
 #include "core/no_postgres.hpp"
@@ -17,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 
 #include "core/authenticated_units.hpp"
 #include "core/category.hpp"
@@ -60,36 +62,57 @@ class UnitCodec {
     // `plain` is zero throughout, which a codec may store as zeros. For a
     // codec with entries, also fills `entry` (kEntryBytes).
     virtual int seal(std::uint64_t unit, const std::uint8_t* plain, std::uint8_t* out,
-                     std::size_t len, bool zeros, std::uint8_t* entry) noexcept = 0;
+                     std::size_t len, bool zeros, std::uint8_t* entry,
+                     UnitFailure* why) noexcept = 0;
 
     // `data` holds `count` units from unit `first` on, as read from disk,
     // all whole but the last, which is `last_len` bytes long; all of them in
     // one group when the codec has entries. Leaves their plaintext there,
     // or, for a unit that fails, wipes it and returns the failure.
     virtual int open_run(const StoredFile& file, std::uint64_t first, std::size_t count,
-                         std::size_t last_len, std::uint8_t* data) noexcept = 0;
+                         std::size_t last_len, std::uint8_t* data, UnitFailure* why) noexcept = 0;
 
     // Reads `unit`'s first `len` bytes from the file and leaves their
     // plaintext in `out`.
     virtual int load_unit(const StoredFile& file, std::uint64_t unit, std::size_t len,
-                          std::uint8_t* out) noexcept = 0;
+                          std::uint8_t* out, UnitFailure* why) noexcept = 0;
 
     // The disk holds less than this process's size says, at `unit`: the
     // error to return for it.
-    virtual int truncated_at(std::uint64_t unit) noexcept = 0;
+    virtual int truncated_at(std::uint64_t unit, UnitFailure* why) noexcept = 0;
 
     // This process grew the file over units [first, end) without writing
     // them, or cut it before unit `first`.
     virtual int note_holes(std::uint64_t first, std::uint64_t end) noexcept = 0;
     virtual void forget_from(std::uint64_t first) noexcept = 0;
-
-    // What made the last failing call fail, when the codec knows more than
-    // the errno. Cleared as it is taken.
-    virtual UnitFailure take_failure() noexcept = 0;
 };
 
-// One maker per implementation, each taking its cipher state (null if the
-// codec itself cannot be allocated).
+// What every implementation holds: its cipher state, and the category whose
+// cipher time it counts (core/cipher_timing.hpp).
+template <class CipherState>
+class UnitCodecOver : public UnitCodec {
+  public:
+    UnitCodecOver(std::unique_ptr<CipherState> state, Category category) noexcept
+        : state_(std::move(state)), category_(category) {}
+
+  protected:
+    std::unique_ptr<CipherState> state_;
+    Category category_;
+};
+
+// A `Codec` (a UnitCodecOver<CipherState>) over `state`; null if `state` is
+// null (its maker failed) or the codec itself cannot be allocated.
+template <class Codec, class CipherState>
+std::unique_ptr<UnitCodec> new_unit_codec(std::unique_ptr<CipherState> state,
+                                          Category category) noexcept {
+    if (!state) {
+        return nullptr;
+    }
+    return std::unique_ptr<UnitCodec>(new (std::nothrow) Codec(std::move(state), category));
+}
+
+// One maker per implementation, each taking its cipher state (null if that
+// or the codec cannot be made: new_unit_codec).
 std::unique_ptr<UnitCodec> make_xts_unit_codec(std::unique_ptr<XtsCipher> cipher,
                                                Category category) noexcept;
 std::unique_ptr<UnitCodec> make_gcm_unit_codec(std::unique_ptr<AuthenticatedUnits> units,
@@ -102,8 +125,8 @@ std::unique_ptr<UnitCodec> make_unit_codec(const InstanceKey& key, const FileHea
                                            CipherSetupFailure* failure) noexcept;
 
 // Reads `unit`'s first `len` bytes as stored into `out`: 0, the read's
-// error, or the codec's truncated_at() when fewer are there.
+// error, or the codec's truncated_at() (filling `why`) when fewer are there.
 int read_stored_unit(UnitCodec& codec, const StoredFile& file, std::uint64_t unit, std::size_t len,
-                     std::uint8_t* out) noexcept;
+                     std::uint8_t* out, UnitFailure* why) noexcept;
 
 }  // namespace ephemeral_crypt

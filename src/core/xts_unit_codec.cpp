@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <new>
 
 #include "core/cipher_timing.hpp"
 #include "core/encrypted_file_internal.hpp"
@@ -21,27 +20,27 @@ using namespace encrypted_file_internal;
 
 namespace {
 
-class XtsUnitCodec final : public UnitCodec {
+class XtsUnitCodec final : public UnitCodecOver<XtsCipher> {
   public:
-    XtsUnitCodec(std::unique_ptr<XtsCipher> cipher, Category category) noexcept
-        : cipher_(std::move(cipher)), category_(category) {}
+    using UnitCodecOver::UnitCodecOver;
 
     bool has_entries() const noexcept override { return false; }
     std::size_t shortest_hole() const noexcept override { return kXtsMinimumBytes; }
     bool authenticates_size() const noexcept override { return false; }
 
+    // XTS has no failure the errno does not tell: `why` is never filled.
     int seal(std::uint64_t unit, const std::uint8_t* plain, std::uint8_t* out, std::size_t len,
-             bool zeros, std::uint8_t* /*entry*/) noexcept override {
+             bool zeros, std::uint8_t* /*entry*/, UnitFailure* /*why*/) noexcept override {
         if (zeros && len >= kXtsMinimumBytes) {
             std::memset(out, 0, len);
             return 0;
         }
         const CipherTimer timer(category_, CipherDirection::Encrypt, len);
-        return cipher_->encrypt_unit(unit, plain, out, len) ? 0 : -EIO;
+        return state_->encrypt_unit(unit, plain, out, len) ? 0 : -EIO;
     }
 
     int open_run(const StoredFile& /*file*/, std::uint64_t first, std::size_t count,
-                 std::size_t last_len, std::uint8_t* data) noexcept override {
+                 std::size_t last_len, std::uint8_t* data, UnitFailure* /*why*/) noexcept override {
         for (std::size_t i = 0; i < count; ++i) {
             const std::size_t len = i + 1 == count ? last_len : kUnit;
             if (!decrypt_in_place(first + i, data + i * kUnit, len)) {
@@ -51,9 +50,9 @@ class XtsUnitCodec final : public UnitCodec {
         return 0;
     }
 
-    int load_unit(const StoredFile& file, std::uint64_t unit, std::size_t len,
-                  std::uint8_t* out) noexcept override {
-        const int rc = read_stored_unit(*this, file, unit, len, out);
+    int load_unit(const StoredFile& file, std::uint64_t unit, std::size_t len, std::uint8_t* out,
+                  UnitFailure* why) noexcept override {
+        const int rc = read_stored_unit(*this, file, unit, len, out, why);
         if (rc < 0) {
             return rc;
         }
@@ -61,10 +60,11 @@ class XtsUnitCodec final : public UnitCodec {
     }
 
     // Format v1 cannot tell a cut from a read error: EncryptedFile reports EIO.
-    int truncated_at(std::uint64_t /*unit*/) noexcept override { return -EIO; }
+    int truncated_at(std::uint64_t /*unit*/, UnitFailure* /*why*/) noexcept override {
+        return -EIO;
+    }
     int note_holes(std::uint64_t /*first*/, std::uint64_t /*end*/) noexcept override { return 0; }
     void forget_from(std::uint64_t /*first*/) noexcept override {}
-    UnitFailure take_failure() noexcept override { return {}; }
 
   private:
     bool decrypt_in_place(std::uint64_t unit, std::uint8_t* data, std::size_t len) noexcept {
@@ -72,18 +72,15 @@ class XtsUnitCodec final : public UnitCodec {
             return true;
         }
         const CipherTimer timer(category_, CipherDirection::Decrypt, len);
-        return cipher_->decrypt_unit(unit, data, data, len);
+        return state_->decrypt_unit(unit, data, data, len);
     }
-
-    std::unique_ptr<XtsCipher> cipher_;
-    Category category_;
 };
 
 }  // namespace
 
 std::unique_ptr<UnitCodec> make_xts_unit_codec(std::unique_ptr<XtsCipher> cipher,
                                                Category category) noexcept {
-    return std::unique_ptr<UnitCodec>(new (std::nothrow) XtsUnitCodec(std::move(cipher), category));
+    return new_unit_codec<XtsUnitCodec>(std::move(cipher), category);
 }
 
 }  // namespace ephemeral_crypt

@@ -130,9 +130,8 @@ void count_failure(Category category, LayerEvent event, const char* path, const 
     record_event(event, category, path, detail, unit);
 }
 
-int account_failure(int negative_errno, FileState* state, const char* detail) noexcept {
-    EncryptedFile* cipher_file = state->cipher_file();
-    const UnitFailure why = cipher_file != nullptr ? cipher_file->take_failure() : UnitFailure{};
+int account_failure(int negative_errno, FileState* state, const char* detail,
+                    const UnitFailure& why) noexcept {
     if (negative_errno == kIntegrityFailure) {
         // Never a plaintext fallback, whatever the category's degradation:
         // the data exists and is not what this instance wrote.
@@ -246,11 +245,13 @@ ssize_t transfer(const TrackedFd& tracked, Direction direction, void* buf, std::
     }
     FdIo io(tracked.fd);
     const auto offset = static_cast<std::uint64_t>(logical);
-    const std::int64_t n = writing ? cipher_file->pwrite(io, buf, count, offset)
-                                   : cipher_file->pread(io, buf, count, offset);
+    UnitFailure why;
+    const std::int64_t n = writing ? cipher_file->pwrite(io, buf, count, offset, &why)
+                                   : cipher_file->pread(io, buf, count, offset, &why);
     if (n < 0) {
         return fail_with<ssize_t>(static_cast<int>(n), tracked.state,
-                                  writing ? "encrypting write failed" : "decrypting read failed");
+                                  writing ? "encrypting write failed" : "decrypting read failed",
+                                  why);
     }
     if (!cipher_file->plaintext_audit()) {
         CategoryCounters& counted = counters().of(tracked.state->category);
@@ -269,9 +270,11 @@ off_t stream_position(const TrackedFd& tracked, Direction direction) noexcept {
         // Another descriptor or process may have appended since.
         if (EncryptedFile* cipher_file = cipher_file_for(tracked.state, tracked.fd)) {
             FdIo io(tracked.fd);
-            const int rc = cipher_file->refresh_size(io);
+            UnitFailure why;
+            const int rc = cipher_file->refresh_size(io, &why);
             if (rc < 0) {
-                errno = account_failure(rc, tracked.state, "could not find the end of the file");
+                errno =
+                    account_failure(rc, tracked.state, "could not find the end of the file", why);
                 return -1;
             }
             return static_cast<off_t>(cipher_file->size());

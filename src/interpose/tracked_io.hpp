@@ -82,14 +82,17 @@ T finish(T result) noexcept {
 
 // Counts and records what a cipher file's failure (-errno) means, and returns the
 // errno the caller gets: EIO is a failure of the file's category, reported
-// with `detail` (or the cipher file's own reason); data that failed
-// authentication is an integrity failure, naming the unit, and EIO too.
-int account_failure(int negative_errno, FileState* state, const char* detail) noexcept;
+// with `detail` (or `why`'s reason, which the failing call filled in); data
+// that failed authentication is an integrity failure, naming `why`'s unit,
+// and EIO too.
+int account_failure(int negative_errno, FileState* state, const char* detail,
+                    const UnitFailure& why = {}) noexcept;
 
 // Turns a cipher file's result (-errno) into libc's convention (account_failure).
 template <class T>
-T fail_with(int negative_errno, FileState* state, const char* detail) noexcept {
-    errno = account_failure(negative_errno, state, detail);
+T fail_with(int negative_errno, FileState* state, const char* detail,
+            const UnitFailure& why = {}) noexcept {
+    errno = account_failure(negative_errno, state, detail, why);
     return static_cast<T>(-1);
 }
 

@@ -84,6 +84,22 @@ off_t seek_tracked(const TrackedFd& tracked, off_t offset, int whence) noexcept 
         real().lseek(tracked.fd, static_cast<off_t>(layout.physical_position(target)), SEEK_SET));
 }
 
+// Makes `change` (a truncate or an allocate: change(file, io, why) -> 0 or
+// -errno) to the cipher file of `tracked`, in libc's convention; a failure
+// is reported with `no_header` or `failed`, or the reason the change gave.
+template <class Change>
+int change_cipher_file(const TrackedFd& tracked, const char* no_header, const char* failed,
+                       Change&& change) noexcept {
+    EncryptedFile* cipher_file = cipher_file_for(tracked.state, tracked.fd);
+    if (cipher_file == nullptr) {
+        return fail_with<int>(-EIO, tracked.state, no_header);
+    }
+    FdIo io(tracked.fd);
+    UnitFailure why;
+    const int rc = change(*cipher_file, io, &why);
+    return rc < 0 ? fail_with<int>(rc, tracked.state, failed, why) : 0;
+}
+
 int truncate_tracked(const TrackedFd& tracked, off_t length) noexcept {
     if (length < 0) {
         errno = EINVAL;
@@ -93,13 +109,10 @@ int truncate_tracked(const TrackedFd& tracked, off_t length) noexcept {
         errno = EINVAL;  // what the kernel says for a descriptor not open for writing
         return -1;
     }
-    EncryptedFile* cipher_file = cipher_file_for(tracked.state, tracked.fd);
-    if (cipher_file == nullptr) {
-        return fail_with<int>(-EIO, tracked.state, "truncate of a file without a header");
-    }
-    FdIo io(tracked.fd);
-    const int rc = cipher_file->truncate(io, static_cast<std::uint64_t>(length));
-    return rc < 0 ? fail_with<int>(rc, tracked.state, "truncate failed") : 0;
+    return change_cipher_file(tracked, "truncate of a file without a header", "truncate failed",
+                              [&](EncryptedFile& file, FdIo& io, UnitFailure* why) noexcept {
+                                  return file.truncate(io, static_cast<std::uint64_t>(length), why);
+                              });
 }
 
 int allocate_tracked(const TrackedFd& tracked, int mode, off_t offset, off_t len) noexcept {
@@ -118,14 +131,11 @@ int allocate_tracked(const TrackedFd& tracked, int mode, off_t offset, off_t len
         errno = EOPNOTSUPP;
         return -1;
     }
-    EncryptedFile* cipher_file = cipher_file_for(tracked.state, tracked.fd);
-    if (cipher_file == nullptr) {
-        return fail_with<int>(-EIO, tracked.state, "allocate on a file without a header");
-    }
-    FdIo io(tracked.fd);
-    const int rc = cipher_file->allocate(io, static_cast<std::uint64_t>(offset),
-                                         static_cast<std::uint64_t>(len));
-    return rc < 0 ? fail_with<int>(rc, tracked.state, "allocate failed") : 0;
+    return change_cipher_file(tracked, "allocate on a file without a header", "allocate failed",
+                              [&](EncryptedFile& file, FdIo& io, UnitFailure* why) noexcept {
+                                  return file.allocate(io, static_cast<std::uint64_t>(offset),
+                                                       static_cast<std::uint64_t>(len), why);
+                              });
 }
 
 // A range hint (offset, length; length 0 means to the end) as the kernel

@@ -24,13 +24,18 @@ use EphemeralCrypt::TestLib;
 my $pub = ec_new_node('publisher', extension => 1, encrypt_wal => 1, allows_streaming => 'logical');
 my $sub = ec_new_node('subscriber', extension => 1, encrypt_wal => 1, allows_streaming => 'logical');
 $_->start for ($pub, $sub);
+# What each instance made of its settings (its startup line, under the key it
+# serves), and its counters before the workload, so that what the layer
+# encrypted for it can be told from the test's settings.
+my %status_before;
 for my $node ($pub, $sub)
 {
 	$node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
-	is($node->safe_psql('postgres', q{SELECT enabled FROM ephemeral_crypt_encryption_status() WHERE category = 'spill'}),
-		't', $node->name . ': spill files, logical decoding spills among them, encrypted');
-	is($node->safe_psql('postgres', q{SELECT enabled FROM ephemeral_crypt_encryption_status() WHERE category = 'wal'}),
-		't', $node->name . ': WAL encrypted');
+	my ($ready) = ec_the_ready_line($node, 0, $node->name . ': one ready line');
+	is($ready->{key}, ec_key_id($node), $node->name . ': the ready line names the key ephemeral_crypt_status() reports');
+	like($ready->{spill}, qr/^encrypted with AES-256-/, $node->name . ': the extension encrypts spill files, logical decoding spills among them');
+	like($ready->{wal}, qr/^encrypted with AES-256-/, $node->name . ': the extension encrypts WAL');
+	$status_before{ $node->name } = ec_encryption_status($node);
 }
 my $pub_key = ec_key_id($pub);
 my $sub_key = ec_key_id($sub);
@@ -75,6 +80,13 @@ my ($spill_txns, $spill_count, $spill_bytes) = split /\|/, $stats;
 note "pg_stat_replication_slots for s: spill_txns $spill_txns, spill_count $spill_count, spill_bytes $spill_bytes";
 ok($spill_txns > 0 || $spill_bytes > 0, "the transaction spilled (spill_txns $spill_txns, spill_bytes $spill_bytes)");
 cmp_ok($spill_bytes, '>', 1024 * 1024, 'more than 1MB was spilled');
+# The layer, not only the settings: every byte the walsender spilled went
+# through its encryption, and was read back through its decryption.
+my $pub_status = ec_encryption_status($pub);
+my %grew = map { $_ => $pub_status->{spill}{$_} - $status_before{publisher}{spill}{$_} } qw(bytes_encrypted bytes_decrypted);
+cmp_ok($grew{bytes_encrypted}, '>=', $spill_bytes,
+	"publisher: spill bytes_encrypted grew by $grew{bytes_encrypted} >= spill_bytes $spill_bytes");
+cmp_ok($grew{bytes_decrypted}, '>', 0, "publisher: the spilled changes were read back decrypted ($grew{bytes_decrypted} bytes)");
 
 my $digest = ec_digest($pub, 'big', 'id');
 like($digest, qr/^200000\|[0-9a-f]{32}$/, 'the publisher has 200000 rows');
@@ -111,6 +123,8 @@ for my $node ($pub, $sub)
 		$node->name . ': no file under pg_replslot (spill or state) holds the marker');
 	my $st = ec_encryption_status($node);
 	is($st->{$_}{failures}, '0', $node->name . ": no $_ failure") for qw(temp_relation spill wal);
+	my $wal_grew = $st->{wal}{bytes_encrypted} - $status_before{ $node->name }{wal}{bytes_encrypted};
+	cmp_ok($wal_grew, '>', 200000 * 40, $node->name . ": WAL bytes_encrypted grew by $wal_grew, more than the rows' payload");
 }
 
 $sub->stop;

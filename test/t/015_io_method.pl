@@ -131,14 +131,21 @@ for my $method (qw(sync worker))
 	my $node = ec_new_node('io_uring_allowed', extension => 1, encrypt_wal => 1,
 		conf => "io_method = io_uring\nephemeral_crypt.encrypt_temp_relations = off\n");
 	$node->start;
-	is($node->safe_psql('postgres', 'SHOW io_method'), 'io_uring', 'io_uring allowed: io_method is io_uring');
+	# What the extension made of io_uring: it started (one ready line), left
+	# temporary relations alone and encrypts the rest.
+	my ($ready) = ec_the_ready_line($node, 0, 'io_uring allowed: the extension accepts io_uring (one ready line)');
+	is($ready->{temp_relation}, 'not encrypted', 'io_uring allowed: the extension leaves temporary relations to io_uring');
+	like($ready->{spill} . '|' . $ready->{wal},
+		qr/^encrypted with AES-256-XTS \([a-z_]+\)\|encrypted with AES-256-XTS \(fail_closed\)$/,
+		'io_uring allowed: the extension encrypts spill files and WAL');
 	$node->safe_psql('postgres', 'CREATE EXTENSION ephemeral_crypt');
-	my $status = ec_encryption_status($node);
-	is($status->{temp_relation}{enabled}, 'f', 'io_uring allowed: temp_relation is not encrypted');
-	is($status->{spill}{enabled}, 't', 'io_uring allowed: spill is encrypted');
-	is($status->{wal}{enabled}, 't', 'io_uring allowed: wal is encrypted');
+	my $before = ec_encryption_status($node);
 	check_workload($node, 'io_uring', 0);
 	my $after = ec_encryption_status($node);
+	is(join('|', map { $after->{temp_relation}{$_} - $before->{temp_relation}{$_} } qw(bytes_encrypted bytes_decrypted)),
+		'0|0', 'io_uring allowed: no byte of the temporary table went through the cipher');
+	cmp_ok($after->{spill}{bytes_encrypted} - $before->{spill}{bytes_encrypted}, '>', 0,
+		'io_uring allowed: the sort spilled through the layer\'s encryption');
 	cmp_ok($after->{spill}{bytes_decrypted}, '>', 0, 'io_uring allowed: the spill was read back through the layer');
 	is($after->{spill}{failures}, '0', 'io_uring allowed: no spill failure');
 	my @wal = ec_wal_segments($node->data_dir . '/pg_wal');

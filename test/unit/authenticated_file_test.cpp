@@ -63,11 +63,12 @@ struct Gcm {
         return io.bytes.data() + layout().entry_offset(unit);
     }
 
-    // Reads unit `unit` through `file`: 0 and the plaintext, or the error.
-    std::int64_t read_unit(EncryptedFile& file, std::uint64_t unit,
-                           std::vector<std::uint8_t>* out) {
+    // Reads unit `unit` through `file`: 0 and the plaintext, or the error
+    // and, in `why` when given, what the read said about it.
+    std::int64_t read_unit(EncryptedFile& file, std::uint64_t unit, std::vector<std::uint8_t>* out,
+                           UnitFailure* why = nullptr) {
         out->assign(kUnit, 0xee);
-        return file.pread(io, out->data(), kUnit, unit * kUnit);
+        return file.pread(io, out->data(), kUnit, unit * kUnit, why);
     }
     std::vector<std::uint8_t> expected(std::uint64_t unit) const {
         return {plain.begin() + static_cast<std::ptrdiff_t>(unit * kUnit),
@@ -75,14 +76,17 @@ struct Gcm {
     }
 };
 
-// Both the writer and a fresh reader refuse the unit; the failure names it.
+// Both the writer and a fresh reader refuse the unit; the failing read names
+// it and gives a reason.
 void expect_refused_by_everyone(Gcm& g, std::uint64_t unit) {
     std::vector<std::uint8_t> out;
-    EXPECT_EQ(g.read_unit(*g.writer, unit, &out), kIntegrityFailure);
-    EXPECT_EQ(g.writer->take_failure().unit, static_cast<std::int64_t>(unit));
+    UnitFailure writer_why;
+    EXPECT_EQ(g.read_unit(*g.writer, unit, &out, &writer_why), kIntegrityFailure);
+    EXPECT_EQ(writer_why.unit, static_cast<std::int64_t>(unit));
+    EXPECT_NE(writer_why.reason, nullptr);
     auto reader = g.reader();
-    EXPECT_EQ(g.read_unit(*reader, unit, &out), kIntegrityFailure);
-    const UnitFailure why = reader->take_failure();
+    UnitFailure why;
+    EXPECT_EQ(g.read_unit(*reader, unit, &out, &why), kIntegrityFailure);
     EXPECT_EQ(why.unit, static_cast<std::int64_t>(unit));
     EXPECT_NE(why.reason, nullptr);
 }
@@ -91,8 +95,11 @@ TEST(AuthenticatedFile, IntactUnitsReadBackForWriterAndReader) {
     Gcm g;
     std::vector<std::uint8_t> out;
     for (std::uint64_t unit = 0; unit < 4; ++unit) {
-        ASSERT_EQ(g.read_unit(*g.writer, unit, &out), static_cast<std::int64_t>(kUnit));
+        UnitFailure why;
+        ASSERT_EQ(g.read_unit(*g.writer, unit, &out, &why), static_cast<std::int64_t>(kUnit));
         EXPECT_EQ(out, g.expected(unit));
+        EXPECT_EQ(why.unit, -1) << "a read that succeeds names no failure";
+        EXPECT_EQ(why.reason, nullptr);
     }
     auto reader = g.reader();
     for (std::uint64_t unit = 0; unit < 4; ++unit) {
@@ -138,8 +145,10 @@ TEST(AuthenticatedFile, ACutInsideTheLastUnitIsDetected) {
     auto reader = g.reader();
     EXPECT_EQ(reader->size(), 2 * kUnit + 200);
     std::vector<std::uint8_t> out(200);
-    EXPECT_EQ(reader->pread(g.io, out.data(), out.size(), 2 * kUnit), kIntegrityFailure);
-    EXPECT_EQ(reader->take_failure().unit, 2);
+    UnitFailure why;
+    EXPECT_EQ(reader->pread(g.io, out.data(), out.size(), 2 * kUnit, &why), kIntegrityFailure);
+    EXPECT_EQ(why.unit, 2);
+    EXPECT_NE(why.reason, nullptr);
 }
 
 TEST(AuthenticatedFile, AUnitMovedWithinTheFileIsDetected) {
@@ -177,8 +186,11 @@ TEST(AuthenticatedFile, RollbackIsDetectedByTheWriterOnly) {
     std::memcpy(g.entry_of(1), old_entry.data(), kEntryBytes);
 
     std::vector<std::uint8_t> out;
-    EXPECT_EQ(g.read_unit(*g.writer, 1, &out), kIntegrityFailure);
-    EXPECT_EQ(g.writer->take_failure().unit, 1);
+    UnitFailure why;
+    EXPECT_EQ(g.read_unit(*g.writer, 1, &out, &why), kIntegrityFailure);
+    EXPECT_EQ(why.unit, 1);
+    ASSERT_NE(why.reason, nullptr);
+    EXPECT_NE(std::string(why.reason).find("rolled back"), std::string::npos) << why.reason;
     auto reader = g.reader();
     ASSERT_EQ(g.read_unit(*reader, 1, &out), static_cast<std::int64_t>(kUnit));
     EXPECT_EQ(out, g.expected(1)) << "a reader that did not write the file sees the old version";
@@ -213,8 +225,11 @@ TEST(AuthenticatedFile, TruncationAtAUnitBoundaryIsDetectedByTheWriterOnly) {
     Gcm g;
     g.io.bytes.resize(static_cast<std::size_t>(g.layout().physical_size(2 * kUnit)));
     std::vector<std::uint8_t> out(4 * kUnit);
-    EXPECT_EQ(g.writer->pread(g.io, out.data(), out.size(), 0), kIntegrityFailure);
-    EXPECT_EQ(g.writer->take_failure().unit, 2);
+    UnitFailure why;
+    EXPECT_EQ(g.writer->pread(g.io, out.data(), out.size(), 0, &why), kIntegrityFailure);
+    EXPECT_EQ(why.unit, 2);
+    ASSERT_NE(why.reason, nullptr);
+    EXPECT_NE(std::string(why.reason).find("truncated"), std::string::npos) << why.reason;
     // Reading past what the writer knows triggers a look at the disk, which
     // is refused too.
     EXPECT_EQ(g.writer->pread(g.io, out.data(), out.size(), 3 * kUnit + 100), kIntegrityFailure);
@@ -298,11 +313,16 @@ TEST(AuthenticatedFile, AStaleCachedEntryNeverRefusesAGoodUnit) {
     ASSERT_EQ(other->pwrite(g.io, newer.data(), kUnit, kUnit), static_cast<std::int64_t>(kUnit));
     ASSERT_EQ(g.read_unit(*reader, 2, &out),
               static_cast<std::int64_t>(kUnit));  // same group, cached
-    ASSERT_EQ(g.read_unit(*reader, 1, &out), static_cast<std::int64_t>(kUnit));
+    UnitFailure stale;
+    ASSERT_EQ(g.read_unit(*reader, 1, &out, &stale), static_cast<std::int64_t>(kUnit));
     EXPECT_EQ(out, newer);
+    EXPECT_EQ(stale.unit, -1) << "the cached entry's failure is not handed back";
+    EXPECT_EQ(stale.reason, nullptr);
     g.data_of(3)[7] ^= 1;
-    EXPECT_EQ(g.read_unit(*reader, 3, &out), kIntegrityFailure);
-    EXPECT_EQ(reader->take_failure().unit, 3);
+    UnitFailure why;
+    EXPECT_EQ(g.read_unit(*reader, 3, &out, &why), kIntegrityFailure);
+    EXPECT_EQ(why.unit, 3);
+    EXPECT_NE(why.reason, nullptr);
 }
 
 TEST(AuthenticatedFile, EveryWriteOfAUnitTakesAFreshNonce) {
@@ -358,11 +378,14 @@ TEST(AuthenticatedUnits, RefusesToSealBeyondTheNonceLimit) {
     std::uint8_t plain[64] = {}, out[64], entry[kEntryBytes];
     plain[0] = 1;
     for (int i = 0; i < 3; ++i) {
-        ASSERT_EQ(units.seal(0, plain, out, sizeof(plain), false, entry), 0);
+        UnitFailure sealed;
+        ASSERT_EQ(units.seal(0, plain, out, sizeof(plain), false, entry, &sealed), 0);
+        EXPECT_EQ(sealed.reason, nullptr);
     }
-    EXPECT_EQ(units.seal(0, plain, out, sizeof(plain), false, entry), -EIO);
-    const UnitFailure why = units.take_failure();
-    EXPECT_NE(why.reason, nullptr);
+    UnitFailure why;
+    EXPECT_EQ(units.seal(5, plain, out, sizeof(plain), false, entry, &why), -EIO);
+    EXPECT_EQ(why.unit, 5);
+    ASSERT_NE(why.reason, nullptr);
     EXPECT_NE(std::string(why.reason).find("2^32"), std::string::npos);
     EXPECT_EQ(units.nonces_drawn(), 3u);
     EXPECT_EQ(AuthenticatedUnits::kNonceLimit, std::uint64_t{1} << 32);

@@ -6,7 +6,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdint>
 #include <string>
+#include <type_traits>
+
+#include "test_support.hpp"
 
 namespace ephemeral_crypt {
 namespace {
@@ -18,14 +23,20 @@ std::string report_through_pipe() {
     }
     report_cipher_time(fds[1]);
     close(fds[1]);
-    std::string out;
-    char buffer[512];
-    ssize_t got;
-    while ((got = read(fds[0], buffer, sizeof(buffer))) > 0) {
-        out.append(buffer, static_cast<std::size_t>(got));
+    return testing::drain_and_close(fds[0]);
+}
+
+// The number after `field` ("decrypt_ns", ...) on `category`'s line of a
+// report; 0 when the category has no line.
+std::uint64_t reported(const std::string& report, const std::string& category,
+                       const std::string& field) {
+    const std::size_t line = report.find("category " + category + " ");
+    if (line == std::string::npos) {
+        return 0;
     }
-    close(fds[0]);
-    return out;
+    const std::size_t at = report.find(" " + field + " ", line);
+    EXPECT_NE(at, std::string::npos) << report;
+    return at == std::string::npos ? 0 : std::stoull(report.substr(at + field.size() + 2));
 }
 
 TEST(CipherTiming, ReportsEachCategoryItTimed) {
@@ -57,12 +68,51 @@ TEST(CipherTiming, AForkedChildStartsFromZero) {
         << "the child reported its parent's cipher time";
 }
 
-TEST(CipherTiming, TheClockCountsNanoseconds) {
+// The clock is CLOCK_MONOTONIC in nanoseconds: a reading lies between two
+// readings of std::chrono::steady_clock (the same clock on Linux) taken
+// around it, and it advances by at least the 2 ms slept. A clock in other
+// units, from another source, or one that stands still, fails.
+TEST(CipherTiming, TheClockIsTheMonotonicClockInNanoseconds) {
+    const auto steady_ns = [] {
+        return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                              std::chrono::steady_clock::now().time_since_epoch())
+                                              .count());
+    };
+    const std::uint64_t before = steady_ns();
     const std::uint64_t first = cipher_clock_ns();
+    const std::uint64_t after = steady_ns();
+    EXPECT_LE(before, first);
+    EXPECT_LE(first, after);
     usleep(2000);
-    // At least the 2 ms slept, in nanoseconds: a clock in other units, or
-    // one that stands still, fails.
     EXPECT_GE(cipher_clock_ns() - first, 2000000u);
+}
+
+// A CipherTimer is what the codecs put around each cipher call. In the
+// benchmark build it adds its own lifetime and its bytes to its category
+// and direction, and nothing to the other direction; in the default build
+// it is an empty object and adds nothing at all.
+TEST(CipherTiming, ATimerAccountsItsLifetimeOnlyInTheBenchmarkBuild) {
+    const std::string before = report_through_pipe();
+    const std::uint64_t start = cipher_clock_ns();
+    {
+        const CipherTimer timer(Category::TempRelation, CipherDirection::Decrypt, 4096);
+        usleep(1000);
+    }
+    const std::uint64_t elapsed = cipher_clock_ns() - start;
+    const std::string after = report_through_pipe();
+    const auto grew = [&](const char* field) {
+        return reported(after, "temp_relation", field) - reported(before, "temp_relation", field);
+    };
+    if (kCipherTimingBuild) {
+        EXPECT_EQ(grew("decrypt_bytes"), 4096u) << after;
+        EXPECT_GE(grew("decrypt_ns"), 1000000u) << "at least the 1 ms slept: " << after;
+        EXPECT_LE(grew("decrypt_ns"), elapsed) << "no more than the timer lived: " << after;
+        EXPECT_EQ(grew("encrypt_bytes"), 0u) << after;
+        EXPECT_EQ(grew("encrypt_ns"), 0u) << after;
+    } else {
+        EXPECT_TRUE(std::is_empty_v<CipherTimer>);
+        EXPECT_EQ(after, before) << "the default build's timer adds nothing";
+    }
 }
 
 }  // namespace

@@ -292,16 +292,30 @@ TEST_P(EncryptedFileBoth, WriteErrorsKeepTheirErrno) {
     EXPECT_EQ(f.file->pwrite(f.io, page, sizeof(page), 0), -ENOSPC);
 }
 
+// What a failing call said about its failure, for a failing assertion.
+std::string describe(const UnitFailure& why) {
+    return why.reason == nullptr ? "no failure recorded"
+                                 : "unit " + std::to_string(why.unit) + ": " + why.reason;
+}
+
 TEST_P(EncryptedFileBoth, ShortPhysicalFileIsAnError) {
     std::vector<std::uint8_t> data(3 * kDataUnitBytes, 1);
     ASSERT_EQ(f.file->pwrite(f.io, data.data(), data.size(), 0), 3 * 4096);
     // Someone shrinks the file behind the engine's back, mid-unit.
     f.io.bytes.resize(f.physical_size(kDataUnitBytes + 100));
     std::vector<std::uint8_t> out(3 * kDataUnitBytes);
-    const std::int64_t got = f.file->pread(f.io, out.data(), out.size(), 0);
+    UnitFailure why;
+    const std::int64_t got = f.file->pread(f.io, out.data(), out.size(), 0, &why);
     // The engine must not hand back a unit it could only partly read; in
-    // v2 that is an integrity failure.
-    EXPECT_EQ(got, GetParam() == FileCipher::Aes256Gcm ? kIntegrityFailure : -EIO);
+    // v2 that is an integrity failure, and the read names the cut unit.
+    if (GetParam() == FileCipher::Aes256Gcm) {
+        EXPECT_EQ(got, kIntegrityFailure);
+        EXPECT_EQ(why.unit, 1) << describe(why);
+        EXPECT_NE(why.reason, nullptr);
+    } else {
+        EXPECT_EQ(got, -EIO);
+        EXPECT_EQ(why.reason, nullptr) << "format v1 cannot tell a cut from a read error";
+    }
 }
 
 TEST_P(EncryptedFileBoth, PlaintextAuditFilesStoreDataInTheClearAfterAMarkedHeader) {
@@ -381,13 +395,6 @@ struct PlainModel {
     }
 };
 
-// What the engine said about its last failure, for a failing assertion.
-std::string describe(Fixture& f) {
-    const UnitFailure why = f.file->take_failure();
-    return why.reason == nullptr ? "no failure recorded"
-                                 : "unit " + std::to_string(why.unit) + ": " + why.reason;
-}
-
 std::uint64_t pick_offset(std::mt19937_64& rng, std::uint64_t size) {
     const std::uint64_t limit = std::max<std::uint64_t>(size + 2 * kDataUnitBytes, 64);
     switch (rng() % 5) {
@@ -447,9 +454,10 @@ TEST_P(EncryptedFileProperty, RandomOperationsMatchAPlainFile) {
                 for (auto& b : data) {
                     b = static_cast<std::uint8_t>(zeros || rng() % 3 == 0 ? 0 : rng());
                 }
-                const std::int64_t put = f.file->pwrite(f.io, data.data(), data.size(), off);
+                UnitFailure why;
+                const std::int64_t put = f.file->pwrite(f.io, data.data(), data.size(), off, &why);
                 ASSERT_EQ(put, static_cast<std::int64_t>(data.size()))
-                    << "sequence " << sequence << " op " << op << ": " << describe(f);
+                    << "sequence " << sequence << " op " << op << ": " << describe(why);
                 model.write(data.data(), data.size(), off);
             } else if (choice < 8) {
                 const std::uint64_t off = pick_offset(rng, size);

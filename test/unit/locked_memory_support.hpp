@@ -19,6 +19,8 @@
 #include <sstream>
 #include <string>
 
+#include "test_support.hpp"
+
 namespace ephemeral_crypt::testing {
 
 struct Mapping {
@@ -85,13 +87,7 @@ inline std::string in_child(const std::function<std::string()>& body) {
         _exit(verdict.empty() ? 0 : 1);
     }
     close(channel[1]);
-    std::string verdict;
-    char buffer[512];
-    ssize_t n;
-    while ((n = read(channel[0], buffer, sizeof(buffer))) > 0) {
-        verdict.append(buffer, static_cast<std::size_t>(n));
-    }
-    close(channel[0]);
+    const std::string verdict = drain_and_close(channel[0]);
     int status = 0;
     waitpid(pid, &status, 0);
     if (!WIFEXITED(status)) {

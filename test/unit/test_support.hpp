@@ -1,8 +1,10 @@
 // Small helpers shared by the unit tests: hex decoding, whole-file reads and
 // writes with plain C++ streams (never through the layer, so they see the
-// disk), and a seeded RNG whose seed can be forced with EPHEMERAL_CRYPT_SEED
+// disk), draining a pipe, and a seeded RNG whose seed can be forced with EPHEMERAL_CRYPT_SEED
 // to replay a failure.
 #pragma once
+
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -42,6 +44,19 @@ inline std::string slurp(const std::string& path) {
 // Replaces a file's bytes.
 inline void spit(const std::string& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// Everything `fd` (a pipe's read end) gives until its writers close it;
+// then closes it.
+inline std::string drain_and_close(int fd) {
+    std::string out;
+    char buffer[512];
+    ssize_t got;
+    while ((got = read(fd, buffer, sizeof(buffer))) > 0) {
+        out.append(buffer, static_cast<std::size_t>(got));
+    }
+    close(fd);
+    return out;
 }
 
 inline std::uint64_t test_seed() {
