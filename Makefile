@@ -81,6 +81,23 @@ install-policy-tool: $(POLICY_TOOL)
 	$(INSTALL_PROGRAM) $(POLICY_TOOL) '$(DESTDIR)$(bindir)/$(POLICY_TOOL)'
 EXTRA_CLEAN += $(POLICY_TOOL) tools/ephemeral_crypt_policy.o tools/ephemeral_crypt_policy.d
 
+# PostgreSQL's headers have no extern "C" of their own: one included
+# outside such a block leaves a C++-mangled reference that the linker accepts
+# (a shared library may leave symbols to the server) and dlopen refuses at
+# start. So every C++ symbol the library leaves undefined must come from
+# libstdc++.
+all: check-linkage
+.PHONY: check-linkage
+check-linkage: $(shlib)
+	@nm -D --defined-only "$$($(CXX) -print-file-name=libstdc++.so)" | \
+		awk '{ sub(/@.*/, "", $$3); print $$3 }' > $(shlib).libstdcxx; \
+	unresolved=$$(nm -D --undefined-only $(shlib) | \
+		awk '$$2 ~ /^_Z/ { sub(/@.*/, "", $$2); print $$2 }' | grep -vxF -f $(shlib).libstdcxx); \
+	rm -f $(shlib).libstdcxx; \
+	if [ -n "$$unresolved" ]; then \
+		echo "$(shlib) refers to C++ symbols no library defines (a PostgreSQL header included outside extern \"C\"?):"; \
+		echo "$$unresolved" | c++filt; exit 1; fi
+
 # PGXS assigns PROVE_FLAGS itself after this file's settings are read.
 override PROVE_FLAGS += -I$(srcdir)/test/perl
 

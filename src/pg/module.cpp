@@ -21,7 +21,9 @@
  */
 #include "pg/pg_includes.hpp"
 
+extern "C" {
 #include "postmaster/bgworker.h"
+}
 
 #include "pg/extension.hpp"
 
