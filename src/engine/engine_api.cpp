@@ -34,18 +34,7 @@
 #include "engine/test_hooks.hpp"
 #include "interpose/layer.hpp"
 
-namespace ec = ephemeral_crypt;
-namespace engine = ephemeral_crypt::engine;
-namespace ip = ephemeral_crypt::interpose;
-
-using engine::api::category_at;
-using engine::api::cipher_from;
-using engine::api::copy_text;
-using engine::api::degradation_from;
-using engine::api::fenced;
-using engine::api::g_key_id;
-using engine::api::to_core_category;
-using engine::api::valid_category;
+using namespace engine::api;
 
 // ---- The C header mirrors these C++ definitions ----
 

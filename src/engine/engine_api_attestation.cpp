@@ -18,13 +18,7 @@
 #include "engine/errors.hpp"
 #include "interpose/layer.hpp"
 
-namespace ec = ephemeral_crypt;
-namespace engine = ephemeral_crypt::engine;
-namespace ip = ephemeral_crypt::interpose;
-
-using engine::api::copy_text;
-using engine::api::fenced;
-using engine::api::g_shared_policy;
+using namespace engine::api;
 
 extern "C" {
 

@@ -9,14 +9,7 @@
 #include "engine/engine_api_internal.hpp"
 #include "interpose/layer.hpp"
 
-namespace ec = ephemeral_crypt;
-namespace engine = ephemeral_crypt::engine;
-namespace ip = ephemeral_crypt::interpose;
-
-using engine::api::category_at;
-using engine::api::g_event_ring;
-using engine::api::g_shared_policy;
-using engine::api::valid_category;
+using namespace engine::api;
 
 extern "C" {
 

@@ -15,14 +15,7 @@
 #include "engine/engine_api_internal.hpp"
 #include "engine/errors.hpp"
 
-namespace ec = ephemeral_crypt;
-namespace engine = ephemeral_crypt::engine;
-
-using engine::api::fenced;
-using engine::api::g_event_ring;
-using engine::api::g_key_id;
-using engine::api::g_shared_policy;
-using engine::api::unix_ms_now;
+using namespace engine::api;
 
 ec::EventRing* engine::api::g_event_ring = nullptr;
 

@@ -12,13 +12,7 @@
 #include "engine/startup.hpp"
 #include "interpose/layer.hpp"
 
-namespace ec = ephemeral_crypt;
-namespace engine = ephemeral_crypt::engine;
-namespace ip = ephemeral_crypt::interpose;
-
-using engine::api::copy_text;
-using engine::api::fenced;
-using engine::api::fill_error;
+using namespace engine::api;
 
 namespace {
 

@@ -103,3 +103,10 @@ inline CategoryPolicy to_core_category(bool encrypt, int degradation, int cipher
 }
 
 }  // namespace ephemeral_crypt::engine::api
+
+// The short names the engine_api*.cpp files write their calls with: the
+// core (ec::), the engine's rooms (engine::) and the file-access layer (ip::).
+namespace ephemeral_crypt::interpose {}
+namespace ec = ephemeral_crypt;
+namespace engine = ephemeral_crypt::engine;
+namespace ip = ephemeral_crypt::interpose;

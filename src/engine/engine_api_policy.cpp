@@ -20,17 +20,8 @@
 #include "engine/policy_loading.hpp"
 #include "interpose/layer.hpp"
 
-namespace ec = ephemeral_crypt;
-namespace engine = ephemeral_crypt::engine;
-namespace ip = ephemeral_crypt::interpose;
-
 using engine::ReloadVerdict;
-using engine::api::copy_text;
-using engine::api::fenced;
-using engine::api::fill_error;
-using engine::api::g_shared_policy;
-using engine::api::to_core_category;
-using engine::api::unix_ms_now;
+using namespace engine::api;
 
 ec::SharedPolicy* engine::api::g_shared_policy = nullptr;
 

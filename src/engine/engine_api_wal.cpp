@@ -12,11 +12,7 @@
 #include "engine/startup.hpp"
 #include "engine/wal_segments.hpp"
 
-namespace ec = ephemeral_crypt;
-namespace engine = ephemeral_crypt::engine;
-
-using engine::api::copy_text;
-using engine::api::fenced;
+using namespace engine::api;
 
 namespace {
 
